@@ -1,0 +1,380 @@
+//! The dev stack: every function's handler on one HTTP port with API Gateway's routes, the
+//! Daraja simulator, in-memory storage and queue (or AWS ones from configuration), and the
+//! callback processor consuming the queue. Tests start it in-process; `main.rs` runs it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use base64::Engine;
+use checkout::api::auth::Authenticator;
+use checkout::api::routes::{match_route, RouteId, RouteMatch, ROUTES};
+use checkout::api::{self, ApiError, ApiRequest, ApiResponse};
+use checkout::auth::JwtSettings;
+use checkout::clock::{Clock, SystemClock};
+use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy, StkTransactionType};
+use checkout::domain::PaymentTimings;
+use checkout::queue::consumer::{self, ConsumerOptions};
+use checkout::queue::memory::{MemoryQueue, MemoryQueueOptions};
+use checkout::queue::Queue;
+use checkout::repo::payments::PaymentRepo;
+use checkout::secrets::{Secret, SecretCache, StaticSecret};
+use checkout::services::callback_intake::CallbackIntake;
+use checkout::services::payments::{PaymentsConfig, PaymentsService};
+use checkout::store::memory::MemoryTable;
+use checkout::store::Table;
+use checkout::{metrics, wiring};
+use tokio::sync::watch;
+
+/// Every scope the API knows; the printed dev token carries them all.
+pub const ALL_SCOPES: &[&str] = &[
+    checkout::auth::scopes::PAYMENTS_WRITE,
+    checkout::auth::scopes::PAYMENTS_READ,
+    checkout::auth::scopes::PAYMENTS_READ_ALL,
+    checkout::auth::scopes::PAYOUTS_WRITE,
+    checkout::auth::scopes::PAYOUTS_READ,
+    checkout::auth::scopes::PAYOUTS_APPROVE,
+    checkout::auth::scopes::C2B_ADMIN,
+    checkout::auth::scopes::C2B_WRITE,
+    checkout::auth::scopes::C2B_READ,
+    checkout::auth::scopes::OPS_READ,
+];
+
+/// Where Daraja is.
+pub enum DarajaTarget {
+    /// Start the simulator in this process with this configuration, on this address.
+    EmbeddedSimulator { config: Box<simulator::SimulatorConfig>, listen: SocketAddr },
+    /// Use a Daraja at this base URL (a separately run simulator, or the Safaricom sandbox).
+    External { base_url: String },
+}
+
+/// Where state and the callback queue live.
+pub enum Backend {
+    Memory,
+    /// DynamoDB/SQS/Secrets Manager from the standard AWS configuration (moto or real AWS):
+    /// `TABLE_NAME`, `CALLBACK_QUEUE_URL`, and `SECRET_ID` or `CHECKOUT_SECRETS_JSON`.
+    Aws,
+}
+
+pub struct Options {
+    pub listen: SocketAddr,
+    pub daraja: DarajaTarget,
+    pub backend: Backend,
+    /// HS256 key for dev tokens; random per run when absent.
+    pub jwt_secret: Option<String>,
+    pub timings: PaymentTimings,
+    /// The public URL Daraja calls back on; defaults to the listen address.
+    pub public_base_url: Option<String>,
+    /// Print aggregated metrics this often (EMF lines).
+    pub metrics_interval: Option<Duration>,
+}
+
+impl Options {
+    /// A stack on free loopback ports with a fast simulator: what tests use.
+    pub fn for_tests() -> Options {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            daraja: DarajaTarget::EmbeddedSimulator {
+                config: Box::new(simulator::SimulatorConfig::fast_for_tests()),
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            },
+            backend: Backend::Memory,
+            jwt_secret: None,
+            timings: PaymentTimings::default(),
+            public_base_url: None,
+            metrics_interval: None,
+        }
+    }
+}
+
+/// The services every route needs, built once.
+struct Services {
+    payments: PaymentsService,
+    payment_repo: PaymentRepo,
+    auth: Authenticator,
+    intake: CallbackIntake,
+}
+
+pub struct DevStack {
+    base_url: String,
+    simulator_url: String,
+    jwt_secret: Secret,
+    table: Arc<dyn Table>,
+    callback_queue: Arc<dyn Queue>,
+    memory_queue: Option<Arc<MemoryQueue>>,
+    simulator: Option<simulator::SimulatorHandle>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn random_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The secret JSON the dev stack runs with: the simulator's public test credentials, and fresh
+/// random keys for callback tokens and JWTs (or the given JWT key).
+fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
+    let app = sim.apps.first();
+    let stk = sim.stk_shortcodes.first();
+    serde_json::json!({
+        "daraja_consumer_key": app.map(|a| a.consumer_key.clone()).unwrap_or_default(),
+        "daraja_consumer_secret": app.map(|a| a.consumer_secret.clone()).unwrap_or_default(),
+        "stk_shortcode": stk.map(|s| s.shortcode.clone()).unwrap_or_default(),
+        "stk_passkey": stk.map(|s| s.passkey.clone()).unwrap_or_default(),
+        "b2c_shortcode": sim.org_shortcodes.first().map(|o| o.shortcode.clone()),
+        "b2c_initiator_name": sim.initiators.first().map(|i| i.name.clone()),
+        "b2c_initiator_password": sim.initiators.first().map(|i| i.password.clone()),
+        "callback_hmac_key": random_key(),
+        "jwt_hs256_secret": jwt_secret,
+    })
+    .to_string()
+}
+
+impl DevStack {
+    pub async fn start(options: Options) -> Result<DevStack, Box<dyn std::error::Error + Send + Sync>> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let jwt_secret = options.jwt_secret.clone().unwrap_or_else(random_key);
+        let (simulator, daraja_url, sim_config) = match options.daraja {
+            DarajaTarget::EmbeddedSimulator { config, listen } => {
+                let handle = simulator::spawn((*config).clone(), listen).await?;
+                let url = handle.base_url();
+                (Some(handle), url, *config)
+            }
+            DarajaTarget::External { base_url } => (None, base_url, simulator::SimulatorConfig::default()),
+        };
+
+        let listener = tokio::net::TcpListener::bind(options.listen).await?;
+        let local = listener.local_addr()?;
+        let base_url = format!("http://{local}");
+        let public_base_url = options.public_base_url.clone().unwrap_or_else(|| base_url.clone());
+
+        let settings = checkout::config::from_env();
+        let (table, callback_queue, memory_queue, secrets): (Arc<dyn Table>, Arc<dyn Queue>, Option<Arc<MemoryQueue>>, Arc<SecretCache>) =
+            match options.backend {
+                Backend::Memory => {
+                    let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
+                        visibility_timeout: Duration::from_secs(30),
+                        max_receives: 5,
+                    }));
+                    let secrets = Arc::new(SecretCache::new(
+                        Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
+                        Duration::from_secs(3600),
+                    ));
+                    (Arc::new(MemoryTable::new()), queue.clone(), Some(queue), secrets)
+                }
+                Backend::Aws => {
+                    let sdk = checkout::aws::sdk_config().await;
+                    (
+                        wiring::table(&settings, &sdk)?,
+                        wiring::callback_queue(&settings, &sdk)?,
+                        None,
+                        wiring::secrets(&settings, Some(&sdk))?,
+                    )
+                }
+            };
+
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+        let daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(daraja_url.clone(), http, RetryPolicy::default()));
+        let payments = PaymentsService {
+            repo: PaymentRepo::new(table.clone()),
+            table: table.clone(),
+            daraja,
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+            config: PaymentsConfig {
+                public_base_url,
+                transaction_type: StkTransactionType::CustomerPayBillOnline,
+                party_b: None,
+                timings: options.timings,
+                idempotency_lock: chrono::Duration::seconds(60),
+            },
+            admission: None,
+        };
+        let services = Arc::new(Services {
+            payments,
+            payment_repo: PaymentRepo::new(table.clone()),
+            auth: Authenticator::new(JwtSettings { leeway_seconds: 30, ..JwtSettings::default() }, secrets.clone()),
+            intake: CallbackIntake {
+                queue: callback_queue.clone(),
+                clock: clock.clone(),
+                known_sources: checkout::config::DEFAULT_CALLBACK_SOURCES.iter().filter_map(|s| s.parse().ok()).collect(),
+            },
+        });
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let processor = Arc::new(wiring::callback_processor(table.clone(), secrets.clone(), clock.clone()));
+        tasks.push(tokio::spawn(consumer::run(
+            callback_queue.clone(),
+            processor,
+            ConsumerOptions::default(),
+            shutdown_rx.clone(),
+        )));
+
+        if let Some(interval) = options.metrics_interval {
+            let mut rx = shutdown_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => metrics::flush(),
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
+
+        let app = axum::Router::new().fallback(dispatch).with_state(services);
+        let mut rx = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                });
+            if let Err(error) = server.await {
+                tracing::error!(%error, "dev stack server stopped");
+            }
+        }));
+
+        Ok(DevStack {
+            base_url,
+            simulator_url: daraja_url,
+            jwt_secret: Secret::new(jwt_secret),
+            table,
+            callback_queue,
+            memory_queue,
+            simulator,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn simulator_url(&self) -> &str {
+        &self.simulator_url
+    }
+
+    pub fn simulator(&self) -> Option<&simulator::SimulatorHandle> {
+        self.simulator.as_ref()
+    }
+
+    /// The table, for tests that check what was stored.
+    pub fn table(&self) -> Arc<dyn Table> {
+        self.table.clone()
+    }
+
+    pub fn callback_queue(&self) -> Arc<dyn Queue> {
+        self.callback_queue.clone()
+    }
+
+    /// The in-memory callback queue (and through it the DLQ), when running in memory.
+    pub fn memory_queue(&self) -> Option<Arc<MemoryQueue>> {
+        self.memory_queue.clone()
+    }
+
+    /// A bearer token for `subject` with `scopes`, valid for `ttl`.
+    pub fn token(&self, subject: &str, scopes: &[&str], ttl: Duration) -> String {
+        let now = chrono::Utc::now().timestamp();
+        checkout::auth::jwt::mint_hs256(
+            &self.jwt_secret,
+            &serde_json::json!({"sub": subject, "scope": scopes.join(" "), "iat": now, "exp": now + ttl.as_secs() as i64}),
+        )
+    }
+
+    /// A token with exactly these claims (tests of expiry and missing claims).
+    pub fn token_with_claims(&self, claims: &serde_json::Value) -> String {
+        checkout::auth::jwt::mint_hs256(&self.jwt_secret, claims)
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(simulator) = self.simulator {
+            simulator.shutdown().await;
+        }
+    }
+}
+
+/// API Gateway gives the caller's address; here the simulator plays the network, so a loopback
+/// peer may name its address in `X-Forwarded-For` (how the simulator's chosen source IP arrives).
+fn source_ip(peer: SocketAddr, headers: &http::HeaderMap) -> IpAddr {
+    if peer.ip().is_loopback() {
+        if let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            if let Some(Ok(ip)) = forwarded.split(',').next().map(|s| s.trim().parse()) {
+                return ip;
+            }
+        }
+    }
+    peer.ip()
+}
+
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+async fn dispatch(
+    State(services): State<Arc<Services>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let mut api_request = ApiRequest::new(parts.method.clone(), parts.uri.path().to_owned());
+    api_request.source_ip = Some(source_ip(peer, &parts.headers));
+    api_request.query =
+        parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    api_request.headers = parts.headers;
+    let route = match_route(&parts.method, parts.uri.path());
+    let template = match &route {
+        RouteMatch::Found { id, .. } => ROUTES.iter().find(|r| r.id == *id).map(|r| r.path).unwrap_or("?"),
+        _ => "unmatched",
+    };
+    let response = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Err(_) => ApiError::PayloadTooLarge { max_bytes: MAX_REQUEST_BYTES }.to_response(&api_request.request_id),
+        Ok(bytes) => {
+            api_request.body = bytes;
+            match route {
+                RouteMatch::Found { id, params } => {
+                    api_request.path_params = params;
+                    handle(&services, id, api_request.clone()).await
+                }
+                RouteMatch::MethodNotAllowed => ApiError::MethodNotAllowed.to_response(&api_request.request_id),
+                RouteMatch::NotFound => ApiError::RouteNotFound.to_response(&api_request.request_id),
+            }
+        }
+    };
+    tracing::debug!(
+        request_id = %api_request.request_id,
+        method = %parts.method,
+        route = template,
+        status = response.status.as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    into_axum(response)
+}
+
+async fn handle(services: &Services, id: RouteId, request: ApiRequest) -> ApiResponse {
+    match id {
+        RouteId::CreatePayment => api::payments::create(&services.payments, &services.auth, request).await,
+        RouteId::GetPayment => api::payments::get(&services.payment_repo, &services.auth, request).await,
+        RouteId::ListPayments => api::payments::list(&services.payment_repo, &services.auth, request).await,
+        RouteId::StkCallback => api::callbacks::dispatch(&services.intake, request).await,
+        RouteId::Health => api::health::health(),
+    }
+}
+
+fn into_axum(response: ApiResponse) -> Response {
+    let mut builder = Response::builder().status(response.status);
+    if let Some(headers) = builder.headers_mut() {
+        *headers = response.headers;
+    }
+    builder.body(Body::from(response.body)).unwrap_or_else(|_| Response::new(Body::empty()))
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs (a Python venv with moto and cfn-lint), starts moto's
+# server on loopback for the AWS adapter tests, runs every check, and stops moto afterwards.
+# Usage: scripts/test.sh            everything
+#        scripts/test.sh --quick    skip clippy and the release build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+quick=${1:-}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python tools (.venv: moto, cfn-lint)"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+
+step "Starting moto on loopback"
+mkdir -p target
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
+cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+moto_up() { .venv/bin/python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; }
+for _ in $(seq 1 150); do
+  if moto_up; then break; fi
+  sleep 0.2
+done
+moto_up || { echo "moto did not start"; cat target/moto.log; exit 1; }
+export MOTO_ENDPOINT="http://127.0.0.1:$port"
+echo "moto at $MOTO_ENDPOINT"
+
+step "Formatting"
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --all -- --check
+else
+  echo "rustfmt is not installed on this machine; skipping the format check"
+fi
+
+if [ "$quick" != "--quick" ]; then
+  step "Clippy (warnings are errors)"
+  if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --workspace --all-targets -- -D warnings
+  else
+    echo "clippy is not installed on this machine; skipping lint"
+  fi
+fi
+
+step "Tests (unit, contract against memory and moto, end to end with the simulator)"
+cargo test --workspace --no-fail-fast
+
+step "Template lint (cfn-lint)"
+.venv/bin/cfn-lint template.yaml
+
+if [ "$quick" != "--quick" ]; then
+  step "Release build of the Lambda functions (size-tuned profile)"
+  "$root/scripts/release-build.sh"
+fi
+
+step "All checks passed"

@@ -1,0 +1,30 @@
+//! The HTTP API: transport-neutral handlers, the route table, problem+json errors and views.
+//! Lambda functions and the dev stack both call these handlers.
+
+pub mod auth;
+pub mod callbacks;
+pub mod health;
+pub mod http;
+pub mod payments;
+pub mod problem;
+pub mod routes;
+pub mod views;
+
+pub use self::http::{ApiRequest, ApiResponse};
+pub use problem::{ApiError, FieldError};
+
+/// Runs a handler body and turns its error into a problem response.
+pub async fn respond<F>(request_id: &str, handler: F) -> ApiResponse
+where
+    F: std::future::Future<Output = Result<ApiResponse, ApiError>>,
+{
+    match handler.await {
+        Ok(response) => response,
+        Err(error) => {
+            if error.status().is_server_error() {
+                tracing::error!(code = error.code(), request_id, "request failed");
+            }
+            error.to_response(request_id)
+        }
+    }
+}

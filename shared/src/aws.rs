@@ -1,0 +1,37 @@
+//! The AWS SDK configuration, loaded once per process (a Lambda cold start) and shared by the
+//! DynamoDB, SQS and Secrets Manager clients.
+//!
+//! The standard chain reads region, credentials and endpoint from the environment, so
+//! `AWS_ENDPOINT_URL` (e.g. moto in the dev stack) and `AWS_REGION` work without code here.
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, SdkConfig};
+use tokio::sync::OnceCell;
+
+/// Used when nothing in the environment names a region (local runs); Lambda always sets one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
+
+/// The shared SDK configuration; the first call loads it, later ones clone it.
+pub async fn sdk_config() -> SdkConfig {
+    CONFIG
+        .get_or_init(|| async {
+            let region = RegionProviderChain::default_provider().or_else(DEFAULT_REGION);
+            aws_config::defaults(BehaviorVersion::latest()).region(region).load().await
+        })
+        .await
+        .clone()
+}
+
+pub fn dynamo_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}
+
+pub fn secrets_client(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(config)
+}

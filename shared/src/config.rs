@@ -1,0 +1,182 @@
+//! Configuration, parsed once at cold start into typed values. Every variable a function reads
+//! is listed in [`vars`], so the template test can check each one is set.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::auth::JwtSettings;
+use crate::daraja::StkTransactionType;
+use crate::domain::PaymentTimings;
+use crate::services::payments::PaymentsConfig;
+
+/// Environment variable names.
+pub mod vars {
+    pub const TABLE_NAME: &str = "TABLE_NAME";
+    pub const CALLBACK_QUEUE_URL: &str = "CALLBACK_QUEUE_URL";
+    pub const SECRET_ID: &str = "SECRET_ID";
+    pub const SECRETS_JSON: &str = "CHECKOUT_SECRETS_JSON";
+    pub const SECRETS_FILE: &str = "CHECKOUT_SECRETS_FILE";
+    pub const SECRETS_TTL_SECONDS: &str = "SECRETS_TTL_SECONDS";
+    pub const DARAJA_BASE_URL: &str = "DARAJA_BASE_URL";
+    pub const DARAJA_TIMEOUT_MS: &str = "DARAJA_TIMEOUT_MS";
+    pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+    pub const STK_TRANSACTION_TYPE: &str = "STK_TRANSACTION_TYPE";
+    pub const STK_PARTY_B: &str = "STK_PARTY_B";
+    pub const PAYMENT_FIRST_CHECK_SECONDS: &str = "PAYMENT_FIRST_CHECK_SECONDS";
+    pub const PAYMENT_DEADLINE_SECONDS: &str = "PAYMENT_DEADLINE_SECONDS";
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    pub const JWT_PUBLIC_KEY_PEM: &str = "JWT_PUBLIC_KEY_PEM";
+    pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
+    pub const CALLBACK_SOURCE_IPS: &str = "CALLBACK_SOURCE_IPS";
+    pub const LOG_FORMAT: &str = "LOG_FORMAT";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Reads configuration from a lookup function (the process environment, or a map in tests).
+pub struct Settings<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+pub fn from_env() -> Settings<impl Fn(&str) -> Option<String>> {
+    Settings { lookup: |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()) }
+}
+
+pub fn from_map(map: std::collections::HashMap<String, String>) -> Settings<impl Fn(&str) -> Option<String>> {
+    Settings { lookup: move |name: &str| map.get(name).cloned() }
+}
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn parsed<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(text) => text.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
+        }
+    }
+
+    pub fn jwt(&self) -> Result<JwtSettings, ConfigError> {
+        Ok(JwtSettings {
+            issuer: self.optional(vars::JWT_ISSUER),
+            audience: self.optional(vars::JWT_AUDIENCE),
+            public_key_pem: self.optional(vars::JWT_PUBLIC_KEY_PEM).map(|pem| pem.replace("\\n", "\n")),
+            leeway_seconds: self.parsed(vars::JWT_LEEWAY_SECONDS, 30)?,
+        })
+    }
+
+    pub fn timings(&self) -> Result<PaymentTimings, ConfigError> {
+        let first: i64 = self.parsed(vars::PAYMENT_FIRST_CHECK_SECONDS, 75)?;
+        let deadline: i64 = self.parsed(vars::PAYMENT_DEADLINE_SECONDS, 300)?;
+        if first < 1 || deadline <= first {
+            return Err(ConfigError::Invalid {
+                name: vars::PAYMENT_DEADLINE_SECONDS,
+                reason: "needs 1 <= PAYMENT_FIRST_CHECK_SECONDS < PAYMENT_DEADLINE_SECONDS".into(),
+            });
+        }
+        Ok(PaymentTimings {
+            first_check_after: chrono::Duration::seconds(first),
+            deadline_after: chrono::Duration::seconds(deadline),
+        })
+    }
+
+    pub fn payments(&self) -> Result<PaymentsConfig, ConfigError> {
+        let public_base_url = self.required(vars::PUBLIC_BASE_URL)?;
+        if !(public_base_url.starts_with("https://") || public_base_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid { name: vars::PUBLIC_BASE_URL, reason: "must be an http(s) URL".into() });
+        }
+        let transaction_type = match self.optional(vars::STK_TRANSACTION_TYPE).as_deref() {
+            None | Some("CustomerPayBillOnline") => StkTransactionType::CustomerPayBillOnline,
+            Some("CustomerBuyGoodsOnline") => StkTransactionType::CustomerBuyGoodsOnline,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: vars::STK_TRANSACTION_TYPE,
+                    reason: format!("{other} is not CustomerPayBillOnline or CustomerBuyGoodsOnline"),
+                })
+            }
+        };
+        Ok(PaymentsConfig {
+            public_base_url,
+            transaction_type,
+            party_b: self.optional(vars::STK_PARTY_B),
+            timings: self.timings()?,
+            idempotency_lock: chrono::Duration::seconds(60),
+        })
+    }
+
+    pub fn daraja_timeout(&self) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.parsed(vars::DARAJA_TIMEOUT_MS, 15_000)?))
+    }
+
+    /// Safaricom's published callback sources (a signal, not a gate).
+    pub fn callback_sources(&self) -> Result<Vec<IpAddr>, ConfigError> {
+        let text = self.optional(vars::CALLBACK_SOURCE_IPS).unwrap_or_else(|| DEFAULT_CALLBACK_SOURCES.join(","));
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| ConfigError::Invalid { name: vars::CALLBACK_SOURCE_IPS, reason: format!("{s} is not an IP address") }))
+            .collect()
+    }
+}
+
+/// From Safaricom's published list (see docs/operations.md); configurable because it changes.
+pub const DEFAULT_CALLBACK_SOURCES: &[&str] = &[
+    "196.201.214.200",
+    "196.201.214.206",
+    "196.201.213.114",
+    "196.201.214.207",
+    "196.201.214.208",
+    "196.201.213.44",
+    "196.201.212.127",
+    "196.201.212.138",
+    "196.201.212.129",
+    "196.201.212.136",
+    "196.201.212.74",
+    "196.201.212.69",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
+        from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn payments_config_rules() {
+        assert_eq!(settings(&[]).payments().unwrap_err(), ConfigError::Missing(vars::PUBLIC_BASE_URL));
+        let ok = settings(&[(vars::PUBLIC_BASE_URL, "https://api.example.com")]).payments().unwrap();
+        assert_eq!(ok.transaction_type, StkTransactionType::CustomerPayBillOnline);
+        assert_eq!(ok.timings, PaymentTimings::default());
+        let bad = settings(&[(vars::PUBLIC_BASE_URL, "https://x"), (vars::STK_TRANSACTION_TYPE, "Nope")]);
+        assert!(bad.payments().is_err());
+        let bad = settings(&[(vars::PUBLIC_BASE_URL, "https://x"), (vars::PAYMENT_DEADLINE_SECONDS, "10")]);
+        assert!(bad.payments().is_err());
+        assert!(settings(&[(vars::PUBLIC_BASE_URL, "ftp://x")]).payments().is_err());
+    }
+
+    #[test]
+    fn callback_sources_parse() {
+        assert_eq!(settings(&[]).callback_sources().unwrap().len(), DEFAULT_CALLBACK_SOURCES.len());
+        assert_eq!(settings(&[(vars::CALLBACK_SOURCE_IPS, "127.0.0.1, 10.0.0.1")]).callback_sources().unwrap().len(), 2);
+        assert!(settings(&[(vars::CALLBACK_SOURCE_IPS, "nope")]).callback_sources().is_err());
+    }
+}

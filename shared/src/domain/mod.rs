@@ -1,0 +1,23 @@
+//! Pure domain: values that can only be built by parsing, and the state machines that move
+//! payments. Nothing here knows about AWS, HTTP or Daraja's wire format.
+
+pub mod amount;
+pub mod client;
+pub mod ids;
+pub mod msisdn;
+pub mod payment;
+pub mod result_code;
+pub mod stk_outcome;
+pub mod text;
+
+pub use amount::{Amount, AmountError, AmountLimits};
+pub use client::ClientId;
+pub use ids::{C2bPaymentId, ExpectedPaymentId, PaymentId, PayoutId};
+pub use msisdn::Msisdn;
+pub use payment::{
+    decide, DarajaResult, Decision, HistoryEntry, Ignored, NewPayment, Payment, PaymentEvent, PaymentStatus,
+    PaymentTimings, Source, StkFinalResult,
+};
+pub use result_code::ResultCode;
+pub use stk_outcome::{stk_outcome, FailureReason, StkOutcome};
+pub use text::{Description, Metadata, Occasion, Reference, Remarks};

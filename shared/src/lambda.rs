@@ -1,0 +1,140 @@
+//! The Lambda edge: API Gateway HTTP API events to [`ApiRequest`] and back, SQS batches to a
+//! [`BatchHandler`] with partial batch responses, and telemetry for the Lambda environment.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use lambda_runtime::LambdaEvent;
+
+use crate::api::{ApiRequest, ApiResponse};
+use crate::metrics;
+use crate::queue::consumer::{BatchHandler, Delivery};
+
+/// Structured JSON logs (one object per line) and EMF metrics, as CloudWatch wants them.
+pub fn init_telemetry(service: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time() // CloudWatch stamps each line.
+        .try_init();
+    metrics::init(metrics::Mode::Emf, service);
+}
+
+pub fn to_api_request(event: lambda_http::Request) -> (ApiRequest, String) {
+    let path_params: HashMap<String, String> =
+        event.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let query_map = event.query_string_parameters();
+    let mut query = Vec::new();
+    for (name, _) in query_map.iter() {
+        for value in query_map.all(name).unwrap_or_default() {
+            query.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    let (source_ip, request_id, route_key) = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            ctx.request_id.clone().unwrap_or_default(),
+            ctx.route_key.clone().unwrap_or_default(),
+        ),
+        _ => (None, String::new(), String::new()),
+    };
+    let (parts, body) = event.into_parts();
+    let body = match body {
+        Body::Empty => bytes::Bytes::new(),
+        Body::Text(text) => bytes::Bytes::from(text),
+        Body::Binary(bytes) => bytes::Bytes::from(bytes),
+        _ => bytes::Bytes::new(),
+    };
+    let mut request = ApiRequest::new(parts.method, parts.uri.path().to_owned());
+    request.path_params = path_params;
+    request.query = query;
+    request.headers = parts.headers;
+    request.body = body;
+    request.source_ip = source_ip;
+    if !request_id.is_empty() {
+        request.request_id = request_id;
+    }
+    (request, route_key)
+}
+
+pub fn to_lambda_response(response: ApiResponse) -> lambda_http::Response<Body> {
+    let mut builder = lambda_http::Response::builder().status(response.status);
+    if let Some(headers) = builder.headers_mut() {
+        *headers = response.headers;
+    }
+    builder
+        .body(Body::Text(String::from_utf8_lossy(&response.body).into_owned()))
+        .unwrap_or_else(|_| lambda_http::Response::new(Body::Empty))
+}
+
+/// Serves an HTTP API function; logs one line per request (route template, never the raw path,
+/// which may carry a callback token).
+pub async fn serve_http<H, Fut>(handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(ApiRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ApiResponse> + Send,
+{
+    let handler = Arc::new(handler);
+    lambda_http::run(lambda_http::service_fn(move |event: lambda_http::Request| {
+        let handler = handler.clone();
+        async move {
+            let started = Instant::now();
+            let (request, route) = to_api_request(event);
+            let request_id = request.request_id.clone();
+            let response = handler(request).await;
+            tracing::info!(
+                request_id = %request_id,
+                route = %route,
+                status = response.status.as_u16(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+            Ok::<_, std::convert::Infallible>(to_lambda_response(response))
+        }
+    }))
+    .await
+}
+
+/// Serves an SQS-triggered function with partial batch responses (`ReportBatchItemFailures`).
+pub async fn serve_sqs(handler: Arc<dyn BatchHandler>) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = handler.clone();
+        async move {
+            let deliveries: Vec<Delivery> = event
+                .payload
+                .records
+                .into_iter()
+                .map(|record| Delivery {
+                    id: record.message_id.unwrap_or_default(),
+                    body: record.body.unwrap_or_default(),
+                    receive_count: record
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(1),
+                })
+                .collect();
+            let failed = handler.handle(deliveries).await;
+            let mut response = SqsBatchResponse::default();
+            response.batch_item_failures = failed
+                .into_iter()
+                .map(|id| {
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    failure
+                })
+                .collect();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,21 @@
+//! Core of the M-Pesa checkout: the domain, the Daraja client, the ports (storage, queue,
+//! secrets) with their AWS and in-memory adapters, auth, and the HTTP API that the Lambda
+//! functions and the dev stack share.
+
+pub mod domain;
+pub mod store;
+pub mod queue;
+pub mod secrets;
+pub mod aws;
+pub mod api;
+pub mod auth;
+pub mod callback_token;
+pub mod clock;
+pub mod config;
+pub mod idempotency;
+pub mod lambda;
+pub mod metrics;
+pub mod repo;
+pub mod services;
+pub mod wiring;
+pub mod daraja;

@@ -1,0 +1,30 @@
+//! Repositories: domain entities mapped onto the [`Table`](crate::store::Table) port.
+//! Key and index layout for each entity is documented in its module.
+
+pub mod callbacks;
+pub mod listing;
+pub mod payments;
+
+/// Shards for list and open-payment indexes, so one busy merchant never concentrates writes on a
+/// single index partition. Changing it needs a re-index of stored items.
+pub const INDEX_SHARDS: u32 = 4;
+
+/// Stable shard of an id (FNV-1a; not `DefaultHasher`, whose output may change between releases).
+pub fn shard_of(id: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in id.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % INDEX_SHARDS
+}
+
+/// Sort key that orders by time, then id: `0001763724605123#pay_…`.
+pub fn time_sort_key(at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
+    format!("{:016}#{id}", at.timestamp_millis().max(0))
+}
+
+/// The lowest sort key at or after `at` (for range bounds).
+pub fn time_bound(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{:016}", at.timestamp_millis().max(0))
+}

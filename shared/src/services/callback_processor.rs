@@ -1,0 +1,106 @@
+//! The callback queue's consumer: decodes each envelope and hands it to the handler for its
+//! kind. A handler either finishes the message (applied, duplicate, anomaly: all recorded) or
+//! asks for it again (a dependency failed); poison messages reach the dead-letter queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::callback_intake::{CallbackEnvelope, CallbackKind};
+use crate::clock::Clock;
+use crate::metrics;
+use crate::queue::consumer::{BatchHandler, Delivery};
+use crate::repo::callbacks::{self, CallbackRecord, Verdict};
+use crate::store::{StoreError, Table};
+
+/// A handler could not finish and the message must come back.
+#[derive(Debug, thiserror::Error)]
+#[error("retry later: {0}")]
+pub struct Retry(pub String);
+
+impl From<StoreError> for Retry {
+    fn from(e: StoreError) -> Retry {
+        Retry(e.to_string())
+    }
+}
+
+#[async_trait]
+pub trait CallbackHandler: Send + Sync {
+    /// Processes one envelope delivered as message `message_id` (stable across redeliveries).
+    async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry>;
+}
+
+pub struct CallbackProcessor {
+    pub handlers: HashMap<CallbackKind, Arc<dyn CallbackHandler>>,
+    pub table: Arc<dyn Table>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl CallbackProcessor {
+    async fn process(&self, delivery: &Delivery) -> Result<(), Retry> {
+        let envelope: CallbackEnvelope = match serde_json::from_str(&delivery.body) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                // Not something our intake wrote: keep it for operators and finish.
+                tracing::error!(%error, message_id = %delivery.id, "undecodable message on the callback queue");
+                return self.record_undecodable(delivery).await;
+            }
+        };
+        let Some(handler) = self.handlers.get(&envelope.kind) else {
+            tracing::error!(kind = envelope.kind.as_str(), "no handler for callback kind; leaving it for the DLQ");
+            return Err(Retry(format!("no handler for {}", envelope.kind.as_str())));
+        };
+        let verdict = handler.handle(&delivery.id, &envelope).await?;
+        let verdict_name = match verdict {
+            Verdict::Applied => "applied",
+            Verdict::Duplicate => "duplicate",
+            Verdict::Ignored => "ignored",
+            Verdict::Anomaly => "anomaly",
+        };
+        metrics::count("CallbacksProcessed", 1, &[("Kind", envelope.kind.as_str()), ("Verdict", verdict_name)]);
+        Ok(())
+    }
+
+    async fn record_undecodable(&self, delivery: &Delivery) -> Result<(), Retry> {
+        let now = self.clock.now();
+        let record = CallbackRecord {
+            message_id: delivery.id.clone(),
+            kind: "unknown".into(),
+            received_at: now,
+            processed_at: now,
+            source_ip: None,
+            request_id: String::new(),
+            resource_id: None,
+            verdict: Verdict::Anomaly,
+            reason: "undecodable_envelope".into(),
+            body: delivery.body.chars().take(64 * 1024).collect(),
+        };
+        match self.table.write(vec![callbacks::insert(&record)]).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => {
+                metrics::count("CallbackAnomalies", 1, &[("Reason", "undecodable_envelope")]);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl BatchHandler for CallbackProcessor {
+    async fn handle(&self, batch: Vec<Delivery>) -> Vec<String> {
+        // Messages are independent; process them concurrently, report failures individually.
+        let results = futures::future::join_all(batch.iter().map(|d| self.process(d))).await;
+        batch
+            .iter()
+            .zip(results)
+            .filter_map(|(delivery, result)| match result {
+                Ok(()) => None,
+                Err(retry) => {
+                    tracing::warn!(message_id = %delivery.id, receive_count = delivery.receive_count, error = %retry, "callback will be retried");
+                    Some(delivery.id.clone())
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,337 @@
+//! Initiating, reading and listing STK Push payments.
+//!
+//! Initiation is write-ahead: the idempotency claim and the `pending` payment are written in one
+//! transaction before Daraja is called; Daraja's answer then moves the payment on with a
+//! conditional write that also stores the first response for replays.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+
+use crate::api::problem::ApiError;
+use crate::api::views::PaymentView;
+use crate::api::ApiResponse;
+use crate::callback_token::{CallbackTokens, TokenPurpose};
+use crate::clock::Clock;
+use crate::daraja::{ApiCredentials, Daraja, DarajaError, StkPushRequest, StkTransactionType};
+use crate::domain::{
+    decide, ClientId, DarajaResult, Decision, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode,
+};
+use crate::idempotency::{self, Existing, IdempotencyKey, IdempotencyRecord, Operation, RecordState};
+use crate::metrics;
+use crate::repo::payments::PaymentRepo;
+use crate::secrets::{AppSecrets, SecretCache};
+use crate::store::{StoreError, Table, Write};
+
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// Public base URL of the API; callback URLs are built on it.
+    pub public_base_url: String,
+    pub transaction_type: StkTransactionType,
+    /// Till number for Buy Goods; the shortcode itself for paybills.
+    pub party_b: Option<String>,
+    pub timings: PaymentTimings,
+    /// How long an in-progress idempotency record blocks a duplicate before it is taken over.
+    pub idempotency_lock: chrono::Duration,
+}
+
+/// Refuses a payment before anything is written (transaction limits plug in here).
+#[async_trait::async_trait]
+pub trait AdmissionControl: Send + Sync {
+    /// Extra writes that must succeed atomically with the payment's creation, or a refusal.
+    async fn admit(&self, client: &ClientId, payment: &Payment, now: DateTime<Utc>) -> Result<Vec<Write>, ApiError>;
+    /// Explains which admission write failed (by its position among the writes returned).
+    fn refusal(&self, write_index: usize, now: DateTime<Utc>) -> ApiError;
+}
+
+pub struct PaymentsService {
+    pub repo: PaymentRepo,
+    pub table: Arc<dyn Table>,
+    pub daraja: Arc<dyn Daraja>,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+    pub config: PaymentsConfig,
+    pub admission: Option<Arc<dyn AdmissionControl>>,
+}
+
+/// The outcome of one push attempt, as a state-machine event (None: outcome unknown).
+fn push_event(result: Result<crate::daraja::StkPushAccepted, DarajaError>) -> Option<PaymentEvent> {
+    match result {
+        Ok(accepted) => Some(PaymentEvent::DarajaAccepted {
+            checkout_request_id: accepted.checkout_request_id,
+            merchant_request_id: accepted.merchant_request_id,
+        }),
+        Err(error) if error.may_have_been_acted_on() => {
+            // Never guess: the prompt may be on the phone. Reconciliation or the callback decides.
+            tracing::warn!(%error, "STK push outcome unknown; payment left open");
+            None
+        }
+        Err(DarajaError::Rejected { code, message, .. }) | Err(DarajaError::Auth { code, message }) => {
+            Some(PaymentEvent::DarajaRejected { result: DarajaResult { code: ResultCode::new(code), description: message } })
+        }
+        Err(DarajaError::RateLimited { code, message }) => Some(PaymentEvent::DarajaUnavailable {
+            result: Some(DarajaResult { code: ResultCode::new(code), description: message }),
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "Daraja unavailable; nothing sent");
+            Some(PaymentEvent::DarajaUnavailable { result: None })
+        }
+    }
+}
+
+/// The HTTP answer for a payment after initiation.
+fn initiation_response(payment: &Payment, request_id: &str) -> ApiResponse {
+    use crate::domain::{FailureReason, PaymentStatus};
+    match (payment.status, payment.failure_reason) {
+        (PaymentStatus::Failed, Some(FailureReason::DarajaRejected)) => {
+            let (code, message) = payment
+                .result
+                .as_ref()
+                .map(|r| (r.code.as_str().to_owned(), r.description.clone()))
+                .unwrap_or_default();
+            ApiError::DarajaRejected { resource_id: payment.id.to_string(), code, message }.to_response(request_id)
+        }
+        (PaymentStatus::Failed, Some(FailureReason::DarajaUnavailable)) => {
+            ApiError::DarajaUnavailable { resource_id: payment.id.to_string() }.to_response(request_id)
+        }
+        _ => ApiResponse::json(StatusCode::ACCEPTED, &PaymentView::from(payment)),
+    }
+}
+
+impl PaymentsService {
+    pub async fn initiate(
+        &self,
+        client: &ClientId,
+        key: &IdempotencyKey,
+        request: NewPayment,
+        request_id: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        let secrets = self.secrets.get().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            ApiError::Unavailable
+        })?;
+        let now = self.clock.now();
+        let hash = idempotency::request_hash(&canonical(&request));
+        let record_key = idempotency::record_key(client, Operation::CreatePayment, key);
+        let payment = Payment::create(
+            PaymentId::generate(),
+            client.clone(),
+            secrets.stk_shortcode.clone(),
+            request,
+            now,
+            self.config.timings,
+        );
+
+        let mut writes = vec![
+            idempotency::claim(&record_key, hash.clone(), payment.id.as_str(), now, self.config.idempotency_lock),
+            PaymentRepo::insert(&payment),
+        ];
+        let admission_offset = writes.len();
+        if let Some(admission) = &self.admission {
+            writes.extend(admission.admit(client, &payment, now).await?);
+        }
+        match self.table.write(writes).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { index: 0 }) => {
+                return self.resume(&record_key, &hash, request_id).await;
+            }
+            Err(StoreError::ConditionFailed { index }) if index >= admission_offset => {
+                let refusal = match &self.admission {
+                    Some(admission) => admission.refusal(index - admission_offset, now),
+                    None => ApiError::Internal,
+                };
+                metrics::count("LimitRefusals", 1, &[("Limit", limit_name(&refusal))]);
+                tracing::info!(client = %client, phone = %payment.phone, code = refusal.code(), "payment refused by limits");
+                return Err(refusal);
+            }
+            Err(error) => return Err(store_error(error)),
+        }
+        let mut payment = payment;
+        payment.version = 1;
+        let record = IdempotencyRecord {
+            request_hash: hash,
+            resource_id: payment.id.to_string(),
+            state: RecordState::InProgress { locked_until: now + self.config.idempotency_lock },
+            created_at: now,
+            version: 1,
+        };
+        metrics::count("PaymentsInitiated", 1, &[]);
+
+        let push = self.push(&secrets, &payment, now).await;
+        let event = push_event(push);
+        self.settle_initiation(payment, event, &record_key, &record, request_id).await
+    }
+
+    async fn push(
+        &self,
+        secrets: &AppSecrets,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Result<crate::daraja::StkPushAccepted, DarajaError> {
+        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let callback_url = format!(
+            "{}/callbacks/stk/{}",
+            self.config.public_base_url.trim_end_matches('/'),
+            tokens.token_for(TokenPurpose::StkCallback, payment.id.as_str())
+        );
+        let credentials = ApiCredentials {
+            consumer_key: secrets.daraja_consumer_key.clone(),
+            consumer_secret: secrets.daraja_consumer_secret.clone(),
+        };
+        let party_b = self.config.party_b.clone().unwrap_or_else(|| secrets.stk_shortcode.clone());
+        let description = payment.description.as_ref().map(|d| d.as_str()).unwrap_or(payment.reference.as_str());
+        let request = StkPushRequest {
+            credentials: &credentials,
+            shortcode: &secrets.stk_shortcode,
+            passkey: &secrets.stk_passkey,
+            transaction_type: self.config.transaction_type,
+            party_b: &party_b,
+            amount: payment.amount,
+            phone: &payment.phone,
+            callback_url: &callback_url,
+            account_reference: payment.reference.as_str(),
+            transaction_desc: description,
+            now,
+        };
+        let started = std::time::Instant::now();
+        let result = self.daraja.stk_push(&request).await;
+        metrics::timing("DarajaStkPushLatency", started.elapsed());
+        if let Err(error) = &result {
+            metrics::count("DarajaErrors", 1, &[("Operation", "stk_push"), ("Kind", error_kind(error))]);
+        }
+        result
+    }
+
+    /// Applies Daraja's answer and stores the first response, retrying if a callback raced us.
+    async fn settle_initiation(
+        &self,
+        mut payment: Payment,
+        event: Option<PaymentEvent>,
+        record_key: &str,
+        record: &IdempotencyRecord,
+        request_id: &str,
+    ) -> Result<ApiResponse, ApiError> {
+        for _ in 0..5 {
+            let now = self.clock.now();
+            let next = match &event {
+                Some(event) => match decide(&payment, event, now) {
+                    Decision::Apply(next) => Some(*next),
+                    Decision::Ignore(_) => None,
+                },
+                None => None,
+            };
+            let shown = next.as_ref().unwrap_or(&payment);
+            let mut response = initiation_response(shown, request_id);
+            let mut writes = Vec::with_capacity(2);
+            if let Some(next) = &next {
+                writes.push(PaymentRepo::update(next));
+            }
+            writes.push(idempotency::complete(record_key, record, response.status.as_u16(), body_text(&response)));
+            match self.table.write(writes).await {
+                Ok(()) => {
+                    if let Some(next) = &next {
+                        metrics::count("PaymentTransitions", 1, &[("Status", next.status.as_str())]);
+                    }
+                    return Ok(response);
+                }
+                Err(StoreError::ConditionFailed { index: 0 }) if next.is_some() => {
+                    // A callback changed the payment first: decide again from what is stored.
+                    payment = self.repo.get(&payment.id).await.map_err(store_error)?.ok_or(ApiError::Internal)?;
+                }
+                Err(error) => {
+                    // Daraja has answered but we could not record it: the callback (or the
+                    // sweeper) will settle the payment. Tell the caller what Daraja said.
+                    tracing::error!(%error, payment_id = %payment.id, "could not record Daraja's answer");
+                    response = response.with_header("x-checkout-warning", "state-not-recorded");
+                    return Ok(response);
+                }
+            }
+        }
+        tracing::error!(payment_id = %payment.id, "gave up recording Daraja's answer after repeated conflicts");
+        Err(ApiError::Unavailable)
+    }
+
+    /// A key that already has a record: replay, refuse, or finish an abandoned request.
+    async fn resume(&self, record_key: &str, hash: &str, request_id: &str) -> Result<ApiResponse, ApiError> {
+        let now = self.clock.now();
+        let item = self.table.get(record_key).await.map_err(store_error)?.ok_or(ApiError::Unavailable)?;
+        let record = idempotency::from_item(&item).ok_or(ApiError::Internal)?;
+        match idempotency::classify(&record, hash, now) {
+            Existing::Mismatch => Err(ApiError::IdempotencyKeyReused),
+            Existing::InProgress => Err(ApiError::RequestInProgress),
+            Existing::Replay { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+                let mut response = ApiResponse::raw_json(status, body.into());
+                if status.as_u16() >= 400 {
+                    response.headers.insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/problem+json"),
+                    );
+                }
+                Ok(response.with_header("idempotent-replayed", "true"))
+            }
+            Existing::Abandoned => {
+                // The first runner died mid-request. Daraja may or may not have been called, so
+                // the payment is never pushed again: answer with what is stored and let the
+                // callback or reconciliation settle it.
+                let id = PaymentId::parse(&record.resource_id).map_err(|_| ApiError::Internal)?;
+                let payment = self.repo.get(&id).await.map_err(store_error)?.ok_or(ApiError::Internal)?;
+                let response = initiation_response(&payment, request_id);
+                let write = idempotency::complete(record_key, &record, response.status.as_u16(), body_text(&response));
+                match self.table.write(vec![write]).await {
+                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(response),
+                    Err(error) => Err(store_error(error)),
+                }
+            }
+        }
+    }
+}
+
+/// A metric dimension for a Daraja error.
+pub fn error_kind(error: &DarajaError) -> &'static str {
+    match error {
+        DarajaError::Rejected { .. } => "rejected",
+        DarajaError::RateLimited { .. } => "rate_limited",
+        DarajaError::Unavailable { .. } => "unavailable",
+        DarajaError::OutcomeUnknown { .. } => "outcome_unknown",
+        DarajaError::Auth { .. } => "auth",
+        DarajaError::Protocol { .. } => "protocol",
+        DarajaError::InvalidRequest { .. } => "invalid_request",
+    }
+}
+
+fn limit_name(error: &ApiError) -> &str {
+    match error {
+        ApiError::LimitExceeded(refusal) => &refusal.limit,
+        _ => "other",
+    }
+}
+
+fn body_text(response: &ApiResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+/// The request as the idempotency hash sees it: parsed values, canonical forms.
+fn canonical(request: &NewPayment) -> serde_json::Value {
+    serde_json::json!({
+        "amount": request.amount.shillings(),
+        "phone": request.phone.as_str(),
+        "reference": request.reference.as_str(),
+        "description": request.description.as_ref().map(|d| d.as_str()),
+        "metadata": request.metadata,
+    })
+}
+
+pub fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "store unavailable");
+            ApiError::Unavailable
+        }
+        other => {
+            tracing::error!(error = %other, "store error");
+            ApiError::Internal
+        }
+    }
+}
