@@ -23,7 +23,9 @@ use checkout::queue::Queue;
 use checkout::repo::payments::PaymentRepo;
 use checkout::secrets::{Secret, SecretCache, StaticSecret};
 use checkout::services::callback_intake::CallbackIntake;
+use checkout::services::limits::LimitsConfig;
 use checkout::services::payments::{PaymentsConfig, PaymentsService};
+use checkout::services::reconciliation::{ReconcileConfig, Reconciler, SweepReport};
 use checkout::store::memory::MemoryTable;
 use checkout::store::Table;
 use checkout::{metrics, wiring};
@@ -70,6 +72,12 @@ pub struct Options {
     pub public_base_url: Option<String>,
     /// Print aggregated metrics this often (EMF lines).
     pub metrics_interval: Option<Duration>,
+    /// Run the timeout sweeper this often (`None`: only when [`DevStack::sweep_now`] is called).
+    pub sweep_interval: Option<Duration>,
+    pub reconcile: ReconcileConfig,
+    pub limits: LimitsConfig,
+    /// The stack's clock (tests pass a manual one to move time).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl Options {
@@ -86,6 +94,10 @@ impl Options {
             timings: PaymentTimings::default(),
             public_base_url: None,
             metrics_interval: None,
+            sweep_interval: None,
+            reconcile: ReconcileConfig { queries_per_second: 1000, ..ReconcileConfig::default() },
+            limits: LimitsConfig::default(),
+            clock: None,
         }
     }
 }
@@ -106,6 +118,7 @@ pub struct DevStack {
     callback_queue: Arc<dyn Queue>,
     memory_queue: Option<Arc<MemoryQueue>>,
     simulator: Option<simulator::SimulatorHandle>,
+    reconciler: Arc<Reconciler>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -136,7 +149,7 @@ fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
 
 impl DevStack {
     pub async fn start(options: Options) -> Result<DevStack, Box<dyn std::error::Error + Send + Sync>> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let jwt_secret = options.jwt_secret.clone().unwrap_or_else(random_key);
         let (simulator, daraja_url, sim_config) = match options.daraja {
             DarajaTarget::EmbeddedSimulator { config, listen } => {
@@ -164,7 +177,9 @@ impl DevStack {
                         Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
                         Duration::from_secs(3600),
                     ));
-                    (Arc::new(MemoryTable::new()), queue.clone(), Some(queue), secrets)
+                    let table_clock = clock.clone();
+                    let table = MemoryTable::with_clock(Arc::new(move || table_clock.now().timestamp()));
+                    (Arc::new(table), queue.clone(), Some(queue), secrets)
                 }
                 Backend::Aws => {
                     let sdk = checkout::aws::sdk_config().await;
@@ -179,6 +194,19 @@ impl DevStack {
 
         let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
         let daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(daraja_url.clone(), http, RetryPolicy::default()));
+        let sweeper_http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+        let sweeper_daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(
+            daraja_url.clone(),
+            sweeper_http,
+            RetryPolicy { max_attempts: 1, ..RetryPolicy::default() },
+        ));
+        let reconciler = Arc::new(wiring::reconciler(
+            table.clone(),
+            sweeper_daraja,
+            secrets.clone(),
+            clock.clone(),
+            options.reconcile,
+        ));
         let payments = PaymentsService {
             repo: PaymentRepo::new(table.clone()),
             table: table.clone(),
@@ -192,7 +220,7 @@ impl DevStack {
                 timings: options.timings,
                 idempotency_lock: chrono::Duration::seconds(60),
             },
-            admission: None,
+            admission: Some(wiring::limits(table.clone(), options.limits.clone())),
         };
         let services = Arc::new(Services {
             payments,
@@ -215,6 +243,21 @@ impl DevStack {
             ConsumerOptions::default(),
             shutdown_rx.clone(),
         )));
+
+        if let Some(interval) = options.sweep_interval {
+            let mut rx = shutdown_rx.clone();
+            let reconciler = reconciler.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => {
+                            reconciler.sweep().await;
+                        }
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
 
         if let Some(interval) = options.metrics_interval {
             let mut rx = shutdown_rx.clone();
@@ -248,6 +291,7 @@ impl DevStack {
             callback_queue,
             memory_queue,
             simulator,
+            reconciler,
             shutdown,
             tasks,
         })
@@ -286,6 +330,11 @@ impl DevStack {
             &self.jwt_secret,
             &serde_json::json!({"sub": subject, "scope": scopes.join(" "), "iat": now, "exp": now + ttl.as_secs() as i64}),
         )
+    }
+
+    /// Runs one timeout sweep now (the background sweeper runs on its own interval).
+    pub async fn sweep_now(&self) -> SweepReport {
+        self.reconciler.sweep().await
     }
 
     /// A token with exactly these claims (tests of expiry and missing claims).

@@ -56,6 +56,9 @@ struct Args {
     /// Seconds between metric summaries in the log.
     #[arg(long, default_value_t = 10)]
     metrics_interval: u64,
+    /// Seconds between timeout sweeps (reconciliation of open payments).
+    #[arg(long, default_value_t = 15)]
+    sweep_interval: u64,
 }
 
 #[tokio::main]
@@ -67,6 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )
         .init();
     let args = Args::parse();
+    let settings = checkout::config::from_env();
     if args.first_check_seconds < 1 || args.deadline_seconds <= args.first_check_seconds {
         return Err("--deadline-seconds must exceed --first-check-seconds, which must be at least 1".into());
     }
@@ -95,6 +99,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         },
         public_base_url: args.public_base_url,
         metrics_interval: Some(Duration::from_secs(args.metrics_interval.max(1))),
+        sweep_interval: Some(Duration::from_secs(args.sweep_interval.max(1))),
+        // Limits and sweeper settings come from the same variables as in Lambda (LIMIT_*, SWEEP_*).
+        reconcile: settings.reconcile()?,
+        limits: settings.limits()?,
+        clock: None,
     };
     let stack = DevStack::start(options).await?;
     let token = stack.token("dev-merchant", ALL_SCOPES, Duration::from_secs(24 * 3600));

@@ -1,10 +1,16 @@
 //! The AWS SDK configuration, loaded once per process (a Lambda cold start) and shared by the
 //! DynamoDB, SQS and Secrets Manager clients.
 //!
-//! The standard chain reads region, credentials and endpoint from the environment, so
-//! `AWS_ENDPOINT_URL` (e.g. moto in the dev stack) and `AWS_REGION` work without code here.
+//! The standard chain reads credentials and the endpoint from the environment, so
+//! `AWS_ENDPOINT_URL` (e.g. moto in the dev stack) works without code here; the region comes
+//! from `AWS_REGION`/`AWS_DEFAULT_REGION` or the profile, else [`DEFAULT_REGION`].
+//!
+//! The cached configuration's HTTP client belongs to the first Tokio runtime that uses it: one
+//! runtime per process (as in Lambda). Tests that start several runtimes build their own.
 
+use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
 use tokio::sync::OnceCell;
 
@@ -17,8 +23,15 @@ static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
 pub async fn sdk_config() -> SdkConfig {
     CONFIG
         .get_or_init(|| async {
-            let region = RegionProviderChain::default_provider().or_else(DEFAULT_REGION);
-            aws_config::defaults(BehaviorVersion::latest()).region(region).load().await
+            // Environment (`AWS_REGION`, always set in Lambda), then the profile, then the
+            // default; never the EC2 metadata service, which a local run cannot reach.
+            let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+                .or_else(ProfileFileRegionProvider::new())
+                .or_else(DEFAULT_REGION);
+            aws_config::defaults(BehaviorVersion::latest())
+                .region(region)
+                .load()
+                .await
         })
         .await
         .clone()

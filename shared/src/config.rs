@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::auth::JwtSettings;
 use crate::daraja::StkTransactionType;
 use crate::domain::PaymentTimings;
+use crate::services::limits::{LimitsConfig, RollingLimit};
 use crate::services::payments::PaymentsConfig;
+use crate::services::reconciliation::ReconcileConfig;
 
 /// Environment variable names.
 pub mod vars {
@@ -31,6 +33,16 @@ pub mod vars {
     pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
     pub const CALLBACK_SOURCE_IPS: &str = "CALLBACK_SOURCE_IPS";
     pub const LOG_FORMAT: &str = "LOG_FORMAT";
+    pub const LIMIT_PAYMENT_MIN: &str = "LIMIT_PAYMENT_MIN";
+    pub const LIMIT_PAYMENT_MAX: &str = "LIMIT_PAYMENT_MAX";
+    pub const LIMIT_PHONE_PROMPTS: &str = "LIMIT_PHONE_PROMPTS";
+    pub const LIMIT_PHONE_WINDOW_SECONDS: &str = "LIMIT_PHONE_WINDOW_SECONDS";
+    pub const LIMIT_PHONE_DAILY_AMOUNT: &str = "LIMIT_PHONE_DAILY_AMOUNT";
+    pub const LIMIT_MERCHANT_DAILY_COUNT: &str = "LIMIT_MERCHANT_DAILY_COUNT";
+    pub const LIMIT_MERCHANT_DAILY_AMOUNT: &str = "LIMIT_MERCHANT_DAILY_AMOUNT";
+    pub const SWEEP_QUERIES_PER_SECOND: &str = "SWEEP_QUERIES_PER_SECOND";
+    pub const SWEEP_CONCURRENCY: &str = "SWEEP_CONCURRENCY";
+    pub const SWEEP_TIME_BUDGET_SECONDS: &str = "SWEEP_TIME_BUDGET_SECONDS";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +133,56 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         })
     }
 
+    /// A cap that may be turned off with `off`.
+    fn optional_cap(&self, name: &'static str, default: Option<u64>) -> Result<Option<u64>, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(text) if text.trim().eq_ignore_ascii_case("off") => Ok(None),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(ConfigError::Invalid { name, reason: "a positive integer, or off".into() }),
+            },
+        }
+    }
+
+    pub fn limits(&self) -> Result<LimitsConfig, ConfigError> {
+        let defaults = LimitsConfig::default();
+        let payment_min: u64 = self.parsed(vars::LIMIT_PAYMENT_MIN, defaults.payment_min)?;
+        let payment_max: u64 = self.parsed(vars::LIMIT_PAYMENT_MAX, defaults.payment_max)?;
+        if payment_min < 1 || payment_min > payment_max || payment_max > crate::domain::amount::MAX_TRANSACTION_KES {
+            return Err(ConfigError::Invalid {
+                name: vars::LIMIT_PAYMENT_MAX,
+                reason: "needs 1 <= LIMIT_PAYMENT_MIN <= LIMIT_PAYMENT_MAX <= 250000".into(),
+            });
+        }
+        let default_prompts = defaults.phone_prompts.map(|l| u64::from(l.max));
+        let phone_prompts = match self.optional_cap(vars::LIMIT_PHONE_PROMPTS, default_prompts)? {
+            None => None,
+            Some(max) => Some(RollingLimit {
+                max: u32::try_from(max).map_err(|_| ConfigError::Invalid { name: vars::LIMIT_PHONE_PROMPTS, reason: "too large".into() })?,
+                window: chrono::Duration::seconds(self.parsed(vars::LIMIT_PHONE_WINDOW_SECONDS, 300)?),
+            }),
+        };
+        Ok(LimitsConfig {
+            payment_min,
+            payment_max,
+            phone_prompts,
+            phone_daily_amount: self.optional_cap(vars::LIMIT_PHONE_DAILY_AMOUNT, defaults.phone_daily_amount)?,
+            merchant_daily_count: self.optional_cap(vars::LIMIT_MERCHANT_DAILY_COUNT, defaults.merchant_daily_count)?,
+            merchant_daily_amount: self.optional_cap(vars::LIMIT_MERCHANT_DAILY_AMOUNT, defaults.merchant_daily_amount)?,
+        })
+    }
+
+    pub fn reconcile(&self) -> Result<ReconcileConfig, ConfigError> {
+        let defaults = ReconcileConfig::default();
+        Ok(ReconcileConfig {
+            queries_per_second: self.parsed(vars::SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?.max(1),
+            concurrency: self.parsed(vars::SWEEP_CONCURRENCY, defaults.concurrency)?.max(1),
+            time_budget: Duration::from_secs(self.parsed(vars::SWEEP_TIME_BUDGET_SECONDS, defaults.time_budget.as_secs())?),
+            ..defaults
+        })
+    }
+
     pub fn daraja_timeout(&self) -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(self.parsed(vars::DARAJA_TIMEOUT_MS, 15_000)?))
     }
@@ -171,6 +233,19 @@ mod tests {
         let bad = settings(&[(vars::PUBLIC_BASE_URL, "https://x"), (vars::PAYMENT_DEADLINE_SECONDS, "10")]);
         assert!(bad.payments().is_err());
         assert!(settings(&[(vars::PUBLIC_BASE_URL, "ftp://x")]).payments().is_err());
+    }
+
+    #[test]
+    fn limits_config() {
+        assert_eq!(settings(&[]).limits().unwrap(), LimitsConfig::default());
+        let off = settings(&[(vars::LIMIT_PHONE_PROMPTS, "off"), (vars::LIMIT_MERCHANT_DAILY_COUNT, "OFF")]).limits().unwrap();
+        assert_eq!(off.phone_prompts, None);
+        assert_eq!(off.merchant_daily_count, None);
+        let custom = settings(&[(vars::LIMIT_PHONE_PROMPTS, "5"), (vars::LIMIT_PHONE_WINDOW_SECONDS, "60")]).limits().unwrap();
+        assert_eq!(custom.phone_prompts, Some(RollingLimit { max: 5, window: chrono::Duration::seconds(60) }));
+        assert!(settings(&[(vars::LIMIT_PHONE_DAILY_AMOUNT, "0")]).limits().is_err());
+        assert!(settings(&[(vars::LIMIT_PAYMENT_MIN, "10"), (vars::LIMIT_PAYMENT_MAX, "5")]).limits().is_err());
+        assert!(settings(&[(vars::LIMIT_PAYMENT_MAX, "300000")]).limits().is_err());
     }
 
     #[test]

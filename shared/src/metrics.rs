@@ -26,6 +26,7 @@ struct Sink {
     mode: Mode,
     service: String,
     counters: BTreeMap<SeriesKey, f64>,
+    gauges: BTreeMap<SeriesKey, f64>,
     timings: BTreeMap<String, Vec<f64>>,
 }
 
@@ -36,6 +37,7 @@ fn sink() -> &'static Mutex<Sink> {
             mode: Mode::Aggregate,
             service: "checkout".into(),
             counters: BTreeMap::new(),
+            gauges: BTreeMap::new(),
             timings: BTreeMap::new(),
         })
     })
@@ -112,10 +114,18 @@ pub fn timing(name: &str, elapsed: Duration) {
 /// Records a gauge (e.g. open payments by age bucket) as a single data point.
 pub fn gauge(name: &str, value: f64, dimensions: &[(&str, &str)]) {
     let dims: Vec<(String, String)> = dimensions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let sink = lock();
-    let line = emf_line(&sink.service, name, "Count", serde_json::json!(value), &dims);
-    drop(sink);
-    print_line(&line);
+    let mut sink = lock();
+    match sink.mode {
+        Mode::Emf => {
+            let line = emf_line(&sink.service, name, "Count", serde_json::json!(value), &dims);
+            drop(sink);
+            print_line(&line);
+        }
+        // The latest value wins until the next flush.
+        Mode::Aggregate => {
+            sink.gauges.insert((name.to_owned(), dims), value);
+        }
+    }
 }
 
 /// Current aggregated value of a counter summed over all dimension values (tests, dev stack).
@@ -127,10 +137,14 @@ pub fn counter_total(name: &str) -> f64 {
 pub fn flush() {
     let mut sink = lock();
     let counters = std::mem::take(&mut sink.counters);
+    let gauges = std::mem::take(&mut sink.gauges);
     let timings = std::mem::take(&mut sink.timings);
     let service = sink.service.clone();
     drop(sink);
     for ((name, dims), value) in counters {
+        print_line(&emf_line(&service, &name, "Count", serde_json::json!(value), &dims));
+    }
+    for ((name, dims), value) in gauges {
         print_line(&emf_line(&service, &name, "Count", serde_json::json!(value), &dims));
     }
     for (name, values) in timings {

@@ -42,6 +42,15 @@ pub fn secrets<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: Optio
 }
 
 pub fn daraja<F: Fn(&str) -> Option<String>>(settings: &Settings<F>) -> Result<Arc<dyn Daraja>, ConfigError> {
+    daraja_with_retries(settings, RetryPolicy::default())
+}
+
+/// A Daraja client that never retries by itself (the sweeper paces and backs off on its own).
+pub fn daraja_without_retries<F: Fn(&str) -> Option<String>>(settings: &Settings<F>) -> Result<Arc<dyn Daraja>, ConfigError> {
+    daraja_with_retries(settings, RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+}
+
+fn daraja_with_retries<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, retry: RetryPolicy) -> Result<Arc<dyn Daraja>, ConfigError> {
     let base_url = settings.required(vars::DARAJA_BASE_URL)?;
     let http = reqwest::Client::builder()
         .timeout(settings.daraja_timeout()?)
@@ -49,7 +58,7 @@ pub fn daraja<F: Fn(&str) -> Option<String>>(settings: &Settings<F>) -> Result<A
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
         .map_err(|e| ConfigError::Invalid { name: vars::DARAJA_BASE_URL, reason: e.to_string() })?;
-    Ok(Arc::new(HttpDaraja::new(base_url, http, RetryPolicy::default())))
+    Ok(Arc::new(HttpDaraja::new(base_url, http, retry)))
 }
 
 pub fn table<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Arc<dyn Table>, ConfigError> {
@@ -87,5 +96,29 @@ pub fn payments_service(
         clock,
         config,
         admission: None,
+    }
+}
+
+/// Limits as an admission control on the payment service.
+pub fn limits(table: Arc<dyn Table>, config: crate::services::limits::LimitsConfig) -> Arc<dyn crate::services::limits::AdmissionControl> {
+    Arc::new(crate::services::limits::Limits { table, config })
+}
+
+/// The timeout sweeper.
+pub fn reconciler(
+    table: Arc<dyn Table>,
+    daraja: Arc<dyn Daraja>,
+    secrets: Arc<SecretCache>,
+    clock: Arc<dyn Clock>,
+    config: crate::services::reconciliation::ReconcileConfig,
+) -> crate::services::reconciliation::Reconciler {
+    crate::services::reconciliation::Reconciler {
+        repo: PaymentRepo::new(table.clone()),
+        table: table.clone(),
+        settler: PaymentSettler { repo: PaymentRepo::new(table.clone()), table, clock: clock.clone() },
+        daraja,
+        secrets,
+        clock,
+        config,
     }
 }

@@ -7,9 +7,7 @@ mod support;
 use std::sync::Arc;
 
 use checkout::store::memory::MemoryTable;
-use checkout::store::{
-    Bound, Condition, CounterAdd, Index, Item, Order, Query, StoreError, StoreStats, Table, Write,
-};
+use checkout::store::{Bound, Condition, CounterAdd, Index, Item, Order, Query, StoreError, StoreStats, Table, Write};
 use support::now_epoch;
 
 fn put(item: Item, condition: Condition) -> Write {
@@ -17,7 +15,15 @@ fn put(item: Item, condition: Condition) -> Write {
 }
 
 fn add(key: &str, name: &str, delta: i64, max: Option<i64>) -> Write {
-    Write::Add { key: key.into(), counters: vec![CounterAdd { name: name.into(), delta, max }], expires_at: None }
+    Write::Add {
+        key: key.into(),
+        counters: vec![CounterAdd {
+            name: name.into(),
+            delta,
+            max,
+        }],
+        expires_at: None,
+    }
 }
 
 fn doc(n: u64) -> String {
@@ -33,7 +39,10 @@ fn keys(items: &[Item]) -> Vec<&str> {
 }
 
 fn delta(before: StoreStats, after: StoreStats) -> StoreStats {
-    StoreStats { requests: after.requests - before.requests, items_read: after.items_read - before.items_read }
+    StoreStats {
+        requests: after.requests - before.requests,
+        items_read: after.items_read - before.items_read,
+    }
 }
 
 async fn put_then_get_round_trips_every_field(table: Arc<dyn Table>) {
@@ -50,57 +59,119 @@ async fn put_then_get_round_trips_every_field(table: Arc<dyn Table>) {
 }
 
 async fn absent_condition_refuses_a_live_item(table: Arc<dyn Table>) {
-    table.write(vec![put(Item::new("k", 1, doc(1)), absent())]).await.unwrap();
+    table
+        .write(vec![put(Item::new("k", 1, doc(1)), absent())])
+        .await
+        .unwrap();
     let again = table.write(vec![put(Item::new("k", 1, doc(2)), absent())]).await;
     assert_eq!(again, Err(StoreError::ConditionFailed { index: 0 }));
     assert_eq!(table.get("k").await.unwrap().unwrap().doc, doc(1));
 }
 
 async fn conditional_put_refuses_stale_version(table: Arc<dyn Table>) {
-    table.write(vec![put(Item::new("k", 1, doc(1)), absent())]).await.unwrap();
-    table.write(vec![put(Item::new("k", 2, doc(2)), Condition::VersionIs(1))]).await.unwrap();
-    let stale = table.write(vec![put(Item::new("k", 2, doc(3)), Condition::VersionIs(1))]).await;
+    table
+        .write(vec![put(Item::new("k", 1, doc(1)), absent())])
+        .await
+        .unwrap();
+    table
+        .write(vec![put(Item::new("k", 2, doc(2)), Condition::VersionIs(1))])
+        .await
+        .unwrap();
+    let stale = table
+        .write(vec![put(Item::new("k", 2, doc(3)), Condition::VersionIs(1))])
+        .await;
     assert_eq!(stale, Err(StoreError::ConditionFailed { index: 0 }));
     let stored = table.get("k").await.unwrap().unwrap();
     assert_eq!((stored.version, stored.doc), (2, doc(2)));
     // A version condition on a missing item fails too.
-    let missing = table.write(vec![put(Item::new("nope", 1, doc(1)), Condition::VersionIs(0))]).await;
+    let missing = table
+        .write(vec![put(Item::new("nope", 1, doc(1)), Condition::VersionIs(0))])
+        .await;
     assert_eq!(missing, Err(StoreError::ConditionFailed { index: 0 }));
     assert_eq!(table.get("nope").await.unwrap(), None);
 }
 
 async fn conditional_delete(table: Arc<dyn Table>) {
-    table.write(vec![put(Item::new("k", 4, doc(1)), Condition::Always)]).await.unwrap();
-    let wrong = table.write(vec![Write::Delete { key: "k".into(), condition: Condition::VersionIs(3) }]).await;
+    table
+        .write(vec![put(Item::new("k", 4, doc(1)), Condition::Always)])
+        .await
+        .unwrap();
+    let wrong = table
+        .write(vec![Write::Delete {
+            key: "k".into(),
+            condition: Condition::VersionIs(3),
+        }])
+        .await;
     assert_eq!(wrong, Err(StoreError::ConditionFailed { index: 0 }));
-    let live = table.write(vec![Write::Delete { key: "k".into(), condition: absent() }]).await;
+    let live = table
+        .write(vec![Write::Delete {
+            key: "k".into(),
+            condition: absent(),
+        }])
+        .await;
     assert_eq!(live, Err(StoreError::ConditionFailed { index: 0 }));
     assert!(table.get("k").await.unwrap().is_some());
-    table.write(vec![Write::Delete { key: "k".into(), condition: Condition::VersionIs(4) }]).await.unwrap();
+    table
+        .write(vec![Write::Delete {
+            key: "k".into(),
+            condition: Condition::VersionIs(4),
+        }])
+        .await
+        .unwrap();
     assert_eq!(table.get("k").await.unwrap(), None);
     // Deleting what is not there is fine unconditionally.
-    table.write(vec![Write::Delete { key: "k".into(), condition: Condition::Always }]).await.unwrap();
+    table
+        .write(vec![Write::Delete {
+            key: "k".into(),
+            condition: Condition::Always,
+        }])
+        .await
+        .unwrap();
 }
 
 async fn expired_items_are_absent(table: Arc<dyn Table>) {
     let now = now_epoch();
-    let expired = Item::new("gone", 1, doc(1)).with_index(Index::Gsi2, "p", "2").expiring_at(now - 10);
-    let live = |k: &str, sort: &str| Item::new(k, 1, doc(1)).with_index(Index::Gsi2, "p", sort).expiring_at(now + 3600);
+    let expired = Item::new("gone", 1, doc(1))
+        .with_index(Index::Gsi2, "p", "2")
+        .expiring_at(now - 10);
+    let live = |k: &str, sort: &str| {
+        Item::new(k, 1, doc(1))
+            .with_index(Index::Gsi2, "p", sort)
+            .expiring_at(now + 3600)
+    };
     table
-        .write(vec![put(expired, Condition::Always), put(live("a", "1"), Condition::Always), put(live("b", "3"), Condition::Always)])
+        .write(vec![
+            put(expired, Condition::Always),
+            put(live("a", "1"), Condition::Always),
+            put(live("b", "3"), Condition::Always),
+        ])
         .await
         .unwrap();
     assert_eq!(table.get("gone").await.unwrap(), None);
     let before = table.stats();
-    let found = table.query(&Query::new(Index::Gsi2, "p", Order::Ascending, 10)).await.unwrap();
+    let found = table
+        .query(&Query::new(Index::Gsi2, "p", Order::Ascending, 10))
+        .await
+        .unwrap();
     assert_eq!(keys(&found), ["a", "b"]);
     // The expired item was still read (DynamoDB deletes it late and bills the read).
     assert_eq!(delta(before, table.stats()).items_read, 3);
 
     // Absent: an expired item counts as absent, judged by the caller's clock.
-    table.write(vec![put(Item::new("gone", 7, doc(7)), Condition::Absent { now_epoch: now })]).await.unwrap();
+    table
+        .write(vec![put(
+            Item::new("gone", 7, doc(7)),
+            Condition::Absent { now_epoch: now },
+        )])
+        .await
+        .unwrap();
     assert_eq!(table.get("gone").await.unwrap().unwrap().version, 7);
-    let refused = table.write(vec![put(Item::new("a", 2, doc(2)), Condition::Absent { now_epoch: now })]).await;
+    let refused = table
+        .write(vec![put(
+            Item::new("a", 2, doc(2)),
+            Condition::Absent { now_epoch: now },
+        )])
+        .await;
     assert_eq!(refused, Err(StoreError::ConditionFailed { index: 0 }));
     let later = Condition::Absent { now_epoch: now + 7200 };
     table.write(vec![put(Item::new("a", 2, doc(2)), later)]).await.unwrap();
@@ -108,12 +179,18 @@ async fn expired_items_are_absent(table: Arc<dyn Table>) {
 }
 
 async fn transaction_is_all_or_nothing_and_names_the_failing_write(table: Arc<dyn Table>) {
-    table.write(vec![put(Item::new("b", 1, doc(1)), Condition::Always)]).await.unwrap();
+    table
+        .write(vec![put(Item::new("b", 1, doc(1)), Condition::Always)])
+        .await
+        .unwrap();
     let batch = vec![
         put(Item::new("a", 1, doc(1)), absent()),
         put(Item::new("b", 2, doc(2)), Condition::VersionIs(9)),
         add("c", "n", 1, None),
-        Write::Delete { key: "d".into(), condition: Condition::VersionIs(1) },
+        Write::Delete {
+            key: "d".into(),
+            condition: Condition::VersionIs(1),
+        },
     ];
     assert_eq!(table.write(batch).await, Err(StoreError::ConditionFailed { index: 1 }));
     assert_eq!(table.get("a").await.unwrap(), None);
@@ -139,7 +216,10 @@ async fn transaction_is_all_or_nothing_and_names_the_failing_write(table: Arc<dy
         put(Item::new("a", 1, doc(1)), absent()),
         put(Item::new("b", 2, doc(2)), Condition::VersionIs(1)),
         add("c", "n", 2, Some(10)),
-        Write::Delete { key: "limit".into(), condition: Condition::Always },
+        Write::Delete {
+            key: "limit".into(),
+            condition: Condition::Always,
+        },
     ];
     table.write(batch).await.unwrap();
     assert_eq!(table.get("a").await.unwrap().unwrap().version, 1);
@@ -150,35 +230,83 @@ async fn transaction_is_all_or_nothing_and_names_the_failing_write(table: Arc<dy
 
 async fn invalid_batches_are_refused_before_any_request(table: Arc<dyn Table>) {
     let before = table.stats();
-    let duplicate = vec![put(Item::new("k", 1, doc(1)), Condition::Always), add("k", "n", 1, None)];
+    let duplicate = vec![
+        put(Item::new("k", 1, doc(1)), Condition::Always),
+        add("k", "n", 1, None),
+    ];
     assert!(matches!(table.write(duplicate).await, Err(StoreError::Invalid(_))));
     assert!(matches!(table.write(vec![]).await, Err(StoreError::Invalid(_))));
-    let too_many: Vec<Write> = (0..26).map(|i| put(Item::new(format!("k{i}"), 1, doc(1)), Condition::Always)).collect();
+    let too_many: Vec<Write> = (0..26)
+        .map(|i| put(Item::new(format!("k{i}"), 1, doc(1)), Condition::Always))
+        .collect();
     assert!(matches!(table.write(too_many).await, Err(StoreError::Invalid(_))));
-    let two_keys_one_index = Item::new("k", 1, doc(1)).with_index(Index::Gsi1, "p", "1").with_index(Index::Gsi1, "p", "2");
-    assert!(matches!(table.write(vec![put(two_keys_one_index, Condition::Always)]).await, Err(StoreError::Invalid(_))));
+    let two_keys_one_index =
+        Item::new("k", 1, doc(1))
+            .with_index(Index::Gsi1, "p", "1")
+            .with_index(Index::Gsi1, "p", "2");
+    assert!(matches!(
+        table.write(vec![put(two_keys_one_index, Condition::Always)]).await,
+        Err(StoreError::Invalid(_))
+    ));
     let empty_index_key = Item::new("k", 1, doc(1)).with_index(Index::Gsi1, "", "1");
-    assert!(matches!(table.write(vec![put(empty_index_key, Condition::Always)]).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        table.write(vec![put(empty_index_key, Condition::Always)]).await,
+        Err(StoreError::Invalid(_))
+    ));
     let huge = Item::new("k", 1, "x".repeat(401 * 1024));
-    assert!(matches!(table.write(vec![put(huge, Condition::Always)]).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        table.write(vec![put(huge, Condition::Always)]).await,
+        Err(StoreError::Invalid(_))
+    ));
     let same_counter_twice = Write::Add {
         key: "k".into(),
-        counters: vec![CounterAdd { name: "n".into(), delta: 1, max: None }, CounterAdd { name: "n".into(), delta: 1, max: None }],
+        counters: vec![
+            CounterAdd {
+                name: "n".into(),
+                delta: 1,
+                max: None,
+            },
+            CounterAdd {
+                name: "n".into(),
+                delta: 1,
+                max: None,
+            },
+        ],
         expires_at: None,
     };
-    assert!(matches!(table.write(vec![same_counter_twice]).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        table.write(vec![same_counter_twice]).await,
+        Err(StoreError::Invalid(_))
+    ));
     assert!(matches!(table.get("").await, Err(StoreError::Invalid(_))));
-    assert!(matches!(table.query(&Query::new(Index::Gsi1, "", Order::Ascending, 1)).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        table.query(&Query::new(Index::Gsi1, "", Order::Ascending, 1)).await,
+        Err(StoreError::Invalid(_))
+    ));
     assert_eq!(table.stats(), before, "refused requests never reach the store");
     // The largest documents DynamoDB takes are fine.
-    table.write(vec![put(Item::new("k", 1, "x".repeat(390 * 1024)), Condition::Always)]).await.unwrap();
+    table
+        .write(vec![put(Item::new("k", 1, "x".repeat(390 * 1024)), Condition::Always)])
+        .await
+        .unwrap();
 }
 
 async fn counters_are_created_added_and_capped(table: Arc<dyn Table>) {
     let now = now_epoch();
     let bucket = |delta: i64, max: Option<i64>, expires_at: i64| Write::Add {
         key: "bucket".into(),
-        counters: vec![CounterAdd { name: "count".into(), delta, max }, CounterAdd { name: "sum".into(), delta: delta * 100, max: None }],
+        counters: vec![
+            CounterAdd {
+                name: "count".into(),
+                delta,
+                max,
+            },
+            CounterAdd {
+                name: "sum".into(),
+                delta: delta * 100,
+                max: None,
+            },
+        ],
         expires_at: Some(expires_at),
     };
     table.write(vec![bucket(3, Some(5), now + 60)]).await.unwrap();
@@ -189,27 +317,52 @@ async fn counters_are_created_added_and_capped(table: Arc<dyn Table>) {
     assert_eq!(created.expires_at, Some(now + 60));
 
     // 3 + 3 > 5: refused, nothing changes (not even the uncapped counter).
-    assert_eq!(table.write(vec![bucket(3, Some(5), now + 999)]).await, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(
+        table.write(vec![bucket(3, Some(5), now + 999)]).await,
+        Err(StoreError::ConditionFailed { index: 0 })
+    );
     // 3 + 2 == 5: allowed; expires_at is never moved once set.
     table.write(vec![bucket(2, Some(5), now + 999)]).await.unwrap();
     let full = table.get("bucket").await.unwrap().unwrap();
-    assert_eq!((full.counters["count"], full.counters["sum"], full.expires_at), (5, 500, Some(now + 60)));
-    assert_eq!(table.write(vec![bucket(1, Some(5), now + 60)]).await, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(
+        (full.counters["count"], full.counters["sum"], full.expires_at),
+        (5, 500, Some(now + 60))
+    );
+    assert_eq!(
+        table.write(vec![bucket(1, Some(5), now + 60)]).await,
+        Err(StoreError::ConditionFailed { index: 0 })
+    );
     // Negative deltas release capacity.
     table.write(vec![bucket(-2, Some(5), now + 60)]).await.unwrap();
     assert_eq!(table.get("bucket").await.unwrap().unwrap().counters["count"], 3);
 
     // An absent counter counts as 0: a delta over max fails even on a new item.
-    assert_eq!(table.write(vec![add("fresh", "n", 6, Some(5))]).await, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(
+        table.write(vec![add("fresh", "n", 6, Some(5))]).await,
+        Err(StoreError::ConditionFailed { index: 0 })
+    );
     assert_eq!(table.get("fresh").await.unwrap(), None);
     table.write(vec![add("fresh", "n", 5, Some(5))]).await.unwrap();
 
     // Adding to a put item keeps its document; a put replaces the whole item, counters too.
-    table.write(vec![put(Item::new("doc", 3, doc(3)), Condition::Always)]).await.unwrap();
+    table
+        .write(vec![put(Item::new("doc", 3, doc(3)), Condition::Always)])
+        .await
+        .unwrap();
     table.write(vec![add("doc", "views", 1, None)]).await.unwrap();
     let with_counter = table.get("doc").await.unwrap().unwrap();
-    assert_eq!((with_counter.version, with_counter.doc.clone(), with_counter.counters["views"]), (3, doc(3), 1));
-    table.write(vec![put(Item::new("doc", 4, doc(4)), Condition::VersionIs(3))]).await.unwrap();
+    assert_eq!(
+        (
+            with_counter.version,
+            with_counter.doc.clone(),
+            with_counter.counters["views"]
+        ),
+        (3, doc(3), 1)
+    );
+    table
+        .write(vec![put(Item::new("doc", 4, doc(4)), Condition::VersionIs(3))])
+        .await
+        .unwrap();
     assert!(table.get("doc").await.unwrap().unwrap().counters.is_empty());
 }
 
@@ -234,14 +387,19 @@ async fn concurrent_increments_never_exceed_max(table: Arc<dyn Table>) {
 
 async fn sparse_index_membership_follows_the_item(table: Arc<dyn Table>) {
     let query = |index| Query::new(index, "p", Order::Ascending, 10);
-    let indexed = Item::new("k", 1, doc(1)).with_index(Index::Gsi1, "p", "s").with_attr("status", "a");
+    let indexed = Item::new("k", 1, doc(1))
+        .with_index(Index::Gsi1, "p", "s")
+        .with_attr("status", "a");
     table.write(vec![put(indexed, Condition::Always)]).await.unwrap();
     assert_eq!(keys(&table.query(&query(Index::Gsi1)).await.unwrap()), ["k"]);
     assert!(table.query(&query(Index::Gsi2)).await.unwrap().is_empty());
 
     // Re-put without the gsi1 key (and without the attribute): out of gsi1, into gsi2.
     let moved = Item::new("k", 2, doc(2)).with_index(Index::Gsi2, "p", "s");
-    table.write(vec![put(moved.clone(), Condition::VersionIs(1))]).await.unwrap();
+    table
+        .write(vec![put(moved.clone(), Condition::VersionIs(1))])
+        .await
+        .unwrap();
     assert!(table.query(&query(Index::Gsi1)).await.unwrap().is_empty());
     assert_eq!(table.query(&query(Index::Gsi2)).await.unwrap(), vec![moved]);
     assert!(table.get("k").await.unwrap().unwrap().attrs.is_empty());
@@ -250,22 +408,52 @@ async fn sparse_index_membership_follows_the_item(table: Arc<dyn Table>) {
     let resorted = Item::new("k", 3, doc(3)).with_index(Index::Gsi2, "q", "t");
     table.write(vec![put(resorted, Condition::VersionIs(2))]).await.unwrap();
     assert!(table.query(&query(Index::Gsi2)).await.unwrap().is_empty());
-    assert_eq!(keys(&table.query(&Query::new(Index::Gsi2, "q", Order::Ascending, 10)).await.unwrap()), ["k"]);
-    table.write(vec![Write::Delete { key: "k".into(), condition: Condition::Always }]).await.unwrap();
-    assert!(table.query(&Query::new(Index::Gsi2, "q", Order::Ascending, 10)).await.unwrap().is_empty());
+    assert_eq!(
+        keys(
+            &table
+                .query(&Query::new(Index::Gsi2, "q", Order::Ascending, 10))
+                .await
+                .unwrap()
+        ),
+        ["k"]
+    );
+    table
+        .write(vec![Write::Delete {
+            key: "k".into(),
+            condition: Condition::Always,
+        }])
+        .await
+        .unwrap();
+    assert!(table
+        .query(&Query::new(Index::Gsi2, "q", Order::Ascending, 10))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn query_bounds_and_order(table: Arc<dyn Table>) {
     let writes: Vec<Write> = ["s1", "s2", "s3", "s4", "s5"]
         .iter()
-        .map(|s| put(Item::new(format!("k{s}"), 1, doc(1)).with_index(Index::Gsi1, "p", *s), Condition::Always))
-        .chain([put(Item::new("other", 1, doc(1)).with_index(Index::Gsi1, "p2", "s3"), Condition::Always)])
+        .map(|s| {
+            put(
+                Item::new(format!("k{s}"), 1, doc(1)).with_index(Index::Gsi1, "p", *s),
+                Condition::Always,
+            )
+        })
+        .chain([put(
+            Item::new("other", 1, doc(1)).with_index(Index::Gsi1, "p2", "s3"),
+            Condition::Always,
+        )])
         .collect();
     table.write(writes).await.unwrap();
     let run = |lower: Option<Bound>, upper: Option<Bound>, order: Order, limit: usize| {
         let table = table.clone();
         async move {
-            let query = Query { lower, upper, ..Query::new(Index::Gsi1, "p", order, limit) };
+            let query = Query {
+                lower,
+                upper,
+                ..Query::new(Index::Gsi1, "p", order, limit)
+            };
             let items = table.query(&query).await.unwrap();
             items.iter().map(|i| i.indexes[0].sort.clone()).collect::<Vec<_>>()
         }
@@ -296,7 +484,11 @@ async fn query_bounds_and_order(table: Arc<dyn Table>) {
     assert_eq!(run(None, None, Desc, 2).await, ["s5", "s4"]);
     assert_eq!(run(exc("s1"), exc("s5"), Desc, 2).await, ["s4", "s3"]);
     assert!(run(None, None, Asc, 0).await.is_empty());
-    assert!(table.query(&Query::new(Index::Gsi1, "nobody", Order::Ascending, 10)).await.unwrap().is_empty());
+    assert!(table
+        .query(&Query::new(Index::Gsi1, "nobody", Order::Ascending, 10))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn filters_with_limit_count_matches_not_items_read(table: Arc<dyn Table>) {
@@ -321,37 +513,86 @@ async fn filters_with_limit_count_matches_not_items_read(table: Arc<dyn Table>) 
         ..Query::new(Index::Gsi3, "p", order, limit)
     };
     let before = table.stats();
-    let paid = table.query(&filtered(&[("status", "paid")], Order::Ascending, 3)).await.unwrap();
+    let paid = table
+        .query(&filtered(&[("status", "paid")], Order::Ascending, 3))
+        .await
+        .unwrap();
     assert_eq!(keys(&paid), ["k009", "k019", "k029"]);
     // Read in pages of 25 then 50: the third match is on the second page, so 75 items are
     // read, not all 100, and not just 30.
     assert_eq!(delta(before, table.stats()).items_read, 75);
 
-    let paid_big = table.query(&filtered(&[("status", "paid"), ("size", "big")], Order::Descending, 2)).await.unwrap();
+    let paid_big = table
+        .query(&filtered(&[("status", "paid"), ("size", "big")], Order::Descending, 2))
+        .await
+        .unwrap();
     assert_eq!(keys(&paid_big), ["k099", "k079"]);
-    let none = table.query(&filtered(&[("status", "refunded")], Order::Ascending, 5)).await.unwrap();
+    let none = table
+        .query(&filtered(&[("status", "refunded")], Order::Ascending, 5))
+        .await
+        .unwrap();
     assert!(none.is_empty());
-    let missing_attr = table.query(&filtered(&[("colour", "red")], Order::Ascending, 5)).await.unwrap();
+    let missing_attr = table
+        .query(&filtered(&[("colour", "red")], Order::Ascending, 5))
+        .await
+        .unwrap();
     assert!(missing_attr.is_empty());
-    let all_paid = table.query(&filtered(&[("status", "paid")], Order::Ascending, 100)).await.unwrap();
+    let all_paid = table
+        .query(&filtered(&[("status", "paid")], Order::Ascending, 100))
+        .await
+        .unwrap();
     assert_eq!(all_paid.len(), 10);
 }
 
 async fn stats_count_requests_and_items_read(table: Arc<dyn Table>) {
     assert_eq!(table.stats(), StoreStats::default());
     let writes: Vec<Write> = (0..5)
-        .map(|i| put(Item::new(format!("k{i}"), 1, doc(i)).with_index(Index::Gsi1, "p", format!("{i}")), Condition::Always))
+        .map(|i| {
+            put(
+                Item::new(format!("k{i}"), 1, doc(i)).with_index(Index::Gsi1, "p", format!("{i}")),
+                Condition::Always,
+            )
+        })
         .collect();
     table.write(writes).await.unwrap();
-    assert_eq!(table.stats(), StoreStats { requests: 1, items_read: 0 }, "a batch is one request");
+    assert_eq!(
+        table.stats(),
+        StoreStats {
+            requests: 1,
+            items_read: 0
+        },
+        "a batch is one request"
+    );
     let _ = table.write(vec![put(Item::new("k0", 1, doc(0)), absent())]).await;
-    assert_eq!(table.stats(), StoreStats { requests: 2, items_read: 0 }, "a failed write is still a request");
+    assert_eq!(
+        table.stats(),
+        StoreStats {
+            requests: 2,
+            items_read: 0
+        },
+        "a failed write is still a request"
+    );
     table.get("k1").await.unwrap();
-    assert_eq!(table.stats(), StoreStats { requests: 3, items_read: 1 });
+    assert_eq!(
+        table.stats(),
+        StoreStats {
+            requests: 3,
+            items_read: 1
+        }
+    );
     table.get("missing").await.unwrap();
-    assert_eq!(table.stats(), StoreStats { requests: 4, items_read: 1 });
+    assert_eq!(
+        table.stats(),
+        StoreStats {
+            requests: 4,
+            items_read: 1
+        }
+    );
     let before = table.stats();
-    let three = table.query(&Query::new(Index::Gsi1, "p", Order::Descending, 3)).await.unwrap();
+    let three = table
+        .query(&Query::new(Index::Gsi1, "p", Order::Descending, 3))
+        .await
+        .unwrap();
     assert_eq!(keys(&three), ["k4", "k3", "k2"]);
     let used = delta(before, table.stats());
     assert_eq!(used.items_read, 3, "an unfiltered query reads only what it returns");
@@ -405,21 +646,42 @@ async fn dynamo_table_schema_matches_production() {
     let name = support::unique("schema");
     checkout::store::dynamo::create_table(&client, &name).await.unwrap();
     checkout::store::dynamo::create_table(&client, &name).await.unwrap();
-    let table = client.describe_table().table_name(&name).send().await.unwrap().table.unwrap();
+    let table = client
+        .describe_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
     let schema = checkout::store::dynamo::table_schema().unwrap();
     assert_eq!(table.key_schema(), schema.key_schema.as_slice());
     assert_eq!(
         table.billing_mode_summary().and_then(|b| b.billing_mode()),
         Some(&aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
     );
-    let mut indexes: Vec<_> = table.global_secondary_indexes().iter().map(|i| i.index_name().unwrap_or("")).collect();
+    let mut indexes: Vec<_> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| i.index_name().unwrap_or(""))
+        .collect();
     indexes.sort_unstable();
     assert_eq!(indexes, ["gsi1", "gsi2", "gsi3"]);
     for index in table.global_secondary_indexes() {
         let projection = index.projection().and_then(|p| p.projection_type());
         assert_eq!(projection, Some(&aws_sdk_dynamodb::types::ProjectionType::All));
     }
-    let ttl = client.describe_time_to_live().table_name(&name).send().await.unwrap().time_to_live_description.unwrap();
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
     assert_eq!(ttl.attribute_name(), Some("expires_at"));
-    assert_eq!(ttl.time_to_live_status(), Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled));
+    assert_eq!(
+        ttl.time_to_live_status(),
+        Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
+    );
 }

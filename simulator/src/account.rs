@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::DateTime;
-use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,7 +144,7 @@ fn accept(
             ids::originator_conversation_id(r),
             ids::conversation_id(r, &now),
             ids::receipt(r, &now),
-            r.gen_range(d.min_ms..=d.max_ms),
+            d.draw(r),
         )
     });
     let body = results::ack(&ocid, &conversation_id);

@@ -4,7 +4,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,7 +114,7 @@ fn payment(state: &Arc<SimState>, f: Fields, version: Version) -> Result<Accepte
             ocid,
             ids::conversation_id(r, &now),
             ids::receipt(r, &now),
-            plan.delay_ms.unwrap_or_else(|| r.gen_range(d.min_ms..=d.max_ms)),
+            plan.delay_ms.unwrap_or_else(|| d.draw(r)),
         )
     });
     let body = json!({

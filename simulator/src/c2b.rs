@@ -200,7 +200,7 @@ fn simulate_inner(state: &Arc<SimState>, f: Fields) -> Result<Accepted, ApiError
         (
             ids::request_like(r),
             ids::receipt(r, &now),
-            plan.delay_ms.unwrap_or_else(|| r.gen_range(d.min_ms..=d.max_ms)),
+            plan.delay_ms.unwrap_or_else(|| d.draw(r)),
         )
     });
     let body = json!({

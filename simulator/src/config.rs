@@ -109,6 +109,11 @@ pub struct DelayRange {
 }
 
 impl DelayRange {
+    /// A delay in the range (an inverted range counts as its minimum).
+    pub fn draw(&self, rng: &mut impl rand::Rng) -> u64 {
+        rng.gen_range(self.min_ms..=self.max_ms.max(self.min_ms))
+    }
+
     pub const fn fixed(ms: u64) -> Self {
         DelayRange { min_ms: ms, max_ms: ms }
     }
@@ -409,5 +414,35 @@ fn merge(base: &mut Value, patch: &Value) {
             }
         }
         (b, p) => *b = p.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn readme_example_parses_over_a_profile() {
+        let patch = json!({ "seed": 7,
+          "callback_delay": { "min_ms": 200, "max_ms": 800 },
+          "apps": [ { "consumer_key": "k", "consumer_secret": "s", "products": ["stk", "b2c", "transaction_status"] } ],
+          "stk_shortcodes": [ { "shortcode": "174379", "passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919" },
+                              { "shortcode": "300300", "passkey": "p", "kind": "till", "tills": ["300301"] } ],
+          "faults": { "rules": { "stk_callback": { "kind": "duplicate", "probability": 0.2 } } } });
+        let cfg = SimulatorConfig::fast_for_tests().merged_with(&patch).unwrap();
+        assert_eq!(cfg.seed, 7);
+        assert_eq!(
+            cfg.callback_delay,
+            DelayRange {
+                min_ms: 200,
+                max_ms: 800
+            }
+        );
+        assert_eq!(cfg.stk_shortcodes[1].kind, ShortcodeKind::Till);
+        assert_eq!(cfg.faults.rules.len(), 1);
+        assert_eq!(cfg.c2b_validation_timeout_ms, 500, "profile values kept");
+        assert!(SimulatorConfig::default().merged_with(&json!({"nope": 1})).is_err());
+        assert!(SimulatorConfig::realistic().callback_delay.min_ms >= 20_000);
     }
 }

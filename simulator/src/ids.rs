@@ -35,7 +35,8 @@ pub fn request_like(rng: &mut ChaCha8Rng) -> String {
 
 /// `ws_CO_` + ddMMyyyyHHmmss + milliseconds + one random digit + the phone's last 9 digits.
 pub fn checkout_request_id(rng: &mut ChaCha8Rng, now: &Nairobi, phone: &str) -> String {
-    let tail = &phone[phone.len().saturating_sub(9)..];
+    let digits_only: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let tail = &digits_only[digits_only.len().saturating_sub(9)..];
     format!(
         "ws_CO_{}{:03}{}{}",
         now.format("%d%m%Y%H%M%S"),
@@ -85,18 +86,24 @@ pub fn access_token(rng: &mut ChaCha8Rng) -> String {
 
 /// `2547****5678`: how phone numbers appear in logs.
 pub fn mask_for_log(msisdn: &str) -> String {
-    if msisdn.len() <= 8 {
-        return "*".repeat(msisdn.len());
+    let chars: Vec<char> = msisdn.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
     }
-    format!("{}****{}", &msisdn[..4], &msisdn[msisdn.len() - 4..])
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
 }
 
 /// `2547 ***** 126`: the MSISDN of C2B notifications for v2 registrations.
 pub fn mask_for_c2b(msisdn: &str) -> String {
-    if msisdn.len() < 7 {
+    let chars: Vec<char> = msisdn.chars().collect();
+    if chars.len() < 7 {
         return "*****".into();
     }
-    format!("{} ***** {}", &msisdn[..4], &msisdn[msisdn.len() - 3..])
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 3..].iter().collect();
+    format!("{head} ***** {tail}")
 }
 
 /// Lower-case SHA-256 hex: the MSISDN of C2B notifications for v1 registrations.

@@ -81,7 +81,7 @@ pub const SPECIALS: [(u32, &str); 5] = [
 
 /// The code encoded in a `2547000xxxxx` number.
 pub fn table_code(msisdn: &str) -> Option<u32> {
-    if msisdn.len() == 12 && msisdn.starts_with("2547000") {
+    if msisdn.len() == 12 && msisdn.starts_with("2547000") && msisdn.bytes().all(|b| b.is_ascii_digit()) {
         msisdn[7..].parse().ok()
     } else {
         None

@@ -4,7 +4,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +105,7 @@ fn push_inner(state: &Arc<SimState>, f: Fields) -> Result<Accepted, ApiError> {
     let crid = unique_checkout_id(state, crid, &now, &phone);
     let delay_ms = delay_ms.unwrap_or_else(|| {
         let d = cfg.callback_delay;
-        state.with_rng(|r| r.gen_range(d.min_ms..=d.max_ms))
+        state.with_rng(|r| d.draw(r))
     });
     let body = json!({
         "MerchantRequestID": mrid,

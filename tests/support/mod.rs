@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 pub struct Harness {
     pub stack: DevStack,
+    /// The stack's clock, when the test controls time.
+    pub clock: Option<std::sync::Arc<checkout::clock::ManualClock>>,
     pub http: reqwest::Client,
     /// Every scope, subject `merchant-a`.
     pub token: String,
@@ -30,7 +32,21 @@ impl Harness {
     pub async fn start_with(options: Options) -> Harness {
         let stack = DevStack::start(options).await.expect("dev stack starts");
         let token = stack.token("merchant-a", ALL_SCOPES, Duration::from_secs(600));
-        Harness { stack, http: reqwest::Client::new(), token }
+        Harness { stack, clock: None, http: reqwest::Client::new(), token }
+    }
+
+    /// A stack whose clock only moves when the test says so.
+    pub async fn start_with_manual_clock(mut options: Options) -> Harness {
+        let clock = std::sync::Arc::new(checkout::clock::ManualClock::new(chrono::Utc::now()));
+        options.clock = Some(clock.clone());
+        let mut harness = Harness::start_with(options).await;
+        harness.clock = Some(clock);
+        harness
+    }
+
+    /// Moves the stack's clock forward.
+    pub fn advance(&self, seconds: i64) {
+        self.clock.as_ref().expect("a manual clock").advance(chrono::Duration::seconds(seconds));
     }
 
     pub fn url(&self, path: &str) -> String {

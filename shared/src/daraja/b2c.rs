@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn body_uses_v3_keys_and_strings() {
-        let credentials = ApiCredentials { consumer_key: Secret::new("k"), consumer_secret: Secret::new("s") };
+        let credentials = ApiCredentials {
+            consumer_key: Secret::new("k"),
+            consumer_secret: Secret::new("s"),
+        };
         let phone = Msisdn::parse("254712345678").unwrap();
         let request = B2cPaymentRequest {
             credentials: &credentials,
@@ -114,7 +117,14 @@ mod tests {
         assert_eq!(body["PartyB"], "254712345678");
         assert_eq!(body["CommandID"], "BusinessPayment");
         assert_eq!(body["OriginatorConversationID"], "payout-01J");
-        assert_eq!(B2cPaymentRequest { occasion: None, ..request }.to_body()["Occassion"], "");
+        assert_eq!(
+            B2cPaymentRequest {
+                occasion: None,
+                ..request
+            }
+            .to_body()["Occassion"],
+            ""
+        );
         assert_eq!(B2cCommand::SalaryPayment.as_str(), "SalaryPayment");
         assert_eq!(B2cCommand::PromotionPayment.as_str(), "PromotionPayment");
     }

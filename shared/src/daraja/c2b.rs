@@ -204,7 +204,10 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_callback_urls() {
-        assert_eq!(check_c2b_url("https://api.example.com/c2b/confirm/Zx81kLq", true), Ok(()));
+        assert_eq!(
+            check_c2b_url("https://api.example.com/c2b/confirm/Zx81kLq", true),
+            Ok(())
+        );
         assert_eq!(check_c2b_url("http://127.0.0.1:9000/c2b/validate/abc", false), Ok(()));
     }
 
@@ -222,7 +225,11 @@ mod tests {
             ("https://api.example.com/m%70esa", "mpesa"),
         ];
         for (url, word) in cases {
-            assert_eq!(check_c2b_url(url, true), Err(C2bUrlError::ForbiddenWord { word }), "{url}");
+            assert_eq!(
+                check_c2b_url(url, true),
+                Err(C2bUrlError::ForbiddenWord { word }),
+                "{url}"
+            );
         }
     }
 
@@ -239,10 +246,19 @@ mod tests {
             "https://me.free.beeceptor.com/c2b",
             "https://a-b.trycloudflare.com/c2b",
         ] {
-            assert!(matches!(check_c2b_url(url, false), Err(C2bUrlError::ForbiddenHost { .. })), "{url}");
+            assert!(
+                matches!(check_c2b_url(url, false), Err(C2bUrlError::ForbiddenHost { .. })),
+                "{url}"
+            );
         }
-        assert_eq!(check_c2b_url("http://api.example.com/c2b", true), Err(C2bUrlError::NotHttps));
-        assert_eq!(check_c2b_url("ftp://api.example.com/c2b", false), Err(C2bUrlError::Malformed));
+        assert_eq!(
+            check_c2b_url("http://api.example.com/c2b", true),
+            Err(C2bUrlError::NotHttps)
+        );
+        assert_eq!(
+            check_c2b_url("ftp://api.example.com/c2b", false),
+            Err(C2bUrlError::Malformed)
+        );
         assert_eq!(check_c2b_url("not a url", false), Err(C2bUrlError::Malformed));
         assert_eq!(check_c2b_url("", false), Err(C2bUrlError::Malformed));
     }
@@ -258,16 +274,28 @@ mod tests {
             let r = parse_c2b_register_response(body).unwrap();
             assert!(r.is_success(), "{}", String::from_utf8_lossy(body));
         }
-        let r = parse_c2b_register_response(br#"{"OriginatorCoversationID":"x","ResponseCode":"0","ResponseDescription":"success"}"#).unwrap();
+        let r = parse_c2b_register_response(
+            br#"{"OriginatorCoversationID":"x","ResponseCode":"0","ResponseDescription":"success"}"#,
+        )
+        .unwrap();
         assert_eq!(r.originator_conversation_id.as_deref(), Some("x"));
-        assert!(!parse_c2b_register_response(br#"{"ResponseCode":"1","ResponseDescription":"Success?"}"#).unwrap().is_success());
-        assert!(!parse_c2b_register_response(br#"{"ResponseDescription":"Failed"}"#).unwrap().is_success());
+        assert!(
+            !parse_c2b_register_response(br#"{"ResponseCode":"1","ResponseDescription":"Success?"}"#)
+                .unwrap()
+                .is_success()
+        );
+        assert!(!parse_c2b_register_response(br#"{"ResponseDescription":"Failed"}"#)
+            .unwrap()
+            .is_success());
         assert!(parse_c2b_register_response(br#"{"errorCode":"500.003.1001"}"#).is_err());
     }
 
     #[test]
     fn body_spells_response_type_exactly() {
-        let credentials = ApiCredentials { consumer_key: Secret::new("k"), consumer_secret: Secret::new("s") };
+        let credentials = ApiCredentials {
+            consumer_key: Secret::new("k"),
+            consumer_secret: Secret::new("s"),
+        };
         let request = C2bRegisterRequest {
             credentials: &credentials,
             version: C2bApiVersion::V2,

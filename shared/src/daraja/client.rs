@@ -83,7 +83,14 @@ impl HttpDaraja {
     /// simulator on loopback. A trailing slash is ignored.
     pub fn new(base_url: impl Into<String>, http: reqwest::Client, retry: RetryPolicy) -> Self {
         let base_url = base_url.into().trim_end_matches('/').to_owned();
-        HttpDaraja { inner: Arc::new(Inner { base_url, http, retry, tokens: TokenCache::default() }) }
+        HttpDaraja {
+            inner: Arc::new(Inner {
+                base_url,
+                http,
+                retry,
+                tokens: TokenCache::default(),
+            }),
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -96,7 +103,11 @@ impl HttpDaraja {
 
     /// A valid access token for `credentials` (cached; fetched once for concurrent callers).
     pub async fn access_token(&self, credentials: &ApiCredentials) -> Result<Secret, DarajaError> {
-        self.inner.tokens.get(credentials, || self.fetch_token(credentials)).await.map(|t| t.token)
+        self.inner
+            .tokens
+            .get(credentials, || self.fetch_token(credentials))
+            .await
+            .map(|t| t.token)
     }
 
     async fn fetch_token(&self, credentials: &ApiCredentials) -> Result<AccessToken, DarajaError> {
@@ -109,7 +120,11 @@ impl HttpDaraja {
         let policy = self.inner.retry;
         let mut attempt = 1;
         loop {
-            let request = self.inner.http.get(&url).header(AUTHORIZATION, format!("Basic {basic}"));
+            let request = self
+                .inner
+                .http
+                .get(&url)
+                .header(AUTHORIZATION, format!("Basic {basic}"));
             let failure = match send(request).await {
                 Ok(answer) => match interpret_token(&answer) {
                     Verdict::Done(token) => return Ok(token),
@@ -207,7 +222,8 @@ async fn backoff(op: Operation, attempt: u32, error: &DarajaError, policy: Retry
         let mut rng = rand::thread_rng();
         policy.delay_before_retry(attempt, &mut rng)
     };
-    tracing::warn!(operation = %op, attempt, error = %error, delay_ms = delay.as_millis() as u64, "retrying Daraja call");
+    let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    tracing::warn!(operation = %op, attempt, error = %error, delay_ms, "retrying Daraja call");
     tokio::time::sleep(delay).await;
 }
 
@@ -230,9 +246,15 @@ async fn send(request: reqwest::RequestBuilder) -> Result<Answer, Failure> {
                 let detail = if e.is_timeout() {
                     format!("timed out reading Daraja's HTTP {status} answer")
                 } else {
-                    format!("connection lost while reading Daraja's HTTP {status} answer: {}", error_chain(&e))
+                    format!(
+                        "connection lost while reading Daraja's HTTP {status} answer: {}",
+                        error_chain(&e)
+                    )
                 };
-                return Err(Failure { error: DarajaError::OutcomeUnknown { detail }, not_sent: false });
+                return Err(Failure {
+                    error: DarajaError::OutcomeUnknown { detail },
+                    not_sent: false,
+                });
             }
         }
     }
@@ -242,18 +264,31 @@ async fn send(request: reqwest::RequestBuilder) -> Result<Answer, Failure> {
 fn transport_failure(e: reqwest::Error) -> Failure {
     let chain = error_chain(&e);
     if e.is_builder() {
-        return Failure { error: DarajaError::InvalidRequest { detail: format!("bad request URL: {chain}") }, not_sent: true };
+        return Failure {
+            error: DarajaError::InvalidRequest {
+                detail: format!("bad request URL: {chain}"),
+            },
+            not_sent: true,
+        };
     }
     if e.is_connect() {
         // Refused, DNS, TLS handshake or connect timeout: nothing reached Daraja.
-        return Failure { error: DarajaError::Unavailable { detail: format!("could not connect: {chain}") }, not_sent: true };
+        return Failure {
+            error: DarajaError::Unavailable {
+                detail: format!("could not connect: {chain}"),
+            },
+            not_sent: true,
+        };
     }
     let detail = if e.is_timeout() {
         "timed out waiting for Daraja's answer".to_owned()
     } else {
         format!("connection failed after sending: {chain}")
     };
-    Failure { error: DarajaError::OutcomeUnknown { detail }, not_sent: false }
+    Failure {
+        error: DarajaError::OutcomeUnknown { detail },
+        not_sent: false,
+    }
 }
 
 /// The error and its sources, without the URL, bounded.
@@ -267,7 +302,11 @@ fn error_chain(e: &reqwest::Error) -> String {
             break;
         }
     }
-    let text = if parts.is_empty() { "transport error".to_owned() } else { parts.join(": ") };
+    let text = if parts.is_empty() {
+        "transport error".to_owned()
+    } else {
+        parts.join(": ")
+    };
     sanitize_remote_text(&text, 200)
 }
 
@@ -335,7 +374,9 @@ fn is_not_known_yet(message: &str) -> bool {
 fn interpret_stk_query(answer: &Answer) -> Verdict<StkQueryAnswer> {
     if let Ok(envelope) = parse_error_envelope(&answer.body) {
         if envelope.code == STK_REFUSED && is_not_known_yet(&envelope.message) {
-            return Verdict::Done(StkQueryAnswer::NotKnownYet { message: sanitize_remote_text(&envelope.message, 200) });
+            return Verdict::Done(StkQueryAnswer::NotKnownYet {
+                message: sanitize_remote_text(&envelope.message, 200),
+            });
         }
     }
     if !is_2xx(answer.status) {
@@ -344,7 +385,9 @@ fn interpret_stk_query(answer: &Answer) -> Verdict<StkQueryAnswer> {
     match parse_stk_query_response(&answer.body) {
         Ok(parsed) => match parsed.result {
             Some(result) if result.code.as_str() == STILL_PROCESSING_RESULT_CODE => {
-                Verdict::Done(StkQueryAnswer::NotKnownYet { message: sanitize_remote_text(&result.description, 200) })
+                Verdict::Done(StkQueryAnswer::NotKnownYet {
+                    message: sanitize_remote_text(&result.description, 200),
+                })
             }
             Some(result) => Verdict::Done(StkQueryAnswer::Final(result)),
             None => {
@@ -354,7 +397,11 @@ fn interpret_stk_query(answer: &Answer) -> Verdict<StkQueryAnswer> {
                         detail: format!("HTTP {} STK Query answer without a ResultCode", answer.status),
                     })
                 } else {
-                    not_accepted(answer.status, &code, parsed.response_description.as_deref().unwrap_or(""))
+                    not_accepted(
+                        answer.status,
+                        &code,
+                        parsed.response_description.as_deref().unwrap_or(""),
+                    )
                 }
             }
         },
@@ -423,21 +470,44 @@ impl Daraja for HttpDaraja {
     async fn stk_push(&self, request: &StkPushRequest<'_>) -> Result<StkPushAccepted, DarajaError> {
         check_amount(request.amount, AmountLimits::STK_PUSH)?;
         let body = request.to_body();
-        self.call(Operation::StkPush, request.credentials, STK_PUSH_PATH, &body, interpret_stk_push).await
+        self.call(
+            Operation::StkPush,
+            request.credentials,
+            STK_PUSH_PATH,
+            &body,
+            interpret_stk_push,
+        )
+        .await
     }
 
     async fn stk_query(&self, request: &StkQueryRequest<'_>) -> Result<StkQueryAnswer, DarajaError> {
         let body = request.to_body();
-        self.call(Operation::StkQuery, request.credentials, STK_QUERY_PATH, &body, interpret_stk_query).await
+        self.call(
+            Operation::StkQuery,
+            request.credentials,
+            STK_QUERY_PATH,
+            &body,
+            interpret_stk_query,
+        )
+        .await
     }
 
     async fn b2c_payment(&self, request: &B2cPaymentRequest<'_>) -> Result<B2cAccepted, DarajaError> {
         check_amount(request.amount, AmountLimits::B2C)?;
         if request.originator_conversation_id.trim().is_empty() {
-            return Err(DarajaError::InvalidRequest { detail: "OriginatorConversationID is required".into() });
+            return Err(DarajaError::InvalidRequest {
+                detail: "OriginatorConversationID is required".into(),
+            });
         }
         let body = request.to_body();
-        self.call(Operation::B2cPayment, request.credentials, B2C_PATH, &body, interpret_b2c).await
+        self.call(
+            Operation::B2cPayment,
+            request.credentials,
+            B2C_PATH,
+            &body,
+            interpret_b2c,
+        )
+        .await
     }
 
     async fn transaction_status(&self, request: &TransactionStatusRequest<'_>) -> Result<Acknowledgement, DarajaError> {
@@ -459,13 +529,24 @@ impl Daraja for HttpDaraja {
     }
 
     async fn register_c2b_urls(&self, request: &C2bRegisterRequest<'_>) -> Result<C2bRegistered, DarajaError> {
-        for (name, url) in [("ConfirmationURL", request.confirmation_url), ("ValidationURL", request.validation_url)] {
-            check_c2b_url(url, false)
-                .map_err(|e| DarajaError::InvalidRequest { detail: format!("{name} would be refused: {e}") })?;
+        for (name, url) in [
+            ("ConfirmationURL", request.confirmation_url),
+            ("ValidationURL", request.validation_url),
+        ] {
+            check_c2b_url(url, false).map_err(|e| DarajaError::InvalidRequest {
+                detail: format!("{name} would be refused: {e}"),
+            })?;
         }
         let body = request.to_body();
         let path = request.version.register_path();
-        self.call(Operation::C2bRegister, request.credentials, path, &body, interpret_c2b_register).await
+        self.call(
+            Operation::C2bRegister,
+            request.credentials,
+            path,
+            &body,
+            interpret_c2b_register,
+        )
+        .await
     }
 }
 
@@ -474,28 +555,40 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, body: &str) -> Answer {
-        Answer { status, body: body.as_bytes().to_vec() }
+        Answer {
+            status,
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
     fn query_not_known_yet_answers_are_never_failures() {
         for message in ["The transaction is being processed", "The transaction does not Exist"] {
-            let body = serde_json::json!({"requestId": "r", "errorCode": "500.001.1001", "errorMessage": message}).to_string();
+            let body =
+                serde_json::json!({"requestId": "r", "errorCode": "500.001.1001", "errorMessage": message}).to_string();
             match interpret_stk_query(&answer(500, &body)) {
                 Verdict::Done(StkQueryAnswer::NotKnownYet { message: m }) => assert_eq!(m, message),
                 _ => panic!("{message} must be NotKnownYet"),
             }
         }
-        let still = r#"{"ResponseCode":"0","ResultCode":"4999","ResultDesc":"The transaction is still under processing"}"#;
-        assert!(matches!(interpret_stk_query(&answer(200, still)), Verdict::Done(StkQueryAnswer::NotKnownYet { .. })));
+        let still =
+            r#"{"ResponseCode":"0","ResultCode":"4999","ResultDesc":"The transaction is still under processing"}"#;
+        assert!(matches!(
+            interpret_stk_query(&answer(200, still)),
+            Verdict::Done(StkQueryAnswer::NotKnownYet { .. })
+        ));
         let wrong = r#"{"errorCode":"500.001.1001","errorMessage":"Wrong credentials"}"#;
         assert!(matches!(interpret_stk_query(&answer(500, wrong)), Verdict::Failed(e) if e.is_wrong_credentials()));
     }
 
     #[test]
     fn push_answers_that_are_not_acceptances() {
-        let refused = r#"{"MerchantRequestID":"m","CheckoutRequestID":"c","ResponseCode":"1","ResponseDescription":"x"}"#;
-        assert!(matches!(interpret_stk_push(&answer(200, refused)), Verdict::Failed(DarajaError::Rejected { .. })));
+        let refused =
+            r#"{"MerchantRequestID":"m","CheckoutRequestID":"c","ResponseCode":"1","ResponseDescription":"x"}"#;
+        assert!(matches!(
+            interpret_stk_push(&answer(200, refused)),
+            Verdict::Failed(DarajaError::Rejected { .. })
+        ));
         let garbage = interpret_stk_push(&answer(200, "<html>ok</html>"));
         assert!(matches!(garbage, Verdict::Failed(ref e @ DarajaError::Protocol { .. }) if e.may_have_been_acted_on()));
         let envelope_200 = r#"{"errorCode":"400.002.02","errorMessage":"Bad Request - Invalid Amount"}"#;
@@ -506,7 +599,10 @@ mod tests {
     fn token_phase_failures_mean_not_sent() {
         let e = token_phase_error(Operation::StkPush, DarajaError::OutcomeUnknown { detail: "x".into() });
         assert!(matches!(e, DarajaError::Unavailable { .. }));
-        let auth = DarajaError::Auth { code: "400.008.01".into(), message: "x".into() };
+        let auth = DarajaError::Auth {
+            code: "400.008.01".into(),
+            message: "x".into(),
+        };
         assert_eq!(token_phase_error(Operation::StkPush, auth.clone()), auth);
     }
 }

@@ -38,7 +38,10 @@ pub enum ParseError {
     #[error("missing field {field}")]
     Missing { field: &'static str },
     #[error("field {field} has the wrong type (expected {expected})")]
-    WrongType { field: &'static str, expected: &'static str },
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
     #[error("field {field} is invalid: {reason}")]
     Invalid { field: &'static str, reason: &'static str },
 }
@@ -46,7 +49,10 @@ pub enum ParseError {
 impl ParseError {
     pub(crate) fn from_json(e: serde_json::Error) -> ParseError {
         // serde_json's own message can quote input; keep only the position.
-        ParseError::NotJson { line: e.line(), column: e.column() }
+        ParseError::NotJson {
+            line: e.line(),
+            column: e.column(),
+        }
     }
 }
 
@@ -91,7 +97,10 @@ impl Operation {
             DarajaError::Unavailable { .. } if not_sent => true,
             DarajaError::Unavailable { .. } => self != Operation::StkPush,
             DarajaError::OutcomeUnknown { .. } => {
-                matches!(self, Operation::Token | Operation::StkQuery | Operation::TransactionStatus)
+                matches!(
+                    self,
+                    Operation::Token | Operation::StkQuery | Operation::TransactionStatus
+                )
             }
             _ => false,
         }
@@ -117,14 +126,22 @@ pub const INVALID_AUTHENTICATION: &str = "400.008.01";
 pub const INVALID_GRANT_TYPE: &str = "400.008.02";
 
 /// Codes that come with an HTTP 5xx but mean "refused, nothing happened".
-const KNOWN_REJECTIONS: &[&str] = &[STK_REFUSED, DUPLICATE_ORIGINATOR_CONVERSATION_ID, URLS_ALREADY_REGISTERED];
+const KNOWN_REJECTIONS: &[&str] = &[
+    STK_REFUSED,
+    DUPLICATE_ORIGINATOR_CONVERSATION_ID,
+    URLS_ALREADY_REGISTERED,
+];
 const INVALID_TOKEN_CODES: &[&str] = &[INVALID_TOKEN_STK, INVALID_TOKEN_C2B, INVALID_TOKEN_B2C];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DarajaError {
     /// Daraja refused the request; nothing happened.
     #[error("Daraja rejected the request (HTTP {http_status}, {code}): {message}")]
-    Rejected { http_status: u16, code: String, message: String },
+    Rejected {
+        http_status: u16,
+        code: String,
+        message: String,
+    },
     /// Spike arrest or quota: nothing happened; back off.
     #[error("Daraja rate limit ({code}): {message}")]
     RateLimited { code: String, message: String },
@@ -154,7 +171,8 @@ impl DarajaError {
     }
 
     fn stk_refusal_says(&self, phrase: &str) -> bool {
-        self.rejected_with(STK_REFUSED).is_some_and(|m| m.to_ascii_lowercase().contains(phrase))
+        self.rejected_with(STK_REFUSED)
+            .is_some_and(|m| m.to_ascii_lowercase().contains(phrase))
     }
 
     /// `500.001.1001` "Wrong credentials" (shortcode, passkey or Timestamp/Password mismatch).
@@ -211,9 +229,9 @@ impl DarajaError {
     /// Daraja's error code when it gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            DarajaError::Rejected { code, .. } | DarajaError::RateLimited { code, .. } | DarajaError::Auth { code, .. } => {
-                Some(code)
-            }
+            DarajaError::Rejected { code, .. }
+            | DarajaError::RateLimited { code, .. }
+            | DarajaError::Auth { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -235,7 +253,11 @@ pub fn parse_error_envelope(body: &[u8]) -> Result<ErrorEnvelope, ParseError> {
     if let Some(code) = root.text_any(&["errorCode", "ErrorCode"])? {
         let message = root.text_any(&["errorMessage", "ErrorMessage"])?.unwrap_or_default();
         let request_id = root.text_any(&["requestId", "RequestId"])?;
-        return Ok(ErrorEnvelope { request_id, code, message });
+        return Ok(ErrorEnvelope {
+            request_id,
+            code,
+            message,
+        });
     }
     if let Some(fault) = root.object("fault")? {
         let message = fault.text("faultstring")?.unwrap_or_default();
@@ -244,10 +266,18 @@ pub fn parse_error_envelope(body: &[u8]) -> Result<ErrorEnvelope, ParseError> {
             None => None,
         };
         if let Some(code) = code {
-            return Ok(ErrorEnvelope { request_id: None, code, message });
+            return Ok(ErrorEnvelope {
+                request_id: None,
+                code,
+                message,
+            });
         }
         if !message.is_empty() {
-            return Ok(ErrorEnvelope { request_id: None, code: "fault".into(), message });
+            return Ok(ErrorEnvelope {
+                request_id: None,
+                code: "fault".into(),
+                message,
+            });
         }
     }
     Err(ParseError::Missing { field: "errorCode" })
@@ -255,14 +285,17 @@ pub fn parse_error_envelope(body: &[u8]) -> Result<ErrorEnvelope, ParseError> {
 
 /// What a non-success answer means.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Classified {
+pub enum Classified {
     /// The token was refused: refresh once and resend.
-    InvalidToken { code: String, message: String },
+    InvalidToken {
+        code: String,
+        message: String,
+    },
     Error(DarajaError),
 }
 
 /// Classifies an HTTP answer that was not a success for `op`. Never assumes the body parses.
-pub(crate) fn classify_error_response(op: Operation, status: u16, body: &[u8]) -> Classified {
+pub fn classify_error_response(op: Operation, status: u16, body: &[u8]) -> Classified {
     match parse_error_envelope(body) {
         Ok(envelope) => classify_envelope(op, status, &envelope)
             .unwrap_or_else(|| classify_status(op, status, body, Some(&envelope.code))),
@@ -271,7 +304,7 @@ pub(crate) fn classify_error_response(op: Operation, status: u16, body: &[u8]) -
 }
 
 /// The envelope's meaning when its code (or, for the documented cases, message) is recognised.
-pub(crate) fn classify_envelope(op: Operation, status: u16, envelope: &ErrorEnvelope) -> Option<Classified> {
+pub fn classify_envelope(op: Operation, status: u16, envelope: &ErrorEnvelope) -> Option<Classified> {
     let code = sanitize_remote_text(&envelope.code, 40);
     let message = sanitize_remote_text(&envelope.message, 200);
     let lower = envelope.message.to_ascii_lowercase();
@@ -302,14 +335,26 @@ pub(crate) fn classify_envelope(op: Operation, status: u16, envelope: &ErrorEnve
         return auth(code, message);
     }
     if KNOWN_REJECTIONS.contains(&envelope.code.as_str()) || envelope.code == INVALID_FIELD {
-        return Some(Classified::Error(DarajaError::Rejected { http_status: status, code, message }));
+        return Some(Classified::Error(DarajaError::Rejected {
+            http_status: status,
+            code,
+            message,
+        }));
     }
     match status {
         401 | 403 => auth(code, message),
         408 => None,
-        400..=499 => Some(Classified::Error(DarajaError::Rejected { http_status: status, code, message })),
+        400..=499 => Some(Classified::Error(DarajaError::Rejected {
+            http_status: status,
+            code,
+            message,
+        })),
         // A 2xx that carries an error envelope is an explicit refusal.
-        200..=299 => Some(Classified::Error(DarajaError::Rejected { http_status: status, code, message })),
+        200..=299 => Some(Classified::Error(DarajaError::Rejected {
+            http_status: status,
+            code,
+            message,
+        })),
         _ => None,
     }
 }
@@ -321,33 +366,55 @@ fn classify_status(op: Operation, status: u16, body: &[u8], code: Option<&str>) 
     };
     let http = format!("HTTP {status}");
     let error = match status {
-        429 => DarajaError::RateLimited { code: http, message: format!("too many requests ({what})") },
-        408 => DarajaError::Unavailable { detail: format!("HTTP 408 request timeout ({what})") },
-        503 => DarajaError::Unavailable { detail: format!("HTTP 503 service unavailable ({what})") },
+        429 => DarajaError::RateLimited {
+            code: http,
+            message: format!("too many requests ({what})"),
+        },
+        408 => DarajaError::Unavailable {
+            detail: format!("HTTP 408 request timeout ({what})"),
+        },
+        503 => DarajaError::Unavailable {
+            detail: format!("HTTP 503 service unavailable ({what})"),
+        },
         400 if op == Operation::Token && body.iter().all(u8::is_ascii_whitespace) => DarajaError::Auth {
             code: http,
             message: "empty answer to the token request (wrong consumer key or secret?)".into(),
         },
-        400..=499 if op == Operation::Token => {
-            DarajaError::Auth { code: http, message: format!("token request refused ({what})") }
-        }
-        401 | 403 => DarajaError::Auth { code: http, message: format!("not authorised ({what})") },
-        400..=499 => DarajaError::Rejected { http_status: status, code: http, message: format!("refused ({what})") },
-        200..=299 => DarajaError::Protocol { detail: format!("HTTP {status} with an unreadable body ({what})") },
-        _ => DarajaError::OutcomeUnknown { detail: format!("HTTP {status} with an unrecognised body ({what})") },
+        400..=499 if op == Operation::Token => DarajaError::Auth {
+            code: http,
+            message: format!("token request refused ({what})"),
+        },
+        401 | 403 => DarajaError::Auth {
+            code: http,
+            message: format!("not authorised ({what})"),
+        },
+        400..=499 => DarajaError::Rejected {
+            http_status: status,
+            code: http,
+            message: format!("refused ({what})"),
+        },
+        200..=299 => DarajaError::Protocol {
+            detail: format!("HTTP {status} with an unreadable body ({what})"),
+        },
+        _ => DarajaError::OutcomeUnknown {
+            detail: format!("HTTP {status} with an unrecognised body ({what})"),
+        },
     };
     Classified::Error(error)
 }
 
 /// A short, content-free description of a body for error details: its kind and size.
-pub(crate) fn describe_body(body: &[u8]) -> String {
+pub fn describe_body(body: &[u8]) -> String {
     let trimmed = body.trim_ascii_start();
     let kind = if trimmed.is_empty() {
         return "empty body".into();
     } else if trimmed.first() == Some(&b'<') {
         "HTML/XML body"
     } else if trimmed.first() == Some(&b'{') || trimmed.first() == Some(&b'[') {
-        match json::body_text(body).ok().and_then(|t| serde_json::from_str::<&RawValue>(t).ok()) {
+        match json::body_text(body)
+            .ok()
+            .and_then(|t| serde_json::from_str::<&RawValue>(t).ok())
+        {
             Some(raw) if json::kind(raw) == Kind::Object => "JSON object without a known error code",
             Some(_) => "JSON value",
             None => "malformed JSON body",
@@ -428,7 +495,11 @@ mod tests {
     #[test]
     fn stk_refusals_are_told_apart_by_message_only() {
         let wrong = error(Operation::StkPush, 500, &envelope(STK_REFUSED, "Wrong credentials"));
-        let merchant = error(Operation::StkPush, 500, &envelope(STK_REFUSED, "Merchant does not exist"));
+        let merchant = error(
+            Operation::StkPush,
+            500,
+            &envelope(STK_REFUSED, "Merchant does not exist"),
+        );
         let locked = error(
             Operation::StkPush,
             500,
@@ -442,33 +513,65 @@ mod tests {
         assert!(merchant.is_merchant_unknown() && !merchant.is_wrong_credentials());
         assert!(locked.is_subscriber_locked() && !locked.is_wrong_credentials());
         assert!(!wrong.may_have_been_acted_on());
-        let invalid = error(Operation::StkPush, 400, &envelope(INVALID_FIELD, "Bad Request - Invalid Amount"));
+        let invalid = error(
+            Operation::StkPush,
+            400,
+            &envelope(INVALID_FIELD, "Bad Request - Invalid Amount"),
+        );
         assert!(invalid.is_invalid_field());
     }
 
     #[test]
     fn rate_limits_auth_and_unknowns() {
         for code in [SPIKE_ARREST, QUOTA_VIOLATION] {
-            assert!(matches!(error(Operation::StkPush, 500, &envelope(code, "x")), DarajaError::RateLimited { .. }));
+            assert!(matches!(
+                error(Operation::StkPush, 500, &envelope(code, "x")),
+                DarajaError::RateLimited { .. }
+            ));
         }
-        assert!(matches!(error(Operation::StkQuery, 429, ""), DarajaError::RateLimited { .. }));
-        assert!(matches!(error(Operation::StkPush, 503, "<html>down</html>"), DarajaError::Unavailable { .. }));
+        assert!(matches!(
+            error(Operation::StkQuery, 429, ""),
+            DarajaError::RateLimited { .. }
+        ));
+        assert!(matches!(
+            error(Operation::StkPush, 503, "<html>down</html>"),
+            DarajaError::Unavailable { .. }
+        ));
         let html = error(Operation::StkPush, 502, "<html><body>Bad gateway</body></html>");
         assert!(matches!(&html, DarajaError::OutcomeUnknown { .. }) && html.may_have_been_acted_on());
-        assert!(matches!(error(Operation::StkPush, 500, &envelope("500.999.1", "?")), DarajaError::OutcomeUnknown { .. }));
+        assert!(matches!(
+            error(Operation::StkPush, 500, &envelope("500.999.1", "?")),
+            DarajaError::OutcomeUnknown { .. }
+        ));
         assert!(matches!(error(Operation::Token, 400, ""), DarajaError::Auth { .. }));
         assert!(matches!(
-            error(Operation::Token, 400, &envelope(INVALID_AUTHENTICATION, "Invalid Authentication passed")),
+            error(
+                Operation::Token,
+                400,
+                &envelope(INVALID_AUTHENTICATION, "Invalid Authentication passed")
+            ),
             DarajaError::Auth { .. }
         ));
-        assert!(matches!(error(Operation::Token, 400, &envelope(INVALID_GRANT_TYPE, "x")), DarajaError::Auth { .. }));
+        assert!(matches!(
+            error(Operation::Token, 400, &envelope(INVALID_GRANT_TYPE, "x")),
+            DarajaError::Auth { .. }
+        ));
         let no_product = envelope(
             "401.003.01",
             "Error Occurred - Invalid Access Token - Invalid API call as no apiproduct match found",
         );
-        assert!(matches!(error(Operation::B2cPayment, 401, &no_product), DarajaError::Auth { .. }));
-        assert!(matches!(error(Operation::StkPush, 404, "<html>Not found</html>"), DarajaError::Rejected { .. }));
-        assert!(matches!(error(Operation::StkPush, 200, "<html/>"), DarajaError::Protocol { .. }));
+        assert!(matches!(
+            error(Operation::B2cPayment, 401, &no_product),
+            DarajaError::Auth { .. }
+        ));
+        assert!(matches!(
+            error(Operation::StkPush, 404, "<html>Not found</html>"),
+            DarajaError::Rejected { .. }
+        ));
+        assert!(matches!(
+            error(Operation::StkPush, 200, "<html/>"),
+            DarajaError::Protocol { .. }
+        ));
     }
 
     #[test]
@@ -485,7 +588,11 @@ mod tests {
             assert!(matches!(c, Classified::InvalidToken { .. }), "{op}: {c:?}");
         }
         // Another product's code without a token message is that product's own business.
-        let c = classify(Operation::B2cPayment, 400, &envelope(INVALID_TOKEN_C2B, "Bad Request - something"));
+        let c = classify(
+            Operation::B2cPayment,
+            400,
+            &envelope(INVALID_TOKEN_C2B, "Bad Request - something"),
+        );
         assert!(matches!(c, Classified::Error(DarajaError::Rejected { .. })));
     }
 
@@ -493,8 +600,15 @@ mod tests {
     fn retry_rules() {
         let unavailable = DarajaError::Unavailable { detail: String::new() };
         let unknown = DarajaError::OutcomeUnknown { detail: String::new() };
-        let limited = DarajaError::RateLimited { code: SPIKE_ARREST.into(), message: String::new() };
-        let rejected = DarajaError::Rejected { http_status: 400, code: INVALID_FIELD.into(), message: String::new() };
+        let limited = DarajaError::RateLimited {
+            code: SPIKE_ARREST.into(),
+            message: String::new(),
+        };
+        let rejected = DarajaError::Rejected {
+            http_status: 400,
+            code: INVALID_FIELD.into(),
+            message: String::new(),
+        };
         let protocol = DarajaError::Protocol { detail: String::new() };
         assert!(Operation::StkPush.may_retry(&unavailable, true));
         assert!(!Operation::StkPush.may_retry(&unavailable, false));
@@ -502,13 +616,20 @@ mod tests {
         assert!(!Operation::StkPush.may_retry(&unknown, false));
         assert!(!Operation::StkPush.may_retry(&protocol, false));
         for op in [Operation::StkQuery, Operation::TransactionStatus, Operation::Token] {
-            assert!(op.may_retry(&unavailable, false) && op.may_retry(&unknown, false) && op.may_retry(&limited, false));
+            assert!(
+                op.may_retry(&unavailable, false) && op.may_retry(&unknown, false) && op.may_retry(&limited, false)
+            );
         }
         for op in [Operation::B2cPayment, Operation::C2bRegister] {
             assert!(op.may_retry(&unavailable, false) && op.may_retry(&limited, false));
             assert!(!op.may_retry(&unknown, false));
         }
-        for op in [Operation::StkPush, Operation::StkQuery, Operation::B2cPayment, Operation::Token] {
+        for op in [
+            Operation::StkPush,
+            Operation::StkQuery,
+            Operation::B2cPayment,
+            Operation::Token,
+        ] {
             assert!(!op.may_retry(&rejected, false));
         }
     }
@@ -522,7 +643,11 @@ mod tests {
         assert!(clean.contains("Invalid PhoneNumber 2547****5678"));
         assert_eq!(sanitize_remote_text("Wrong credentials", 200), "Wrong credentials");
         assert_eq!(sanitize_remote_text(&"a".repeat(300), 10).chars().count(), 11);
-        let err = error(Operation::StkPush, 400, &envelope(INVALID_FIELD, "Invalid PhoneNumber 254712345678"));
+        let err = error(
+            Operation::StkPush,
+            400,
+            &envelope(INVALID_FIELD, "Invalid PhoneNumber 254712345678"),
+        );
         assert!(!err.to_string().contains("254712345678"));
     }
 }

@@ -103,7 +103,9 @@ impl<'a> Object<'a> {
         let fields: ObjectFields<'a> = serde_json::from_str(raw.get()).map_err(ParseError::from_json)?;
         match fields.0 {
             Ok(fields) => Ok(Object { fields }),
-            Err(key) => Err(ParseError::DuplicateKey { key: truncate_key(&key) }),
+            Err(key) => Err(ParseError::DuplicateKey {
+                key: truncate_key(&key),
+            }),
         }
     }
 
@@ -163,7 +165,10 @@ pub(crate) fn text(raw: &RawValue, field: &'static str) -> Result<Option<String>
             }
         }
         Kind::Number => Ok(Some(raw.get().trim().to_owned())),
-        Kind::Bool | Kind::Array | Kind::Object => Err(ParseError::WrongType { field, expected: "a string or number" }),
+        Kind::Bool | Kind::Array | Kind::Object => Err(ParseError::WrongType {
+            field,
+            expected: "a string or number",
+        }),
     }
 }
 
@@ -181,7 +186,10 @@ pub(crate) fn one_or_many<'a>(raw: &'a RawValue, field: &'static str) -> Result<
                 .map(|item| Object::from_raw(item, field))
                 .collect()
         }
-        _ => Err(ParseError::WrongType { field, expected: "an object or a list of objects" }),
+        _ => Err(ParseError::WrongType {
+            field,
+            expected: "an object or a list of objects",
+        }),
     }
 }
 
@@ -209,7 +217,10 @@ mod tests {
 
     #[test]
     fn refuses_duplicates_non_objects_and_oversized_bodies() {
-        assert!(matches!(root(br#"{"a":1,"a":2}"#), Err(ParseError::DuplicateKey { .. })));
+        assert!(matches!(
+            root(br#"{"a":1,"a":2}"#),
+            Err(ParseError::DuplicateKey { .. })
+        ));
         assert!(matches!(root(b"[1,2]"), Err(ParseError::NotAnObject { .. })));
         assert!(matches!(root(b"<html></html>"), Err(ParseError::NotJson { .. })));
         assert!(matches!(root(b"\xff\xfe"), Err(ParseError::NotUtf8)));

@@ -37,11 +37,13 @@ pub use c2b::{
 };
 pub use callbacks::{
     parse_b2c_result, parse_c2b_notification, parse_result_envelope, parse_stk_callback,
-    parse_transaction_status_result, B2cResult, B2cResultParameters, C2bNotification, C2bRejection,
-    C2bValidationReply, ResultEnvelope, ResultItem, StkCallback, TransactionStatusParameters, TransactionStatusResult,
+    parse_transaction_status_result, B2cResult, B2cResultParameters, C2bNotification, C2bRejection, C2bValidationReply,
+    ResultEnvelope, ResultItem, StkCallback, TransactionStatusParameters, TransactionStatusResult,
 };
 pub use client::HttpDaraja;
-pub use errors::{parse_error_envelope, DarajaError, ErrorEnvelope, Operation, ParseError};
+pub use errors::{
+    classify_error_response, parse_error_envelope, Classified, DarajaError, ErrorEnvelope, Operation, ParseError,
+};
 pub use json::MAX_BODY_BYTES;
 pub use money::{KesDecimal, MoneyError};
 pub use retry::RetryPolicy;
@@ -62,7 +64,10 @@ pub struct ApiCredentials {
 
 impl ApiCredentials {
     pub fn new(consumer_key: impl Into<String>, consumer_secret: impl Into<String>) -> ApiCredentials {
-        ApiCredentials { consumer_key: Secret::new(consumer_key), consumer_secret: Secret::new(consumer_secret) }
+        ApiCredentials {
+            consumer_key: Secret::new(consumer_key),
+            consumer_secret: Secret::new(consumer_secret),
+        }
     }
 }
 

@@ -40,7 +40,11 @@ impl KesDecimal {
     /// thousands separators are refused.
     pub fn parse_literal(raw: &str) -> Result<KesDecimal, MoneyError> {
         let text = raw.trim();
-        let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text).trim();
+        let text = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text)
+            .trim();
         let (negative, unsigned) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -58,13 +62,23 @@ impl KesDecimal {
         if rest.bytes().any(|b| b != b'0') {
             return Err(MoneyError::SubCent);
         }
-        let whole_value: i64 = if significant.is_empty() { 0 } else { significant.parse().map_err(|_| MoneyError::Malformed)? };
-        let mut cents_value: i64 = if cents_text.is_empty() { 0 } else { cents_text.parse().map_err(|_| MoneyError::Malformed)? };
+        let whole_value: i64 = if significant.is_empty() {
+            0
+        } else {
+            significant.parse().map_err(|_| MoneyError::Malformed)?
+        };
+        let mut cents_value: i64 = if cents_text.is_empty() {
+            0
+        } else {
+            cents_text.parse().map_err(|_| MoneyError::Malformed)?
+        };
         if cents_text.len() == 1 {
             cents_value *= 10;
         }
         let magnitude = whole_value * 100 + cents_value;
-        Ok(KesDecimal { cents: if negative { -magnitude } else { magnitude } })
+        Ok(KesDecimal {
+            cents: if negative { -magnitude } else { magnitude },
+        })
     }
 }
 
@@ -103,16 +117,25 @@ mod tests {
             (" 7 ", 700),
         ];
         for (text, cents) in cases {
-            assert_eq!(KesDecimal::parse_literal(text), Ok(KesDecimal::from_cents(cents)), "{text}");
+            assert_eq!(
+                KesDecimal::parse_literal(text),
+                Ok(KesDecimal::from_cents(cents)),
+                "{text}"
+            );
         }
         assert_eq!(KesDecimal::parse_literal("-110.0").unwrap().to_string(), "-110.00");
         assert_eq!(KesDecimal::from_cents(5).to_string(), "0.05");
-        assert_eq!(serde_json::to_string(&KesDecimal::from_cents(-11_000)).unwrap(), "\"-110.00\"");
+        assert_eq!(
+            serde_json::to_string(&KesDecimal::from_cents(-11_000)).unwrap(),
+            "\"-110.00\""
+        );
     }
 
     #[test]
     fn refuses_what_is_not_an_exact_amount() {
-        for text in ["", "\"\"", "abc", "1e3", "1.2.3", "+5", "--5", "1,000.00", "1.", ".5", "null", "- 5"] {
+        for text in [
+            "", "\"\"", "abc", "1e3", "1.2.3", "+5", "--5", "1,000.00", "1.", ".5", "null", "- 5",
+        ] {
             assert_eq!(KesDecimal::parse_literal(text), Err(MoneyError::Malformed), "{text}");
         }
         assert_eq!(KesDecimal::parse_literal("1.005"), Err(MoneyError::SubCent));

@@ -4,7 +4,8 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 use super::callbacks::{
-    parse_b2c_result, parse_c2b_notification, parse_result_envelope, parse_stk_callback, parse_transaction_status_result,
+    parse_b2c_result, parse_c2b_notification, parse_result_envelope, parse_stk_callback,
+    parse_transaction_status_result,
 };
 use super::errors::{classify_error_response, parse_error_envelope, Operation};
 use super::{
@@ -27,7 +28,13 @@ pub(crate) fn run_all_parsers(body: &[u8]) {
     let _ = parse_b2c_response(body);
     let _ = parse_acknowledgement(body);
     let _ = parse_c2b_register_response(body);
-    for op in [Operation::Token, Operation::StkPush, Operation::StkQuery, Operation::B2cPayment, Operation::C2bRegister] {
+    for op in [
+        Operation::Token,
+        Operation::StkPush,
+        Operation::StkQuery,
+        Operation::B2cPayment,
+        Operation::C2bRegister,
+    ] {
         for status in [200, 400, 401, 404, 429, 500, 503] {
             let _ = classify_error_response(op, status, body);
         }
@@ -41,14 +48,58 @@ pub(crate) fn run_all_parsers(body: &[u8]) {
 }
 
 const KEYS: &[&str] = &[
-    "Body", "stkCallback", "MerchantRequestID", "CheckoutRequestID", "ResultCode", "ResultDesc", "CallbackMetadata",
-    "Item", "Name", "Value", "Amount", "MpesaReceiptNumber", "Balance", "TransactionDate", "PhoneNumber", "Result",
-    "ResultType", "OriginatorConversationID", "ConversationID", "TransactionID", "ResultParameters", "ResultParameter",
-    "ReferenceData", "ReferenceItem", "Key", "TransactionAmount", "TransactionReceipt", "TransactionCompletedDateTime",
-    "B2CUtilityAccountAvailableFunds", "B2CChargesPaidAccountAvailableFunds", "B2CRecipientIsRegisteredCustomer",
-    "TransactionStatus", "ReceiptNo", "FinalisedTime", "TransID", "TransAmount", "TransTime", "MSISDN", "FirstName",
-    "ResponseCode", "ResponseDescription", "CustomerMessage", "access_token", "expires_in", "errorCode",
-    "errorMessage", "requestId", "fault", "faultstring", "detail", "errorcode", "OriginatorCoversationID",
+    "Body",
+    "stkCallback",
+    "MerchantRequestID",
+    "CheckoutRequestID",
+    "ResultCode",
+    "ResultDesc",
+    "CallbackMetadata",
+    "Item",
+    "Name",
+    "Value",
+    "Amount",
+    "MpesaReceiptNumber",
+    "Balance",
+    "TransactionDate",
+    "PhoneNumber",
+    "Result",
+    "ResultType",
+    "OriginatorConversationID",
+    "ConversationID",
+    "TransactionID",
+    "ResultParameters",
+    "ResultParameter",
+    "ReferenceData",
+    "ReferenceItem",
+    "Key",
+    "TransactionAmount",
+    "TransactionReceipt",
+    "TransactionCompletedDateTime",
+    "B2CUtilityAccountAvailableFunds",
+    "B2CChargesPaidAccountAvailableFunds",
+    "B2CRecipientIsRegisteredCustomer",
+    "TransactionStatus",
+    "ReceiptNo",
+    "FinalisedTime",
+    "TransID",
+    "TransAmount",
+    "TransTime",
+    "MSISDN",
+    "FirstName",
+    "ResponseCode",
+    "ResponseDescription",
+    "CustomerMessage",
+    "access_token",
+    "expires_in",
+    "errorCode",
+    "errorMessage",
+    "requestId",
+    "fault",
+    "faultstring",
+    "detail",
+    "errorcode",
+    "OriginatorCoversationID",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -57,11 +108,21 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
         "[0-9]{0,20}(\\.[0-9]{0,4})?".prop_map(Value::String),
         "\\PC{0,24}".prop_map(Value::String),
-        prop::sample::select(vec!["Amount", "0", "500.001.1001", "being processed", "21.11.2026 14:48:52", "Y", "-110.0"])
-            .prop_map(Value::from),
+        prop::sample::select(vec![
+            "Amount",
+            "0",
+            "500.001.1001",
+            "being processed",
+            "21.11.2026 14:48:52",
+            "Y",
+            "-110.0"
+        ])
+        .prop_map(Value::from),
     ]
 }
 
@@ -73,7 +134,8 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
     leaf().prop_recursive(5, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..8).prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec((key(), inner), 0..8)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }

@@ -19,14 +19,22 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// Three attempts, backoff up to 250 ms then 500 ms: short enough for a Lambda's budget.
     fn default() -> Self {
-        RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(2) }
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(2),
+        }
     }
 }
 
 impl RetryPolicy {
     /// One attempt, no retries.
     pub const fn none() -> Self {
-        RetryPolicy { max_attempts: 1, base_delay: Duration::ZERO, max_delay: Duration::ZERO }
+        RetryPolicy {
+            max_attempts: 1,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        }
     }
 
     pub fn attempts(&self) -> u32 {
@@ -61,7 +69,11 @@ mod tests {
 
     #[test]
     fn caps_grow_exponentially_up_to_the_maximum() {
-        let p = RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         assert_eq!(p.backoff_cap(1), Duration::from_millis(100));
         assert_eq!(p.backoff_cap(2), Duration::from_millis(200));
         assert_eq!(p.backoff_cap(3), Duration::from_millis(400));
@@ -73,13 +85,21 @@ mod tests {
 
     #[test]
     fn delays_are_jittered_within_the_cap() {
-        let p = RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         let mut rng = StdRng::seed_from_u64(7);
         for retry in 1..=6 {
             let delays: Vec<Duration> = (0..200).map(|_| p.delay_before_retry(retry, &mut rng)).collect();
             assert!(delays.iter().all(|d| *d <= p.backoff_cap(retry)));
             let distinct: HashSet<_> = delays.iter().collect();
-            assert!(distinct.len() > 150, "delays must be spread, got {} distinct", distinct.len());
+            assert!(
+                distinct.len() > 150,
+                "delays must be spread, got {} distinct",
+                distinct.len()
+            );
             let below_half = delays.iter().filter(|d| **d < p.backoff_cap(retry) / 2).count();
             assert!((50..150).contains(&below_half), "full jitter is uniform: {below_half}");
         }

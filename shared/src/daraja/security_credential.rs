@@ -23,7 +23,10 @@ pub enum CredentialError {
 
 /// Encrypts the initiator password for Daraja. The result differs on every call (PKCS#1 v1.5
 /// padding is random); Daraja accepts any of them.
-pub fn encrypt_security_credential(initiator_password: &Secret, certificate_pem: &str) -> Result<String, CredentialError> {
+pub fn encrypt_security_credential(
+    initiator_password: &Secret,
+    certificate_pem: &str,
+) -> Result<String, CredentialError> {
     let key = public_key_from_certificate(certificate_pem)?;
     let mut rng = rand::rngs::OsRng;
     let encrypted = key
@@ -33,7 +36,8 @@ pub fn encrypt_security_credential(initiator_password: &Secret, certificate_pem:
 }
 
 fn public_key_from_certificate(certificate_pem: &str) -> Result<RsaPublicKey, CredentialError> {
-    let certificate = Certificate::from_pem(certificate_pem.trim().as_bytes()).map_err(|_| CredentialError::InvalidCertificate)?;
+    let certificate =
+        Certificate::from_pem(certificate_pem.trim().as_bytes()).map_err(|_| CredentialError::InvalidCertificate)?;
     let spki = certificate
         .tbs_certificate
         .subject_public_key_info
@@ -67,9 +71,18 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_rsa_certificate() {
         let password = Secret::new("x");
-        assert_eq!(encrypt_security_credential(&password, "not a pem"), Err(CredentialError::InvalidCertificate));
-        assert_eq!(encrypt_security_credential(&password, KEY), Err(CredentialError::InvalidCertificate));
+        assert_eq!(
+            encrypt_security_credential(&password, "not a pem"),
+            Err(CredentialError::InvalidCertificate)
+        );
+        assert_eq!(
+            encrypt_security_credential(&password, KEY),
+            Err(CredentialError::InvalidCertificate)
+        );
         let too_long = Secret::new("x".repeat(300));
-        assert_eq!(encrypt_security_credential(&too_long, CERT), Err(CredentialError::Encryption));
+        assert_eq!(
+            encrypt_security_credential(&too_long, CERT),
+            Err(CredentialError::Encryption)
+        );
     }
 }

@@ -139,8 +139,8 @@ pub enum StkQueryAnswer {
     NotKnownYet { message: String },
 }
 
-/// The STK Query answer body as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The STK Query answer body as sent. `Debug` masks the CheckoutRequestID.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StkQueryResponse {
     pub merchant_request_id: Option<String>,
     pub checkout_request_id: Option<String>,
@@ -148,6 +148,21 @@ pub struct StkQueryResponse {
     pub response_description: Option<String>,
     /// `ResultCode` + `ResultDesc`, when present.
     pub result: Option<DarajaResult>,
+}
+
+impl fmt::Debug for StkQueryResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StkQueryResponse")
+            .field("merchant_request_id", &self.merchant_request_id)
+            .field(
+                "checkout_request_id",
+                &self.checkout_request_id.as_deref().map(redact_id),
+            )
+            .field("response_code", &self.response_code)
+            .field("response_description", &self.response_description)
+            .field("result", &self.result)
+            .finish()
+    }
 }
 
 /// STK Query's `ResultCode` for "The transaction is still under processing" (seen in answers
@@ -183,8 +198,10 @@ pub fn parse_stk_query_response(body: &[u8]) -> Result<StkQueryResponse, ParseEr
 
 /// A result code, number or string, kept verbatim.
 pub(crate) fn result_code(raw: &serde_json::value::RawValue, field: &'static str) -> Result<ResultCode, ParseError> {
-    serde_json::from_str::<ResultCode>(raw.get())
-        .map_err(|_| ParseError::WrongType { field, expected: "a number or a non-empty string" })
+    serde_json::from_str::<ResultCode>(raw.get()).map_err(|_| ParseError::WrongType {
+        field,
+        expected: "a number or a non-empty string",
+    })
 }
 
 #[cfg(test)]
@@ -198,7 +215,10 @@ mod tests {
 
     #[test]
     fn push_body_matches_the_guides_example() {
-        let credentials = ApiCredentials { consumer_key: Secret::new("k"), consumer_secret: Secret::new("s") };
+        let credentials = ApiCredentials {
+            consumer_key: Secret::new("k"),
+            consumer_secret: Secret::new("s"),
+        };
         let passkey = Secret::new(SANDBOX_PASSKEY);
         let phone = Msisdn::parse("0712345678").unwrap();
         let request = StkPushRequest {
@@ -221,8 +241,15 @@ mod tests {
         assert_eq!(body["PhoneNumber"], "254712345678");
         assert_eq!(body["TransactionType"], "CustomerPayBillOnline");
         let password = STANDARD.decode(body["Password"].as_str().unwrap()).unwrap();
-        assert_eq!(String::from_utf8(password).unwrap(), format!("174379{SANDBOX_PASSKEY}20261121143005"));
-        let till = StkPushRequest { transaction_type: StkTransactionType::CustomerBuyGoodsOnline, party_b: "600100", ..request };
+        assert_eq!(
+            String::from_utf8(password).unwrap(),
+            format!("174379{SANDBOX_PASSKEY}20261121143005")
+        );
+        let till = StkPushRequest {
+            transaction_type: StkTransactionType::CustomerBuyGoodsOnline,
+            party_b: "600100",
+            ..request
+        };
         assert_eq!(till.to_body()["TransactionType"], "CustomerBuyGoodsOnline");
         assert_eq!(till.to_body()["PartyB"], "600100");
     }

@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn parses_daraja_date_formats() {
-        let expected = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap().and_hms_opt(14, 48, 52).unwrap();
+        let expected = NaiveDate::from_ymd_opt(2026, 11, 21)
+            .unwrap()
+            .and_hms_opt(14, 48, 52)
+            .unwrap();
         assert_eq!(parse_b2c_datetime("21.11.2026 14:48:52"), Some(expected));
         assert_eq!(parse_b2c_datetime("2026-11-21 14:48:52"), None);
         assert_eq!(parse_b2c_datetime("32.11.2026 14:48:52"), None);

@@ -35,12 +35,20 @@ pub fn parse_token_response(body: &[u8]) -> Result<AccessToken, ParseError> {
     let root = json::root(body)?;
     let token = match root.get("access_token") {
         Some(raw) if json::kind(raw) == Kind::String => json::text(raw, "access_token")?,
-        Some(_) => return Err(ParseError::WrongType { field: "access_token", expected: "a string" }),
+        Some(_) => {
+            return Err(ParseError::WrongType {
+                field: "access_token",
+                expected: "a string",
+            })
+        }
         None => None,
     }
     .ok_or(ParseError::Missing { field: "access_token" })?;
     if token.len() > 4096 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ParseError::Invalid { field: "access_token", reason: "not a bearer token" });
+        return Err(ParseError::Invalid {
+            field: "access_token",
+            reason: "not a bearer token",
+        });
     }
     let expires_in = match root.text("expires_in")? {
         None => DEFAULT_TOKEN_LIFETIME,
@@ -49,15 +57,17 @@ pub fn parse_token_response(body: &[u8]) -> Result<AccessToken, ParseError> {
             reason: "not a whole number of seconds",
         })?,
     };
-    Ok(AccessToken { token: Secret::new(token), expires_in: expires_in.min(MAX_TOKEN_LIFETIME) })
+    Ok(AccessToken {
+        token: Secret::new(token),
+        expires_in: expires_in.min(MAX_TOKEN_LIFETIME),
+    })
 }
 
 fn parse_seconds(text: &str) -> Option<Duration> {
     let text = text.trim();
     // "3599" or "3599.0"; a fraction of a second is dropped.
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let significant = whole.trim_start_matches('0');
@@ -102,7 +112,10 @@ fn usable(state: &SlotState, now: Instant) -> Option<IssuedToken> {
         .token
         .as_ref()
         .filter(|c| now < c.expires_at)
-        .map(|c| IssuedToken { token: c.token.clone(), generation: c.generation })
+        .map(|c| IssuedToken {
+            token: c.token.clone(),
+            generation: c.generation,
+        })
 }
 
 /// Identifies a credential set without keeping it: SHA-256 of the length-prefixed key and secret.
@@ -136,7 +149,11 @@ impl TokenCache {
         if slots.len() > PRUNE_ABOVE && !slots.contains_key(&key) {
             slots.retain(|_, slot| {
                 Arc::strong_count(slot) > 1
-                    || slot.state.try_lock().map(|s| s.token.as_ref().is_some_and(|t| t.expires_at > Instant::now())).unwrap_or(true)
+                    || slot
+                        .state
+                        .try_lock()
+                        .map(|s| s.token.as_ref().is_some_and(|t| t.expires_at > Instant::now()))
+                        .unwrap_or(true)
             });
         }
         slots.entry(key).or_default().clone()
@@ -154,7 +171,10 @@ impl TokenCache {
         let mut state = slot.state.lock().await;
         let now = Instant::now();
         if let Some(cached) = state.token.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(IssuedToken { token: cached.token.clone(), generation: cached.generation });
+            return Ok(IssuedToken {
+                token: cached.token.clone(),
+                generation: cached.generation,
+            });
         }
         if slot.fetches.load(Ordering::SeqCst) != fetches_seen {
             if let Some(error) = &state.last_error {
@@ -178,7 +198,10 @@ impl TokenCache {
                     expires_at: now + lifetime,
                 });
                 state.last_error = None;
-                Ok(IssuedToken { token: fresh.token, generation })
+                Ok(IssuedToken {
+                    token: fresh.token,
+                    generation,
+                })
             }
             Err(error) => {
                 // A token inside its refresh margin still works: keep using it while Daraja's
@@ -212,12 +235,16 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     fn creds(key: &str, secret: &str) -> ApiCredentials {
-        ApiCredentials { consumer_key: Secret::new(key), consumer_secret: Secret::new(secret) }
+        ApiCredentials {
+            consumer_key: Secret::new(key),
+            consumer_secret: Secret::new(secret),
+        }
     }
 
     #[test]
     fn expires_in_may_be_a_string_or_a_number() {
-        let t = parse_token_response(br#"{ "access_token": "c9SQxWWhmdVRlyh0zh8gZDTkubVF", "expires_in": "3599" }"#).unwrap();
+        let t = parse_token_response(br#"{ "access_token": "c9SQxWWhmdVRlyh0zh8gZDTkubVF", "expires_in": "3599" }"#)
+            .unwrap();
         assert_eq!(t.token.expose(), "c9SQxWWhmdVRlyh0zh8gZDTkubVF");
         assert_eq!(t.expires_in, Duration::from_secs(3599));
         let n = parse_token_response(br#"{"access_token":"abc","expires_in":3599}"#).unwrap();
@@ -255,7 +282,10 @@ mod tests {
     }
 
     fn token(value: &str, secs: u64) -> AccessToken {
-        AccessToken { token: Secret::new(value), expires_in: Duration::from_secs(secs) }
+        AccessToken {
+            token: Secret::new(value),
+            expires_in: Duration::from_secs(secs),
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -274,9 +304,25 @@ mod tests {
         assert_eq!(t2.token.expose(), "t2");
         // Invalidating an old generation keeps the newer token.
         cache.invalidate(&a, t1.generation).await;
-        assert_eq!(cache.get(&a, || async { Ok(token("t3", 3599)) }).await.unwrap().token.expose(), "t2");
+        assert_eq!(
+            cache
+                .get(&a, || async { Ok(token("t3", 3599)) })
+                .await
+                .unwrap()
+                .token
+                .expose(),
+            "t2"
+        );
         cache.invalidate(&a, t2.generation).await;
-        assert_eq!(cache.get(&a, || async { Ok(token("t3", 3599)) }).await.unwrap().token.expose(), "t3");
+        assert_eq!(
+            cache
+                .get(&a, || async { Ok(token("t3", 3599)) })
+                .await
+                .unwrap()
+                .token
+                .expose(),
+            "t3"
+        );
     }
 
     #[tokio::test(start_paused = true)]

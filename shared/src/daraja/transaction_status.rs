@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn body_uses_initiator_and_original_conversation_id() {
-        let credentials = ApiCredentials { consumer_key: Secret::new("k"), consumer_secret: Secret::new("s") };
+        let credentials = ApiCredentials {
+            consumer_key: Secret::new("k"),
+            consumer_secret: Secret::new("s"),
+        };
         let request = TransactionStatusRequest {
             credentials: &credentials,
             initiator: "testapi",
@@ -100,7 +103,10 @@ mod tests {
         assert!(body.get("TransactionID").is_none());
         assert_eq!(body["CommandID"], "TransactionStatusQuery");
         assert_eq!(body["IdentifierType"], "4");
-        let by_receipt = TransactionStatusRequest { transaction_id: Some("TKL632NMUA"), ..request };
+        let by_receipt = TransactionStatusRequest {
+            transaction_id: Some("TKL632NMUA"),
+            ..request
+        };
         assert_eq!(by_receipt.to_body()["TransactionID"], "TKL632NMUA");
     }
 

@@ -171,6 +171,17 @@ impl Payment {
         }
     }
 
+    /// Reconciliation learned nothing final: look again at `at` (never later than the deadline).
+    /// Not a transition: status, history and `updated_at` stay as they are.
+    pub fn check_again_at(&self, at: DateTime<Utc>) -> Payment {
+        let mut next = self.clone();
+        if self.status.is_open() {
+            next.next_check_at = Some(at.min(self.deadline_at));
+            next.reconcile_attempts = self.reconcile_attempts.saturating_add(1);
+        }
+        next
+    }
+
     fn moved_to(&self, status: PaymentStatus, source: Source, now: DateTime<Utc>) -> Payment {
         let mut next = self.clone();
         next.status = status;

@@ -85,7 +85,16 @@ impl State {
     fn push(&mut self, id: String, body: String, receive_count: u32) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.messages.insert(seq, Stored { id, body, receive_count, delivery: 0, in_flight: false });
+        self.messages.insert(
+            seq,
+            Stored {
+                id,
+                body,
+                receive_count,
+                delivery: 0,
+                in_flight: false,
+            },
+        );
         self.ready.push_back(seq);
     }
 }
@@ -94,12 +103,20 @@ impl MemoryQueue {
     /// A queue with its own dead-letter queue (which has none itself).
     pub fn new(options: MemoryQueueOptions) -> MemoryQueue {
         let dead_letters = MemoryQueue::without_redrive(options.visibility_timeout);
-        MemoryQueue { options, state: Mutex::default(), arrived: Notify::new(), dead_letters: Some(Arc::new(dead_letters)) }
+        MemoryQueue {
+            options,
+            state: Mutex::default(),
+            arrived: Notify::new(),
+            dead_letters: Some(Arc::new(dead_letters)),
+        }
     }
 
     fn without_redrive(visibility_timeout: Duration) -> MemoryQueue {
         MemoryQueue {
-            options: MemoryQueueOptions { visibility_timeout, max_receives: 0 },
+            options: MemoryQueueOptions {
+                visibility_timeout,
+                max_receives: 0,
+            },
             state: Mutex::default(),
             arrived: Notify::new(),
             dead_letters: None,
@@ -155,7 +172,9 @@ impl MemoryQueue {
             let visible_at = now + self.options.visibility_timeout;
             while taken.len() < max {
                 let Some(seq) = state.ready.pop_front() else { break };
-                let Some(message) = state.messages.get_mut(&seq) else { continue };
+                let Some(message) = state.messages.get_mut(&seq) else {
+                    continue;
+                };
                 if self.dead_letters.is_some() && max_receives > 0 && message.receive_count >= max_receives {
                     if let Some(message) = state.messages.remove(&seq) {
                         dead.push(message);
@@ -199,11 +218,17 @@ pub(crate) fn validate_body(body: &str) -> Result<(), QueueError> {
         return Err(QueueError::Refused("empty message body".into()));
     }
     if body.len() > MAX_MESSAGE_BYTES {
-        return Err(QueueError::Refused(format!("message body is {} bytes (max {MAX_MESSAGE_BYTES})", body.len())));
+        return Err(QueueError::Refused(format!(
+            "message body is {} bytes (max {MAX_MESSAGE_BYTES})",
+            body.len()
+        )));
     }
-    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+    let allowed =
+        |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
     if let Some(position) = body.chars().position(|c| !allowed(c)) {
-        return Err(QueueError::Refused(format!("message body has a character SQS refuses at position {position}")));
+        return Err(QueueError::Refused(format!(
+            "message body has a character SQS refuses at position {position}"
+        )));
     }
     Ok(())
 }
@@ -243,12 +268,17 @@ impl Queue for MemoryQueue {
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        let parsed = receipt.split_once('.').and_then(|(seq, delivery)| Some((seq.parse::<u64>().ok()?, delivery.parse::<u32>().ok()?)));
+        let parsed = receipt
+            .split_once('.')
+            .and_then(|(seq, delivery)| Some((seq.parse::<u64>().ok()?, delivery.parse::<u32>().ok()?)));
         let Some((seq, delivery)) = parsed else {
             return Err(QueueError::Refused("receipt handle is invalid".into()));
         };
         let mut state = self.lock();
-        let current = state.messages.get(&seq).is_some_and(|m: &Stored| m.delivery == delivery);
+        let current = state
+            .messages
+            .get(&seq)
+            .is_some_and(|m: &Stored| m.delivery == delivery);
         if current {
             if let Some(message) = state.messages.remove(&seq) {
                 if message.in_flight {
@@ -268,7 +298,10 @@ mod tests {
     use super::*;
 
     fn queue(max_receives: u32) -> MemoryQueue {
-        MemoryQueue::new(MemoryQueueOptions { visibility_timeout: Duration::from_millis(50), max_receives })
+        MemoryQueue::new(MemoryQueueOptions {
+            visibility_timeout: Duration::from_millis(300),
+            max_receives,
+        })
     }
 
     #[tokio::test]
@@ -276,7 +309,7 @@ mod tests {
         let q = queue(0);
         q.send("a").await.unwrap();
         let first = q.receive(1, Duration::ZERO).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(350)).await;
         let second = q.receive(1, Duration::ZERO).await.unwrap();
         assert_eq!(second[0].receive_count, 2);
         q.ack(&first[0].receipt).await.unwrap();

@@ -23,7 +23,10 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> SqsQueue {
-        SqsQueue { client, queue_url: queue_url.into() }
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 
     pub fn queue_url(&self) -> &str {
@@ -66,9 +69,10 @@ where
                 QueueError::Unavailable(format!("{operation}: {code}: {message}"))
             }
         }
-        SdkError::ConstructionFailure(_) => {
-            QueueError::Refused(format!("{operation}: request not built: {}", DisplayErrorContext(&error)))
-        }
+        SdkError::ConstructionFailure(_) => QueueError::Refused(format!(
+            "{operation}: request not built: {}",
+            DisplayErrorContext(&error)
+        )),
         _ => QueueError::Unavailable(format!("{operation}: {}", DisplayErrorContext(&error))),
     }
 }
@@ -85,7 +89,9 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(|e| sqs_error("SendMessage", e))?;
-        output.message_id.ok_or_else(|| QueueError::Unavailable("SendMessage returned no message id".into()))
+        output
+            .message_id
+            .ok_or_else(|| QueueError::Unavailable("SendMessage returned no message id".into()))
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Message>, QueueError> {
@@ -106,7 +112,9 @@ impl Queue for SqsQueue {
         let mut messages = Vec::new();
         for message in output.messages.unwrap_or_default() {
             let (Some(id), Some(receipt)) = (message.message_id.clone(), message.receipt_handle.clone()) else {
-                return Err(QueueError::Unavailable("ReceiveMessage returned a message without id or receipt".into()));
+                return Err(QueueError::Unavailable(
+                    "ReceiveMessage returned a message without id or receipt".into(),
+                ));
             };
             let receive_count = message
                 .attributes()
@@ -117,7 +125,12 @@ impl Queue for SqsQueue {
                     tracing::warn!(message_id = %id, "ReceiveMessage returned no ApproximateReceiveCount; assuming 1");
                     1
                 });
-            messages.push(Message { id, body: message.body.unwrap_or_default(), receipt, receive_count });
+            messages.push(Message {
+                id,
+                body: message.body.unwrap_or_default(),
+                receipt,
+                receive_count,
+            });
         }
         Ok(messages)
     }
@@ -166,7 +179,10 @@ pub async fn create_queue_with_dlq(
     let queue_url = client
         .create_queue()
         .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_secs.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout_secs.to_string(),
+        )
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .send()
         .await

@@ -26,12 +26,14 @@ impl SecretSource for EnvSecret {
     async fn fetch(&self) -> Result<String, SecretsError> {
         match std::env::var(&self.var) {
             Ok(json) => Ok(json),
-            Err(std::env::VarError::NotPresent) => {
-                Err(SecretsError::Unavailable(format!("environment variable {} is not set", self.var)))
-            }
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(SecretsError::Malformed(format!("environment variable {} is not valid UTF-8", self.var)))
-            }
+            Err(std::env::VarError::NotPresent) => Err(SecretsError::Unavailable(format!(
+                "environment variable {} is not set",
+                self.var
+            ))),
+            Err(std::env::VarError::NotUnicode(_)) => Err(SecretsError::Malformed(format!(
+                "environment variable {} is not valid UTF-8",
+                self.var
+            ))),
         }
     }
 }
@@ -74,27 +76,39 @@ pub struct SecretsManagerSecret {
 
 impl SecretsManagerSecret {
     pub fn new(client: Client, secret_id: impl Into<String>) -> SecretsManagerSecret {
-        SecretsManagerSecret { client, secret_id: secret_id.into() }
+        SecretsManagerSecret {
+            client,
+            secret_id: secret_id.into(),
+        }
     }
 }
 
 #[async_trait]
 impl SecretSource for SecretsManagerSecret {
     async fn fetch(&self) -> Result<String, SecretsError> {
-        let output = self.client.get_secret_value().secret_id(&self.secret_id).send().await.map_err(|error| {
-            // Only the code and the service's message (which never carries the value).
-            let detail = match &error {
-                SdkError::ServiceError(context) => format!(
-                    "{}: {}",
-                    context.err().code().unwrap_or("UnknownError"),
-                    context.err().message().unwrap_or("")
-                ),
-                other => aws_sdk_secretsmanager::error::DisplayErrorContext(other).to_string(),
-            };
-            SecretsError::Unavailable(format!("GetSecretValue {}: {detail}", self.secret_id))
-        })?;
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|error| {
+                // Only the code and the service's message (which never carries the value).
+                let detail = match &error {
+                    SdkError::ServiceError(context) => format!(
+                        "{}: {}",
+                        context.err().code().unwrap_or("UnknownError"),
+                        context.err().message().unwrap_or("")
+                    ),
+                    other => aws_sdk_secretsmanager::error::DisplayErrorContext(other).to_string(),
+                };
+                SecretsError::Unavailable(format!("GetSecretValue {}: {detail}", self.secret_id))
+            })?;
         output.secret_string.ok_or_else(|| {
-            SecretsError::Malformed(format!("secret {} has no SecretString (binary secrets are not supported)", self.secret_id))
+            SecretsError::Malformed(format!(
+                "secret {} has no SecretString (binary secrets are not supported)",
+                self.secret_id
+            ))
         })
     }
 }

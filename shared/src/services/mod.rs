@@ -3,6 +3,8 @@
 
 pub mod callback_intake;
 pub mod callback_processor;
+pub mod limits;
 pub mod payments;
+pub mod reconciliation;
 pub mod settlement;
 pub mod stk_callbacks;

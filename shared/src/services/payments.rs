@@ -22,7 +22,8 @@ use crate::idempotency::{self, Existing, IdempotencyKey, IdempotencyRecord, Oper
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::{AppSecrets, SecretCache};
-use crate::store::{StoreError, Table, Write};
+use crate::services::limits::AdmissionControl;
+use crate::store::{StoreError, Table};
 
 #[derive(Debug, Clone)]
 pub struct PaymentsConfig {
@@ -34,15 +35,6 @@ pub struct PaymentsConfig {
     pub timings: PaymentTimings,
     /// How long an in-progress idempotency record blocks a duplicate before it is taken over.
     pub idempotency_lock: chrono::Duration,
-}
-
-/// Refuses a payment before anything is written (transaction limits plug in here).
-#[async_trait::async_trait]
-pub trait AdmissionControl: Send + Sync {
-    /// Extra writes that must succeed atomically with the payment's creation, or a refusal.
-    async fn admit(&self, client: &ClientId, payment: &Payment, now: DateTime<Utc>) -> Result<Vec<Write>, ApiError>;
-    /// Explains which admission write failed (by its position among the writes returned).
-    fn refusal(&self, write_index: usize, now: DateTime<Utc>) -> ApiError;
 }
 
 pub struct PaymentsService {
@@ -122,30 +114,46 @@ impl PaymentsService {
             now,
             self.config.timings,
         );
-
-        let mut writes = vec![
-            idempotency::claim(&record_key, hash.clone(), payment.id.as_str(), now, self.config.idempotency_lock),
-            PaymentRepo::insert(&payment),
-        ];
-        let admission_offset = writes.len();
-        if let Some(admission) = &self.admission {
-            writes.extend(admission.admit(client, &payment, now).await?);
-        }
-        match self.table.write(writes).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { index: 0 }) => {
-                return self.resume(&record_key, &hash, request_id).await;
+        // Limits are conditional writes in the creation transaction; a race on a rolling window
+        // is decided again from fresh state.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut writes = vec![
+                idempotency::claim(&record_key, hash.clone(), payment.id.as_str(), now, self.config.idempotency_lock),
+                PaymentRepo::insert(&payment),
+            ];
+            let admission = match &self.admission {
+                Some(admission) => Some(admission.admit(&payment, now).await.inspect_err(|refusal| refused(client, &payment, refusal))?),
+                None => None,
+            };
+            if let Some(admission) = &admission {
+                writes.extend(admission.writes.iter().cloned());
             }
-            Err(StoreError::ConditionFailed { index }) if index >= admission_offset => {
-                let refusal = match &self.admission {
-                    Some(admission) => admission.refusal(index - admission_offset, now),
-                    None => ApiError::Internal,
-                };
-                metrics::count("LimitRefusals", 1, &[("Limit", limit_name(&refusal))]);
-                tracing::info!(client = %client, phone = %payment.phone, code = refusal.code(), "payment refused by limits");
-                return Err(refusal);
+            match self.table.write(writes).await {
+                Ok(()) => break,
+                Err(StoreError::ConditionFailed { index: 0 }) => {
+                    return self.resume(&record_key, &hash, request_id).await;
+                }
+                Err(StoreError::ConditionFailed { index }) if index >= 2 => {
+                    let (Some(control), Some(admission)) = (&self.admission, &admission) else {
+                        return Err(ApiError::Internal);
+                    };
+                    if let Some(refusal) = control.explain(admission, index - 2, &payment, now).await {
+                        refused(client, &payment, &refusal);
+                        return Err(refusal);
+                    }
+                    if attempt >= 10 {
+                        return Err(ApiError::Conflict {
+                            code: "too_many_concurrent_requests",
+                            detail: "too many simultaneous requests for this phone; retry".into(),
+                        });
+                    }
+                    let pause = rand::random::<u64>() % (2 * attempt);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(error) => return Err(store_error(error)),
             }
-            Err(error) => return Err(store_error(error)),
         }
         let mut payment = payment;
         payment.version = 1;
@@ -301,11 +309,14 @@ pub fn error_kind(error: &DarajaError) -> &'static str {
     }
 }
 
-fn limit_name(error: &ApiError) -> &str {
-    match error {
-        ApiError::LimitExceeded(refusal) => &refusal.limit,
+/// Counts and logs (masked) a refused payment: never dropped silently.
+fn refused(client: &ClientId, payment: &Payment, refusal: &ApiError) {
+    let limit = match refusal {
+        ApiError::LimitExceeded(r) => r.limit.as_str(),
         _ => "other",
-    }
+    };
+    metrics::count("LimitRefusals", 1, &[("Limit", limit)]);
+    tracing::info!(client = %client, phone = %payment.phone, amount = payment.amount.shillings(), limit, "payment refused by a limit");
 }
 
 fn body_text(response: &ApiResponse) -> String {

@@ -69,7 +69,12 @@ pub struct DynamoTable {
 
 impl DynamoTable {
     pub fn new(client: Client, table_name: impl Into<String>) -> DynamoTable {
-        DynamoTable { client, table: table_name.into(), requests: AtomicU64::new(0), items_read: AtomicU64::new(0) }
+        DynamoTable {
+            client,
+            table: table_name.into(),
+            requests: AtomicU64::new(0),
+            items_read: AtomicU64::new(0),
+        }
     }
 
     pub fn table_name(&self) -> &str {
@@ -113,7 +118,11 @@ impl DynamoTable {
                     .map(drop)
                     .map_err(|e| sdk_error("DeleteItem", e))
             }
-            Write::Add { key, counters, expires_at } => {
+            Write::Add {
+                key,
+                counters,
+                expires_at,
+            } => {
                 let mut expr = Expr::default();
                 let (update, condition) = expr.add(&counters, expires_at)?;
                 self.client
@@ -163,7 +172,11 @@ impl DynamoTable {
                         .map_err(build_error)?;
                     TransactWriteItem::builder().delete(delete).build()
                 }
-                Write::Add { key, counters, expires_at } => {
+                Write::Add {
+                    key,
+                    counters,
+                    expires_at,
+                } => {
                     let (update, condition) = expr.add(&counters, expires_at)?;
                     let update = Update::builder()
                         .table_name(&self.table)
@@ -235,13 +248,19 @@ impl Table for DynamoTable {
 
     async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
         rules::validate_query(query)?;
-        let Some(range) = SortRange::plan(query) else { return Ok(Vec::new()) };
+        let Some(range) = SortRange::plan(query) else {
+            return Ok(Vec::new());
+        };
         if query.limit == 0 {
             return Ok(Vec::new());
         }
         let (pk, sk) = (index_pk(query.index), index_sk(query.index));
         let mut expr = Expr::default();
-        let mut key_condition = format!("{} = {}", expr.name(pk), expr.value(AttributeValue::S(query.partition.clone())));
+        let mut key_condition = format!(
+            "{} = {}",
+            expr.name(pk),
+            expr.value(AttributeValue::S(query.partition.clone()))
+        );
         let value = |b: &Bound| match b {
             Bound::Inclusive(s) | Bound::Exclusive(s) => s.clone(),
         };
@@ -299,7 +318,11 @@ impl Table for DynamoTable {
             self.count(1, u64::try_from(output.scanned_count()).unwrap_or(0));
             for attributes in output.items() {
                 let item = from_attributes(attributes)?;
-                let sort_key = item.indexes.iter().find(|k| k.index == query.index).map(|k| k.sort.as_str());
+                let sort_key = item
+                    .indexes
+                    .iter()
+                    .find(|k| k.index == query.index)
+                    .map(|k| k.sort.as_str());
                 if sort_key.is_some_and(|s| range.keeps(s)) {
                     found.push(item);
                 }
@@ -315,7 +338,10 @@ impl Table for DynamoTable {
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats { requests: self.requests.load(Ordering::Relaxed), items_read: self.items_read.load(Ordering::Relaxed) }
+        StoreStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            items_read: self.items_read.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -370,10 +396,17 @@ impl Expr {
 
     /// The update and condition expressions of an `Add`: counters are added, the item gets a
     /// version and document if new, and `expires_at` only if it has none.
-    fn add(&mut self, counters: &[CounterAdd], expires_at: Option<i64>) -> Result<(String, Option<String>), StoreError> {
+    fn add(
+        &mut self,
+        counters: &[CounterAdd],
+        expires_at: Option<i64>,
+    ) -> Result<(String, Option<String>), StoreError> {
         let (v, doc) = (self.name(VERSION), self.name(DOC));
         let (zero, empty) = (self.value(number(0)), self.value(AttributeValue::S(String::new())));
-        let mut set = vec![format!("{v} = if_not_exists({v}, {zero})"), format!("{doc} = if_not_exists({doc}, {empty})")];
+        let mut set = vec![
+            format!("{v} = if_not_exists({v}, {zero})"),
+            format!("{doc} = if_not_exists({doc}, {empty})"),
+        ];
         if let Some(expires_at) = expires_at {
             let e = self.name(EXPIRES_AT);
             let value = self.value(number(expires_at));
@@ -437,7 +470,10 @@ fn from_attributes(attributes: &HashMap<String, AttributeValue>) -> Result<Item,
     let mut item = Item::new(key.clone(), version, doc);
     item.expires_at = parse_number::<i64>(attributes, EXPIRES_AT, &key)?;
     for index in Index::ALL {
-        match (string(attributes, index_pk(index), &key)?, string(attributes, index_sk(index), &key)?) {
+        match (
+            string(attributes, index_pk(index), &key)?,
+            string(attributes, index_sk(index), &key)?,
+        ) {
             (Some(partition), Some(sort)) => item.indexes.push(IndexKey { index, partition, sort }),
             (None, None) => {}
             _ => return Err(StoreError::Corrupt(format!("item {key}: half a {} key", index.name()))),
@@ -493,9 +529,10 @@ where
     R: std::fmt::Debug,
 {
     match &error {
-        SdkError::ConstructionFailure(_) => {
-            StoreError::Invalid(format!("{operation}: request not built: {}", DisplayErrorContext(&error)))
-        }
+        SdkError::ConstructionFailure(_) => StoreError::Invalid(format!(
+            "{operation}: request not built: {}",
+            DisplayErrorContext(&error)
+        )),
         SdkError::ServiceError(context) => {
             let code = context.err().code().unwrap_or("UnknownError");
             let message = context.err().message().unwrap_or("");
@@ -515,8 +552,11 @@ fn transaction_error<R: std::fmt::Debug>(error: SdkError<TransactWriteItemsError
     let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
         return sdk_error("TransactWriteItems", error);
     };
-    let mut codes: Vec<String> =
-        cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
+    let mut codes: Vec<String> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code().unwrap_or("None").to_owned())
+        .collect();
     if codes.is_empty() {
         // Without structured reasons, DynamoDB's message still lists them:
         // "Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]"
@@ -533,9 +573,16 @@ fn transaction_error<R: std::fmt::Debug>(error: SdkError<TransactWriteItemsError
 }
 
 fn reasons_from_message(message: &str) -> Vec<String> {
-    let Some(start) = message.rfind('[') else { return Vec::new() };
-    let Some(end) = message[start..].find(']') else { return Vec::new() };
-    message[start + 1..start + end].split(',').map(|code| code.trim().to_owned()).collect()
+    let Some(start) = message.rfind('[') else {
+        return Vec::new();
+    };
+    let Some(end) = message[start..].find(']') else {
+        return Vec::new();
+    };
+    message[start + 1..start + end]
+        .split(',')
+        .map(|code| code.trim().to_owned())
+        .collect()
 }
 
 /// What [`create_table`] creates: the production table's key schema, indexes, billing and TTL.
@@ -550,9 +597,17 @@ pub struct TableSchema {
 
 pub fn table_schema() -> Result<TableSchema, StoreError> {
     let string_attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
     };
-    let key = |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+    };
     let mut attribute_definitions = vec![string_attribute(PK).map_err(build_error)?];
     let mut global_secondary_indexes = Vec::new();
     for index in Index::ALL {
@@ -593,7 +648,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .await;
     match created {
         Ok(_) => {}
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
         Err(error) => return Err(sdk_error("CreateTable", error)),
     }
     wait_until_active(client, name, &schema).await?;
@@ -603,43 +661,77 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
 async fn wait_until_active(client: &Client, name: &str, schema: &TableSchema) -> Result<(), StoreError> {
     const ATTEMPTS: u32 = 240;
     for _ in 0..ATTEMPTS {
-        let described = client.describe_table().table_name(name).send().await.map_err(|e| sdk_error("DescribeTable", e))?;
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeTable", e))?;
         let Some(table) = described.table else {
             return Err(StoreError::Unavailable(format!("DescribeTable {name}: no description")));
         };
         if table.key_schema() != schema.key_schema.as_slice() {
-            return Err(StoreError::Invalid(format!("table {name} exists with a different key schema")));
+            return Err(StoreError::Invalid(format!(
+                "table {name} exists with a different key schema"
+            )));
         }
         let indexes = table.global_secondary_indexes();
         for wanted in &schema.global_secondary_indexes {
-            let same = indexes.iter().any(|i| i.index_name() == Some(wanted.index_name()) && i.key_schema() == wanted.key_schema());
+            let same = indexes
+                .iter()
+                .any(|i| i.index_name() == Some(wanted.index_name()) && i.key_schema() == wanted.key_schema());
             if !same {
-                return Err(StoreError::Invalid(format!("table {name} lacks index {:?} as specified", wanted.index_name())));
+                return Err(StoreError::Invalid(format!(
+                    "table {name} lacks index {:?} as specified",
+                    wanted.index_name()
+                )));
             }
         }
-        // Moto reports no index status; real DynamoDB reports CREATING until backfilled.
-        let indexes_active =
-            indexes.iter().all(|i| i.index_status().is_none_or(|s| *s == aws_sdk_dynamodb::types::IndexStatus::Active));
+        // DynamoDB reports an index CREATING until backfilled; a missing status (older
+        // emulators) is taken as active.
+        let indexes_active = indexes.iter().all(|i| {
+            i.index_status()
+                .is_none_or(|s| *s == aws_sdk_dynamodb::types::IndexStatus::Active)
+        });
         if table.table_status() == Some(&TableStatus::Active) && indexes_active {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Err(StoreError::Unavailable(format!("table {name} not active after {}s", ATTEMPTS / 2)))
+    Err(StoreError::Unavailable(format!(
+        "table {name} not active after {}s",
+        ATTEMPTS / 2
+    )))
 }
 
 async fn enable_ttl(client: &Client, name: &str, attribute: &str) -> Result<(), StoreError> {
-    let described =
-        client.describe_time_to_live().table_name(name).send().await.map_err(|e| sdk_error("DescribeTimeToLive", e))?;
+    let described = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeTimeToLive", e))?;
     if let Some(ttl) = described.time_to_live_description {
-        let on = matches!(ttl.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+        let on = matches!(
+            ttl.time_to_live_status(),
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        );
         if on && ttl.attribute_name() == Some(attribute) {
             return Ok(());
         }
     }
-    let specification =
-        TimeToLiveSpecification::builder().enabled(true).attribute_name(attribute).build().map_err(build_error)?;
-    match client.update_time_to_live().table_name(name).time_to_live_specification(specification).send().await {
+    let specification = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(attribute)
+        .build()
+        .map_err(build_error)?;
+    match client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(specification)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         // Real DynamoDB refuses to re-enable an enabled TTL; the describe above may have raced.
         Err(error) if error.message().is_some_and(|m| m.contains("already enabled")) => Ok(()),
@@ -684,8 +776,16 @@ mod tests {
     fn add_expressions_keep_absent_counters_at_zero() {
         let mut expr = Expr::default();
         let adds = [
-            CounterAdd { name: "a".into(), delta: 1, max: Some(5) },
-            CounterAdd { name: "b".into(), delta: 7, max: Some(5) },
+            CounterAdd {
+                name: "a".into(),
+                delta: 1,
+                max: Some(5),
+            },
+            CounterAdd {
+                name: "b".into(),
+                delta: 7,
+                max: Some(5),
+            },
         ];
         let (update, condition) = expr.add(&adds, Some(10)).unwrap();
         assert!(update.starts_with("SET ") && update.contains(" ADD "), "{update}");

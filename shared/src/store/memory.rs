@@ -47,7 +47,9 @@ impl State {
     fn unindex(&mut self, item: &Item) {
         for key in &item.indexes {
             let partitions = &mut self.indexes[slot(key.index)];
-            let Some(partition) = partitions.get_mut(&key.partition) else { continue };
+            let Some(partition) = partitions.get_mut(&key.partition) else {
+                continue;
+            };
             if let Some(keys) = partition.get_mut(&key.sort) {
                 keys.remove(&item.key);
                 if keys.is_empty() {
@@ -112,8 +114,12 @@ impl MemoryTable {
     /// many. Optional (expired items are already invisible); keeps a long-running dev stack small.
     pub fn purge_expired(&self, now_epoch: i64) -> usize {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let expired: Vec<String> =
-            state.items.values().filter(|item| item.is_expired(now_epoch)).map(|item| item.key.clone()).collect();
+        let expired: Vec<String> = state
+            .items
+            .values()
+            .filter(|item| item.is_expired(now_epoch))
+            .map(|item| item.key.clone())
+            .collect();
         for key in &expired {
             state.remove(key);
         }
@@ -147,7 +153,11 @@ fn to_range(bound: &Option<super::Bound>) -> RangeBound<&str> {
 enum Planned {
     Put(Item),
     Delete(String),
-    Add { key: String, counters: Vec<(String, i64)>, expires_at: Option<i64> },
+    Add {
+        key: String,
+        counters: Vec<(String, i64)>,
+        expires_at: Option<i64>,
+    },
 }
 
 /// Checks one write's condition against the current state; `Ok(None)` means it failed.
@@ -164,7 +174,11 @@ fn plan(state: &State, write: &Write) -> Result<Option<Planned>, StoreError> {
     Ok(match write {
         Write::Put { item, condition } => passes(&item.key, condition).then(|| Planned::Put(item.clone())),
         Write::Delete { key, condition } => passes(key, condition).then(|| Planned::Delete(key.clone())),
-        Write::Add { key, counters, expires_at } => {
+        Write::Add {
+            key,
+            counters,
+            expires_at,
+        } => {
             let stored = state.items.get(key);
             let mut values = Vec::with_capacity(counters.len());
             for add in counters {
@@ -178,7 +192,11 @@ fn plan(state: &State, write: &Write) -> Result<Option<Planned>, StoreError> {
                     .ok_or_else(|| StoreError::Invalid(format!("counter {} would overflow", add.name)))?;
                 values.push((add.name.clone(), next));
             }
-            Some(Planned::Add { key: key.clone(), counters: values, expires_at: *expires_at })
+            Some(Planned::Add {
+                key: key.clone(),
+                counters: values,
+                expires_at: *expires_at,
+            })
         }
     })
 }
@@ -188,7 +206,13 @@ impl Table for MemoryTable {
     async fn get(&self, key: &str) -> Result<Option<Item>, StoreError> {
         rules::validate_key(key)?;
         let now = (self.clock)();
-        let found = self.state.read().unwrap_or_else(PoisonError::into_inner).items.get(key).cloned();
+        let found = self
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .items
+            .get(key)
+            .cloned();
         self.count(1, u64::from(found.is_some()));
         Ok(found.filter(|item| !item.is_expired(now)))
     }
@@ -210,8 +234,15 @@ impl Table for MemoryTable {
             match step {
                 Planned::Put(item) => state.put(item),
                 Planned::Delete(key) => state.remove(&key),
-                Planned::Add { key, counters, expires_at } => {
-                    let item = state.items.entry(key.clone()).or_insert_with(|| Item::new(key, 0, String::new()));
+                Planned::Add {
+                    key,
+                    counters,
+                    expires_at,
+                } => {
+                    let item = state
+                        .items
+                        .entry(key.clone())
+                        .or_insert_with(|| Item::new(key, 0, String::new()));
                     for (name, value) in counters {
                         item.counters.insert(name, value);
                     }
@@ -227,7 +258,9 @@ impl Table for MemoryTable {
 
     async fn query(&self, query: &Query) -> Result<Vec<Item>, StoreError> {
         rules::validate_query(query)?;
-        let Some(range) = rules::SortRange::plan(query) else { return Ok(Vec::new()) };
+        let Some(range) = rules::SortRange::plan(query) else {
+            return Ok(Vec::new());
+        };
         if query.limit == 0 {
             return Ok(Vec::new());
         }
@@ -242,9 +275,11 @@ impl Table for MemoryTable {
         let entries = partition.range::<str, _>((to_range(&range.lower), to_range(&range.upper)));
         let keys: Box<dyn Iterator<Item = (&String, &String)>> = match query.order {
             super::Order::Ascending => Box::new(entries.flat_map(|(sort, keys)| keys.iter().map(move |k| (sort, k)))),
-            super::Order::Descending => {
-                Box::new(entries.rev().flat_map(|(sort, keys)| keys.iter().rev().map(move |k| (sort, k))))
-            }
+            super::Order::Descending => Box::new(
+                entries
+                    .rev()
+                    .flat_map(|(sort, keys)| keys.iter().rev().map(move |k| (sort, k))),
+            ),
         };
 
         // Walk in the same pages DynamoDB would read, so `items_read` matches its ScannedCount.
@@ -277,7 +312,10 @@ impl Table for MemoryTable {
     }
 
     fn stats(&self) -> StoreStats {
-        StoreStats { requests: self.requests.load(Ordering::Relaxed), items_read: self.items_read.load(Ordering::Relaxed) }
+        StoreStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            items_read: self.items_read.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -299,7 +337,9 @@ pub(crate) mod rules {
     pub const MAX_PAGE: usize = 1000;
 
     pub fn now_epoch() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 
     /// Items to ask for on page `page` of a query that still needs `remaining` matches.
@@ -319,7 +359,9 @@ pub(crate) mod rules {
             return Err(StoreError::Invalid("an item key cannot be empty".into()));
         }
         if key.len() > MAX_PARTITION_KEY_BYTES {
-            return Err(StoreError::Invalid(format!("an item key is at most {MAX_PARTITION_KEY_BYTES} bytes")));
+            return Err(StoreError::Invalid(format!(
+                "an item key is at most {MAX_PARTITION_KEY_BYTES} bytes"
+            )));
         }
         Ok(())
     }
@@ -335,7 +377,11 @@ pub(crate) mod rules {
     fn item_bytes(item: &Item) -> usize {
         const NUMBER: usize = 21;
         let mut size = "pk".len() + item.key.len() + "v".len() + NUMBER + "doc".len() + item.doc.len();
-        size += item.indexes.iter().map(|k| 12 + k.partition.len() + k.sort.len()).sum::<usize>();
+        size += item
+            .indexes
+            .iter()
+            .map(|k| 12 + k.partition.len() + k.sort.len())
+            .sum::<usize>();
         size += item.attrs.iter().map(|(n, v)| 2 + n.len() + v.len()).sum::<usize>();
         size += item.counters.keys().map(|n| 2 + n.len() + NUMBER).sum::<usize>();
         size + item.expires_at.map_or(0, |_| "expires_at".len() + NUMBER)
@@ -346,13 +392,22 @@ pub(crate) mod rules {
         let mut seen = BTreeSet::new();
         for key in &item.indexes {
             if !seen.insert(key.index) {
-                return Err(StoreError::Invalid(format!("item carries two keys for {}", key.index.name())));
+                return Err(StoreError::Invalid(format!(
+                    "item carries two keys for {}",
+                    key.index.name()
+                )));
             }
             if key.partition.is_empty() || key.sort.is_empty() {
-                return Err(StoreError::Invalid(format!("{} key values cannot be empty", key.index.name())));
+                return Err(StoreError::Invalid(format!(
+                    "{} key values cannot be empty",
+                    key.index.name()
+                )));
             }
             if key.partition.len() > MAX_PARTITION_KEY_BYTES || key.sort.len() > MAX_SORT_KEY_BYTES {
-                return Err(StoreError::Invalid(format!("{} key values are too long", key.index.name())));
+                return Err(StoreError::Invalid(format!(
+                    "{} key values are too long",
+                    key.index.name()
+                )));
             }
         }
         for name in item.attrs.keys() {
@@ -362,7 +417,10 @@ pub(crate) mod rules {
             validate_name("counter", name)?;
         }
         if item_bytes(item) > MAX_ITEM_BYTES {
-            return Err(StoreError::Invalid(format!("item {} exceeds {MAX_ITEM_BYTES} bytes", item.key)));
+            return Err(StoreError::Invalid(format!(
+                "item {} exceeds {MAX_ITEM_BYTES} bytes",
+                item.key
+            )));
         }
         Ok(())
     }
@@ -380,7 +438,10 @@ pub(crate) mod rules {
                     for add in counters {
                         validate_name("counter", &add.name)?;
                         if !names.insert(add.name.as_str()) {
-                            return Err(StoreError::Invalid(format!("counter {} added twice in one write", add.name)));
+                            return Err(StoreError::Invalid(format!(
+                                "counter {} added twice in one write",
+                                add.name
+                            )));
                         }
                         max_minus_delta(add.max, add.delta, &add.name)?;
                     }
@@ -403,7 +464,8 @@ pub(crate) mod rules {
     /// `max - delta`: the highest stored counter the add may start from.
     pub fn max_minus_delta(max: Option<i64>, delta: i64, name: &str) -> Result<Option<i64>, StoreError> {
         max.map(|max| {
-            max.checked_sub(delta).ok_or_else(|| StoreError::Invalid(format!("counter {name}: max - delta overflows")))
+            max.checked_sub(delta)
+                .ok_or_else(|| StoreError::Invalid(format!("counter {name}: max - delta overflows")))
         })
         .transpose()
     }
@@ -457,7 +519,12 @@ pub(crate) mod rules {
                         upper: Some(Bound::Inclusive(hi)),
                     })
                 }
-                (lower, upper) => Some(SortRange { lower, upper, drop_lower: None, drop_upper: None }),
+                (lower, upper) => Some(SortRange {
+                    lower,
+                    upper,
+                    drop_lower: None,
+                    drop_upper: None,
+                }),
             }
         }
 

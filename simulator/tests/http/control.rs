@@ -203,3 +203,13 @@ async fn in_process_handle_sees_the_same_truth() {
         sim.base.rsplit(':').next().unwrap().parse::<u16>().unwrap()
     );
 }
+
+#[tokio::test]
+async fn shutdown_stops_the_server() {
+    let sim = Sim::fast().await;
+    let url = sim.url("/__control/health");
+    let Sim { handle, .. } = sim;
+    handle.shutdown().await;
+    let fresh = client();
+    assert!(fresh.get(&url).send().await.is_err());
+}

@@ -278,3 +278,37 @@ async fn invalid_fields_are_named() {
     let (s, v) = sim.post("/mpesa/stkpush/v1/processrequest", &body).await;
     assert_error(s, &v, 400, "400.002.02", "Bad Request - Invalid Password");
 }
+
+#[tokio::test]
+async fn till_store_accepts_buy_goods_to_its_tills() {
+    let mut cfg = SimulatorConfig::fast_for_tests();
+    cfg.stk_shortcodes.push(simulator::config::StkShortcode {
+        shortcode: "300300".into(),
+        passkey: "till-passkey".into(),
+        kind: simulator::config::ShortcodeKind::Till,
+        tills: vec!["300301".into()],
+        name: "SIM STORE".into(),
+    });
+    let sim = Sim::start(cfg).await;
+    let rx = Receiver::start().await;
+    for (i, (party_b, tt, want)) in [
+        ("300301", "CustomerBuyGoodsOnline", 0),
+        ("300302", "CustomerBuyGoodsOnline", 2028),
+        ("300301", "CustomerPayBillOnline", 2028),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let phone = format!("25471234567{i}");
+        let mut body = stk_body(&phone, json!(10), &rx.url(&format!("/till/{i}")));
+        let ts = body["Timestamp"].as_str().unwrap().to_string();
+        body["BusinessShortCode"] = json!("300300");
+        body["Password"] = json!(tc::stk_password("300300", "till-passkey", &ts));
+        body["PartyB"] = json!(party_b);
+        body["TransactionType"] = json!(tt);
+        let (s, v) = sim.post("/mpesa/stkpush/v1/processrequest", &body).await;
+        assert_eq!(s, 200, "{v}");
+        let hit = rx.one(&format!("/till/{i}")).await;
+        assert_eq!(hit.body["Body"]["stkCallback"]["ResultCode"], json!(want), "{i}");
+    }
+}

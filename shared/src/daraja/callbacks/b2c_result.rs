@@ -1,16 +1,19 @@
 //! B2C results (POSTed to ResultURL) and queue timeouts (POSTed to QueueTimeOutURL, same envelope).
 
+use std::fmt;
+
 use chrono::NaiveDateTime;
 
 use super::result_envelope::{is_placeholder_transaction_id, parse_result_envelope, ResultEnvelope, ResultItem};
-use crate::daraja::errors::ParseError;
+use crate::daraja::errors::{sanitize_remote_text, ParseError};
 use crate::daraja::money::{KesDecimal, MoneyError};
 use crate::daraja::timestamp::parse_b2c_datetime;
 use crate::domain::amount::DarajaAmountError;
 use crate::domain::{Amount, DarajaResult};
 
 /// The typed view of B2C's `ResultParameters`. Every item stays available, as sent, in `items`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `Debug` masks the phone inside `receiver_public_name`.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct B2cResultParameters {
     /// `TransactionAmount`; a fraction or garbage is kept as an error for the caller to flag.
     pub amount: Option<Result<Amount, DarajaAmountError>>,
@@ -31,6 +34,28 @@ pub struct B2cResultParameters {
     pub recipient_is_registered: Option<bool>,
     /// Every `ResultParameter`, as sent.
     pub items: Vec<ResultItem>,
+}
+
+impl fmt::Debug for B2cResultParameters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("B2cResultParameters")
+            .field("amount", &self.amount)
+            .field("receipt", &self.receipt)
+            .field(
+                "receiver_public_name",
+                &self
+                    .receiver_public_name
+                    .as_deref()
+                    .map(|v| sanitize_remote_text(v, 200)),
+            )
+            .field("completed_at", &self.completed_at)
+            .field("utility_account_funds", &self.utility_account_funds)
+            .field("working_account_funds", &self.working_account_funds)
+            .field("charges_paid_account_funds", &self.charges_paid_account_funds)
+            .field("recipient_is_registered", &self.recipient_is_registered)
+            .field("items", &self.items)
+            .finish()
+    }
 }
 
 /// A B2C result or queue timeout.
@@ -66,20 +91,24 @@ impl B2cResult {
 pub fn parse_b2c_result(body: &[u8]) -> Result<B2cResult, ParseError> {
     let envelope = parse_result_envelope(body)?;
     let params = B2cResultParameters {
-        amount: envelope.parameter_value("TransactionAmount").map(Amount::parse_daraja_literal),
+        amount: envelope
+            .parameter_value("TransactionAmount")
+            .map(Amount::parse_daraja_literal),
         receipt: text(&envelope, "TransactionReceipt"),
         receiver_public_name: text(&envelope, "ReceiverPartyPublicName"),
-        completed_at: envelope.parameter_value("TransactionCompletedDateTime").and_then(parse_b2c_datetime),
+        completed_at: envelope
+            .parameter_value("TransactionCompletedDateTime")
+            .and_then(parse_b2c_datetime),
         utility_account_funds: money(&envelope, "B2CUtilityAccountAvailableFunds"),
         working_account_funds: money(&envelope, "B2CWorkingAccountAvailableFunds"),
         charges_paid_account_funds: money(&envelope, "B2CChargesPaidAccountAvailableFunds"),
-        recipient_is_registered: envelope.parameter_value("B2CRecipientIsRegisteredCustomer").and_then(|v| {
-            match v.trim().to_ascii_uppercase().as_str() {
+        recipient_is_registered: envelope
+            .parameter_value("B2CRecipientIsRegisteredCustomer")
+            .and_then(|v| match v.trim().to_ascii_uppercase().as_str() {
                 "Y" | "YES" | "TRUE" => Some(true),
                 "N" | "NO" | "FALSE" => Some(false),
                 _ => None,
-            }
-        }),
+            }),
         items: envelope.parameters.clone(),
     };
     let transaction_id = envelope.transaction_id.filter(|id| !is_placeholder_transaction_id(id));
@@ -133,7 +162,10 @@ mod tests {
         assert_eq!(p.amount, Some(Ok(Amount::new(500).unwrap())));
         assert_eq!(p.receipt.as_deref(), Some("TKL632NMUA"));
         assert_eq!(p.receiver_public_name.as_deref(), Some("254712345678 - JANE DOE"));
-        let when = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap().and_hms_opt(14, 48, 52).unwrap();
+        let when = NaiveDate::from_ymd_opt(2026, 11, 21)
+            .unwrap()
+            .and_hms_opt(14, 48, 52)
+            .unwrap();
         assert_eq!(p.completed_at, Some(when));
         assert_eq!(p.utility_account_funds, Some(Ok(KesDecimal::from_cents(1_011_600))));
         assert_eq!(p.working_account_funds, Some(Ok(KesDecimal::from_cents(90_000_000))));
@@ -142,6 +174,9 @@ mod tests {
         assert_eq!(p.items.len(), 8);
         assert_eq!(r.reference_items.len(), 1);
         assert_eq!(r.reference_items[0].key, "QueueTimeoutURL");
+        let printed = format!("{r:?}");
+        assert!(!printed.contains("254712345678"), "{printed}");
+        assert!(printed.contains("JANE DOE"));
     }
 
     #[test]
@@ -168,7 +203,10 @@ mod tests {
         assert_eq!(r.receipt(), None);
         assert_eq!(r.params, B2cResultParameters::default());
         let sfc = body.replace("2001", "\"SFC_IC0003\"");
-        assert_eq!(parse_b2c_result(sfc.as_bytes()).unwrap().result.code.as_str(), "SFC_IC0003");
+        assert_eq!(
+            parse_b2c_result(sfc.as_bytes()).unwrap().result.code.as_str(),
+            "SFC_IC0003"
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ impl C2bNotification {
 
 impl fmt::Debug for C2bNotification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let masked = |v: &Option<String>| v.as_deref().map(|s| if s.is_empty() { String::new() } else { "***".into() });
+        let masked = |v: &Option<String>| {
+            v.as_deref()
+                .map(|s| if s.is_empty() { String::new() } else { "***".into() })
+        };
         f.debug_struct("C2bNotification")
             .field("transaction_type", &self.transaction_type)
             .field("trans_id", &self.trans_id)
@@ -77,7 +80,9 @@ pub fn parse_c2b_notification(body: &[u8]) -> Result<C2bNotification, ParseError
         transaction_type: root.text("TransactionType")?,
         trans_id: root.required_text("TransID")?,
         trans_time: root.text("TransTime")?,
-        trans_amount: root.text("TransAmount")?.map(|text| Amount::parse_daraja_literal(&text)),
+        trans_amount: root
+            .text("TransAmount")?
+            .map(|text| Amount::parse_daraja_literal(&text)),
         business_short_code: root.text("BusinessShortCode")?,
         bill_ref_number: root.text("BillRefNumber")?,
         invoice_number: root.text("InvoiceNumber")?,
@@ -122,7 +127,9 @@ mod tests {
         // A published sample hash is 62 hex characters: never validated.
         let hash = "2f5b5e5d0e9bb7d7b6c6b2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2";
         assert_eq!(hash.len(), 62);
-        let body = GUIDE.replace("2547 ***** 126", hash).replace(r#""InvoiceNumber": """#, r#""InvoiceNumber": null"#);
+        let body = GUIDE
+            .replace("2547 ***** 126", hash)
+            .replace(r#""InvoiceNumber": """#, r#""InvoiceNumber": null"#);
         let n = parse_c2b_notification(body.as_bytes()).unwrap();
         assert_eq!(n.msisdn.as_deref(), Some(hash));
         assert_eq!(n.invoice_number, None);

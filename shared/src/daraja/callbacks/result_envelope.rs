@@ -1,19 +1,30 @@
 //! The `{"Result": {...}}` envelope shared by B2C results, queue timeouts, Transaction Status
 //! and the other asynchronous products.
 
+use std::fmt;
+
 use serde_json::value::RawValue;
 
-use crate::daraja::errors::ParseError;
+use crate::daraja::errors::{sanitize_remote_text, ParseError};
 use crate::daraja::json::{self, Kind, Object};
 use crate::daraja::stk::result_code;
 use crate::domain::DarajaResult;
 
 /// One `{"Key", "Value"}` pair as sent: numbers keep their literal text, strings are unescaped,
-/// a missing, `null` or empty `Value` is `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// a missing, `null` or empty `Value` is `None`. `Debug` masks phone-like digit runs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ResultItem {
     pub key: String,
     pub value: Option<String>,
+}
+
+impl fmt::Debug for ResultItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultItem")
+            .field("key", &self.key)
+            .field("value", &self.value.as_deref().map(|v| sanitize_remote_text(v, 200)))
+            .finish()
+    }
 }
 
 /// The common part of every asynchronous result.
@@ -57,11 +68,16 @@ pub fn is_placeholder_transaction_id(id: &str) -> bool {
 pub fn parse_result_envelope(body: &[u8]) -> Result<ResultEnvelope, ParseError> {
     let root = json::root(body)?;
     let result = root.required_object("Result")?;
-    let code_raw = result.get("ResultCode").ok_or(ParseError::Missing { field: "Result.ResultCode" })?;
+    let code_raw = result.get("ResultCode").ok_or(ParseError::Missing {
+        field: "Result.ResultCode",
+    })?;
     let code = result_code(code_raw, "Result.ResultCode")?;
     let envelope = ResultEnvelope {
         result_type: result.text("ResultType")?,
-        result: DarajaResult { code, description: result.text("ResultDesc")?.unwrap_or_default() },
+        result: DarajaResult {
+            code,
+            description: result.text("ResultDesc")?.unwrap_or_default(),
+        },
         originator_conversation_id: result.text("OriginatorConversationID")?,
         conversation_id: result.text("ConversationID")?,
         transaction_id: result.text("TransactionID")?,
@@ -69,7 +85,9 @@ pub fn parse_result_envelope(body: &[u8]) -> Result<ResultEnvelope, ParseError> 
         reference_items: items(&result, "ReferenceData", "ReferenceItem")?,
     };
     if envelope.originator_conversation_id.is_none() && envelope.conversation_id.is_none() {
-        return Err(ParseError::Missing { field: "Result.OriginatorConversationID" });
+        return Err(ParseError::Missing {
+            field: "Result.OriginatorConversationID",
+        });
     }
     Ok(envelope)
 }
@@ -85,7 +103,10 @@ fn items(result: &Object<'_>, outer: &'static str, inner: &'static str) -> Resul
     for item in json::one_or_many(raw, inner)? {
         let Some(key) = item.get("Key") else { continue };
         let Some(key) = json::text(key, "Key")? else { continue };
-        out.push(ResultItem { key, value: value_text(item.get("Value"))? });
+        out.push(ResultItem {
+            key,
+            value: value_text(item.get("Value"))?,
+        });
     }
     Ok(out)
 }
@@ -108,16 +129,29 @@ mod tests {
 
     #[test]
     fn reads_single_items_missing_values_and_string_codes() {
-        let body = br#"{"Result":{"ResultType":"0","ResultCode":"2001","ResultDesc":"The initiator information is invalid.",
+        let body =
+            br#"{"Result":{"ResultType":"0","ResultCode":"2001","ResultDesc":"The initiator information is invalid.",
             "OriginatorConversationID":"o-1","ConversationID":"AG_1","TransactionID":"LHG0000000",
             "ResultParameters":{"ResultParameter":{"Key":"BOCompletedTime","Value":20261121144852}},
             "ReferenceData":{"ReferenceItem":[{"Key":"QueueTimeoutURL","Value":"https://x/t"},{"Key":"Occassion"}]}}}"#;
         let e = parse_result_envelope(body).unwrap();
         assert_eq!(e.result_type.as_deref(), Some("0"));
         assert_eq!(e.result.code.as_str(), "2001");
-        assert_eq!(e.parameters, vec![ResultItem { key: "BOCompletedTime".into(), value: Some("20261121144852".into()) }]);
+        assert_eq!(
+            e.parameters,
+            vec![ResultItem {
+                key: "BOCompletedTime".into(),
+                value: Some("20261121144852".into())
+            }]
+        );
         assert_eq!(e.reference_items.len(), 2);
-        assert_eq!(e.reference_items[1], ResultItem { key: "Occassion".into(), value: None });
+        assert_eq!(
+            e.reference_items[1],
+            ResultItem {
+                key: "Occassion".into(),
+                value: None
+            }
+        );
         assert!(is_placeholder_transaction_id(e.transaction_id.as_deref().unwrap()));
     }
 

@@ -68,7 +68,9 @@ impl fmt::Debug for StkCallback {
 pub fn parse_stk_callback(body: &[u8]) -> Result<StkCallback, ParseError> {
     let root = json::root(body)?;
     let callback = root.required_object("Body")?.required_object("stkCallback")?;
-    let code_raw = callback.get("ResultCode").ok_or(ParseError::Missing { field: "ResultCode" })?;
+    let code_raw = callback
+        .get("ResultCode")
+        .ok_or(ParseError::Missing { field: "ResultCode" })?;
     let mut parsed = StkCallback {
         merchant_request_id: callback.text("MerchantRequestID")?.unwrap_or_default(),
         checkout_request_id: callback.required_text("CheckoutRequestID")?,
@@ -92,7 +94,10 @@ pub fn parse_stk_callback(body: &[u8]) -> Result<StkCallback, ParseError> {
     for item in json::one_or_many(items, "Item")? {
         let Some(name_raw) = item.get("Name") else { continue };
         if json::kind(name_raw) != Kind::String {
-            return Err(ParseError::WrongType { field: "Item.Name", expected: "a string" });
+            return Err(ParseError::WrongType {
+                field: "Item.Name",
+                expected: "a string",
+            });
         }
         let value = item.get("Value").filter(|v| json::kind(v) != Kind::Null);
         let name = match name_raw.get().trim() {
@@ -105,7 +110,10 @@ pub fn parse_stk_callback(body: &[u8]) -> Result<StkCallback, ParseError> {
         };
         if let Some((_, earlier)) = seen.iter().find(|(n, _)| *n == name) {
             if earlier.map(|v| v.get().trim()) != value.map(|v| v.get().trim()) {
-                return Err(ParseError::Invalid { field: "CallbackMetadata.Item", reason: "a name appears twice with different values" });
+                return Err(ParseError::Invalid {
+                    field: "CallbackMetadata.Item",
+                    reason: "a name appears twice with different values",
+                });
             }
             continue;
         }
@@ -113,7 +121,9 @@ pub fn parse_stk_callback(body: &[u8]) -> Result<StkCallback, ParseError> {
         match name {
             "Amount" => {
                 parsed.amount = Some(match value {
-                    Some(v) if matches!(json::kind(v), Kind::Number | Kind::String) => Amount::parse_daraja_literal(v.get()),
+                    Some(v) if matches!(json::kind(v), Kind::Number | Kind::String) => {
+                        Amount::parse_daraja_literal(v.get())
+                    }
                     _ => Err(DarajaAmountError::Malformed),
                 });
             }
@@ -169,7 +179,10 @@ mod tests {
         assert_eq!(c.balance, None);
         assert!(c.transaction_date_nairobi().is_some());
         let printed = format!("{c:?}");
-        assert!(!printed.contains("254712345678") && !printed.contains("1234712345678"), "{printed}");
+        assert!(
+            !printed.contains("254712345678") && !printed.contains("1234712345678"),
+            "{printed}"
+        );
     }
 
     #[test]
@@ -188,9 +201,15 @@ mod tests {
             assert_eq!(c.amount, Some(Ok(Amount::new(100).unwrap())), "{value}");
         }
         let fractional = GUIDE_SUCCESS.replace(r#""Value": 100 }"#, r#""Value": 100.5 }"#);
-        assert_eq!(parse_stk_callback(fractional.as_bytes()).unwrap().amount, Some(Err(DarajaAmountError::Fractional)));
+        assert_eq!(
+            parse_stk_callback(fractional.as_bytes()).unwrap().amount,
+            Some(Err(DarajaAmountError::Fractional))
+        );
         let missing = GUIDE_SUCCESS.replace(r#"{ "Name": "Amount", "Value": 100 }"#, r#"{ "Name": "Amount" }"#);
-        assert_eq!(parse_stk_callback(missing.as_bytes()).unwrap().amount, Some(Err(DarajaAmountError::Malformed)));
+        assert_eq!(
+            parse_stk_callback(missing.as_bytes()).unwrap().amount,
+            Some(Err(DarajaAmountError::Malformed))
+        );
     }
 
     #[test]
@@ -205,10 +224,16 @@ mod tests {
         assert_eq!(c.balance.as_deref(), Some("KES 100.00"));
         assert_eq!(c.phone.as_deref(), Some("254712345678"));
         let sfc = GUIDE_CANCELLED.replace("1032", "\"SFC_IC0003\"");
-        assert_eq!(parse_stk_callback(sfc.as_bytes()).unwrap().result.code.as_str(), "SFC_IC0003");
+        assert_eq!(
+            parse_stk_callback(sfc.as_bytes()).unwrap().result.code.as_str(),
+            "SFC_IC0003"
+        );
         // A single Item object is accepted too.
         let single = r#"{"Body":{"stkCallback":{"CheckoutRequestID":"c","ResultCode":0,"CallbackMetadata":{"Item":{"Name":"Amount","Value":100}}}}}"#;
-        assert_eq!(parse_stk_callback(single.as_bytes()).unwrap().amount, Some(Ok(Amount::new(100).unwrap())));
+        assert_eq!(
+            parse_stk_callback(single.as_bytes()).unwrap().amount,
+            Some(Ok(Amount::new(100).unwrap()))
+        );
     }
 
     #[test]

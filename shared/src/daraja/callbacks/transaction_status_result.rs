@@ -1,9 +1,11 @@
 //! Transaction Status results (same envelope as B2C).
 
+use std::fmt;
+
 use chrono::NaiveDateTime;
 
 use super::result_envelope::{is_placeholder_transaction_id, parse_result_envelope, ResultEnvelope, ResultItem};
-use crate::daraja::errors::ParseError;
+use crate::daraja::errors::{sanitize_remote_text, ParseError};
 use crate::daraja::timestamp::parse_daraja_timestamp;
 use crate::domain::amount::DarajaAmountError;
 use crate::domain::{Amount, DarajaResult};
@@ -11,7 +13,8 @@ use crate::domain::{Amount, DarajaResult};
 /// ResultCode for "no such transaction".
 pub const TRANSACTION_NOT_FOUND: u64 = 2032;
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `Debug` masks phone-like digits in the party names.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct TransactionStatusParameters {
     /// `TransactionStatus`: `Completed`, `Cancelled`, `Declined`, `Expired`, ... as sent.
     pub status: Option<String>,
@@ -31,6 +34,26 @@ pub struct TransactionStatusParameters {
     pub conversation_id: Option<String>,
     /// Every `ResultParameter`, as sent.
     pub items: Vec<ResultItem>,
+}
+
+impl fmt::Debug for TransactionStatusParameters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |v: &Option<String>| v.as_deref().map(|v| sanitize_remote_text(v, 200));
+        f.debug_struct("TransactionStatusParameters")
+            .field("status", &self.status)
+            .field("amount", &self.amount)
+            .field("receipt", &self.receipt)
+            .field("debit_party_name", &masked(&self.debit_party_name))
+            .field("credit_party_name", &masked(&self.credit_party_name))
+            .field("initiated_at", &self.initiated_at)
+            .field("finalised_at", &self.finalised_at)
+            .field("reason_type", &self.reason_type)
+            .field("transaction_reason", &self.transaction_reason)
+            .field("originator_conversation_id", &self.originator_conversation_id)
+            .field("conversation_id", &self.conversation_id)
+            .field("items", &self.items)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +76,11 @@ impl TransactionStatusResult {
     /// The query succeeded and the transaction is `Completed`.
     pub fn is_completed(&self) -> bool {
         self.result.code.is_success()
-            && self.params.status.as_deref().is_some_and(|s| s.trim().eq_ignore_ascii_case("completed"))
+            && self
+                .params
+                .status
+                .as_deref()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("completed"))
     }
 }
 
@@ -75,8 +102,15 @@ pub fn parse_transaction_status_result(body: &[u8]) -> Result<TransactionStatusR
         conversation_id: text("ConversationID"),
         items: envelope.parameters.clone(),
     };
-    let ResultEnvelope { result_type, result, originator_conversation_id, conversation_id, transaction_id, reference_items, .. } =
-        envelope;
+    let ResultEnvelope {
+        result_type,
+        result,
+        originator_conversation_id,
+        conversation_id,
+        transaction_id,
+        reference_items,
+        ..
+    } = envelope;
     Ok(TransactionStatusResult {
         result_type,
         result,
@@ -124,11 +158,15 @@ mod tests {
         assert_eq!(p.debit_party_name.as_deref(), Some("600992 - Safaricom Daraja"));
         assert_eq!(p.credit_party_name.as_deref(), Some("254712345678 - JANE DOE"));
         assert_eq!(p.originator_conversation_id.as_deref(), Some("payout-01J"));
-        let finalised = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap().and_hms_opt(14, 48, 52).unwrap();
+        let finalised = NaiveDate::from_ymd_opt(2026, 11, 21)
+            .unwrap()
+            .and_hms_opt(14, 48, 52)
+            .unwrap();
         assert_eq!(p.finalised_at, Some(finalised));
         assert!(p.initiated_at.is_some());
         assert_eq!(p.transaction_reason, None);
         assert_eq!(r.reference_items[0].value, None);
+        assert!(!format!("{r:?}").contains("254712345678"));
     }
 
     #[test]
@@ -140,6 +178,8 @@ mod tests {
         assert!(!r.is_completed());
         assert_eq!(r.transaction_id, None);
         let string_code = body.replace("2032,", "\"2032\",");
-        assert!(parse_transaction_status_result(string_code.as_bytes()).unwrap().is_not_found());
+        assert!(parse_transaction_status_result(string_code.as_bytes())
+            .unwrap()
+            .is_not_found());
     }
 }
