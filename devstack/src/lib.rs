@@ -59,6 +59,9 @@ pub enum Backend {
     /// DynamoDB/SQS/Secrets Manager from the standard AWS configuration (moto or real AWS):
     /// `TABLE_NAME`, `CALLBACK_QUEUE_URL`, and `SECRET_ID` or `CHECKOUT_SECRETS_JSON`.
     Aws,
+    /// Adapters built by the caller (tests run the stack on moto's DynamoDB and SQS this way);
+    /// secrets are the dev stack's own.
+    Provided { table: Arc<dyn Table>, callback_queue: Arc<dyn Queue> },
 }
 
 pub struct Options {
@@ -180,6 +183,13 @@ impl DevStack {
                     let table_clock = clock.clone();
                     let table = MemoryTable::with_clock(Arc::new(move || table_clock.now().timestamp()));
                     (Arc::new(table), queue.clone(), Some(queue), secrets)
+                }
+                Backend::Provided { table, callback_queue } => {
+                    let secrets = Arc::new(SecretCache::new(
+                        Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
+                        Duration::from_secs(3600),
+                    ));
+                    (table, callback_queue, None, secrets)
                 }
                 Backend::Aws => {
                     let sdk = checkout::aws::sdk_config().await;
