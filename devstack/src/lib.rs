@@ -2,7 +2,10 @@
 //! Daraja simulator, in-memory storage and queue (or AWS ones from configuration), and the
 //! callback processor consuming the queue. Tests start it in-process; `main.rs` runs it.
 
+pub mod payouts;
+
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,6 +84,8 @@ pub struct Options {
     pub limits: LimitsConfig,
     /// The stack's clock (tests pass a manual one to move time).
     pub clock: Option<Arc<dyn Clock>>,
+    /// B2C payouts: API settings, limits, the payout queue and worker, the payout sweep.
+    pub payouts: payouts::PayoutOptions,
 }
 
 impl Options {
@@ -101,6 +106,7 @@ impl Options {
             reconcile: ReconcileConfig { queries_per_second: 1000, ..ReconcileConfig::default() },
             limits: LimitsConfig::default(),
             clock: None,
+            payouts: payouts::PayoutOptions::for_tests(),
         }
     }
 }
@@ -111,6 +117,11 @@ struct Services {
     payment_repo: PaymentRepo,
     auth: Authenticator,
     intake: CallbackIntake,
+    payouts: Arc<payouts::PayoutStack>,
+    c2b: checkout::api::c2b::C2bApi,
+    c2b_validator: checkout::services::c2b_validation::C2bValidator,
+    /// Test hook: milliseconds the validation route waits before answering (a slow validation).
+    c2b_validation_delay: Arc<AtomicU64>,
 }
 
 pub struct DevStack {
@@ -122,8 +133,10 @@ pub struct DevStack {
     memory_queue: Option<Arc<MemoryQueue>>,
     simulator: Option<simulator::SimulatorHandle>,
     reconciler: Arc<Reconciler>,
+    payout_stack: Arc<payouts::PayoutStack>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    c2b_validation_delay: Arc<AtomicU64>,
 }
 
 fn random_key() -> String {
@@ -167,6 +180,8 @@ impl DevStack {
         let local = listener.local_addr()?;
         let base_url = format!("http://{local}");
         let public_base_url = options.public_base_url.clone().unwrap_or_else(|| base_url.clone());
+        let c2b_public_base_url = public_base_url.clone();
+        let payout_public_base_url = public_base_url.clone();
 
         let settings = checkout::config::from_env();
         let (table, callback_queue, memory_queue, secrets): (Arc<dyn Table>, Arc<dyn Queue>, Option<Arc<MemoryQueue>>, Arc<SecretCache>) =
@@ -204,6 +219,7 @@ impl DevStack {
 
         let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
         let daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(daraja_url.clone(), http, RetryPolicy::default()));
+        let c2b_daraja = daraja.clone();
         let sweeper_http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
         let sweeper_daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(
             daraja_url.clone(),
@@ -232,7 +248,50 @@ impl DevStack {
             },
             admission: Some(wiring::limits(table.clone(), options.limits.clone())),
         };
+        let known_sources: Vec<IpAddr> =
+            checkout::config::DEFAULT_CALLBACK_SOURCES.iter().filter_map(|s| s.parse().ok()).collect();
+        // C2B: plain HTTP is fine for the simulator; rules are re-read every second so an edit
+        // shows at once (Lambda caches them for C2B_RULES_CACHE_SECONDS).
+        let c2b = wiring::c2b_api(
+            table.clone(),
+            c2b_daraja,
+            secrets.clone(),
+            clock.clone(),
+            checkout::services::c2b_registration::C2bRegistrationConfig { public_base_url: c2b_public_base_url, require_https: false },
+        );
+        let c2b_validator = wiring::c2b_validator(
+            table.clone(),
+            secrets.clone(),
+            clock.clone(),
+            checkout::services::c2b_validation::ValidationSettings {
+                rules_ttl: Duration::from_secs(1),
+                ..checkout::services::c2b_validation::ValidationSettings::default()
+            },
+            known_sources,
+        );
+        let c2b_validation_delay = Arc::new(AtomicU64::new(0));
+        let payout_queue = match (&memory_queue, settings.optional(checkout::config::vars::PAYOUT_QUEUE_URL)) {
+            (None, Some(_)) => Some(wiring::payout_queue(&settings, &checkout::aws::sdk_config().await)?),
+            _ => None,
+        };
+        let certificate = settings
+            .b2c_certificate()
+            .unwrap_or_else(|_| simulator::test_credentials::INITIATOR_CERT_PEM.to_owned());
+        let payout_stack = Arc::new(payouts::build(
+            &options.payouts,
+            table.clone(),
+            payout_queue,
+            secrets.clone(),
+            clock.clone(),
+            &daraja_url,
+            &payout_public_base_url,
+            &certificate,
+        )?);
         let services = Arc::new(Services {
+            payouts: payout_stack.clone(),
+            c2b,
+            c2b_validator,
+            c2b_validation_delay: c2b_validation_delay.clone(),
             payments,
             payment_repo: PaymentRepo::new(table.clone()),
             auth: Authenticator::new(JwtSettings { leeway_seconds: 30, ..JwtSettings::default() }, secrets.clone()),
@@ -253,6 +312,31 @@ impl DevStack {
             ConsumerOptions::default(),
             shutdown_rx.clone(),
         )));
+        let worker_options = payout_stack.worker_options;
+        tasks.push(tokio::spawn(consumer::run(
+            payout_stack.queue.clone(),
+            payout_stack.worker.clone(),
+            ConsumerOptions {
+                batch_size: worker_options.batch_size,
+                concurrency: worker_options.batches,
+                ..ConsumerOptions::default()
+            },
+            shutdown_rx.clone(),
+        )));
+        if let Some(interval) = options.sweep_interval {
+            let mut rx = shutdown_rx.clone();
+            let payout_reconciler = payout_stack.reconciler.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => {
+                            payout_reconciler.sweep().await;
+                        }
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
 
         if let Some(interval) = options.sweep_interval {
             let mut rx = shutdown_rx.clone();
@@ -302,9 +386,17 @@ impl DevStack {
             memory_queue,
             simulator,
             reconciler,
+            payout_stack,
             shutdown,
             tasks,
+            c2b_validation_delay,
         })
+    }
+
+    /// Test hook: makes `POST /c2b/validation/{token}` wait this long before answering, as a
+    /// slow validation would (Daraja then falls back on the registration's ResponseType).
+    pub fn set_c2b_validation_delay(&self, delay: Duration) {
+        self.c2b_validation_delay.store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn base_url(&self) -> &str {
@@ -344,7 +436,19 @@ impl DevStack {
 
     /// Runs one timeout sweep now (the background sweeper runs on its own interval).
     pub async fn sweep_now(&self) -> SweepReport {
-        self.reconciler.sweep().await
+        let report = self.reconciler.sweep().await;
+        self.payout_stack.reconciler.sweep().await;
+        report
+    }
+
+    /// Runs one payout sweep now (also part of [`DevStack::sweep_now`]).
+    pub async fn sweep_payouts_now(&self) -> checkout::services::payout_reconciliation::PayoutSweepReport {
+        self.payout_stack.reconciler.sweep().await
+    }
+
+    /// The in-memory payout queue (and through it its DLQ), when running in memory.
+    pub fn payout_queue(&self) -> Option<Arc<MemoryQueue>> {
+        self.payout_stack.memory_queue.clone()
     }
 
     /// A token with exactly these claims (tests of expiry and missing claims).
@@ -426,7 +530,29 @@ async fn handle(services: &Services, id: RouteId, request: ApiRequest) -> ApiRes
         RouteId::GetPayment => api::payments::get(&services.payment_repo, &services.auth, request).await,
         RouteId::ListPayments => api::payments::list(&services.payment_repo, &services.auth, request).await,
         RouteId::StkCallback => api::callbacks::dispatch(&services.intake, request).await,
+        RouteId::B2cResultCallback
+        | RouteId::B2cTimeoutCallback
+        | RouteId::B2cStatusCallback
+        | RouteId::B2cStatusTimeoutCallback => api::callbacks::dispatch(&services.intake, request).await,
+        RouteId::CreatePayout => api::payouts::create(&services.payouts.service, &services.auth, request).await,
+        RouteId::ListPayouts => api::payouts::list(&services.payouts.repo, &services.auth, request).await,
+        RouteId::GetPayout => api::payouts::get(&services.payouts.repo, &services.auth, request).await,
+        RouteId::ApprovePayout => api::payouts::review(&services.payouts.service, &services.auth, request, true).await,
+        RouteId::RejectPayout => api::payouts::review(&services.payouts.service, &services.auth, request, false).await,
         RouteId::Health => api::health::health(),
+        RouteId::C2bRegister
+        | RouteId::CreateExpectedPayment
+        | RouteId::GetExpectedPayment
+        | RouteId::GetC2bPayment
+        | RouteId::ListC2bPayments => services.c2b.route(id, &services.auth, request).await,
+        RouteId::C2bValidation => {
+            let delay = services.c2b_validation_delay.load(Ordering::Relaxed);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            api::c2b::validation(&services.c2b_validator, request).await
+        }
+        RouteId::C2bConfirmation => api::c2b::confirmation(&services.intake, request).await,
     }
 }
 

@@ -104,6 +104,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         reconcile: settings.reconcile()?,
         limits: settings.limits()?,
         clock: None,
+        // Payout settings come from the same variables as in Lambda (PAYOUT_*, LIMIT_PAYOUT_*).
+        payouts: devstack::payouts::PayoutOptions {
+            config: settings.payouts()?,
+            limits: settings.payout_limits()?,
+            reconcile: settings.payout_reconcile()?,
+            ..devstack::payouts::PayoutOptions::default()
+        },
     };
     let stack = DevStack::start(options).await?;
     let token = stack.token("dev-merchant", ALL_SCOPES, Duration::from_secs(24 * 3600));
@@ -122,6 +129,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     );
     println!("       -H 'Idempotency-Key: demo-1' -d '{{\"amount\": 100, \"phone\": \"0712345678\", \"reference\": \"ORDER1\"}}'");
     println!("  curl -s {}/v1/payments -H \"Authorization: Bearer $TOKEN\"", stack.base_url());
+    println!(
+        "  curl -s -X POST {}/v1/payouts -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
+        stack.base_url()
+    );
+    println!("       -H 'Idempotency-Key: payout-1' -d '{{\"amount\": 2500, \"phone\": \"0712345678\", \"kind\": \"business_payment\", \"remarks\": \"Refund ORDER1234\"}}'");
     println!();
     println!("  Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;

@@ -99,7 +99,7 @@ fn bench(c: &mut Criterion) {
             idempotency_lock: chrono::Duration::seconds(60),
         },
     );
-    service.admission = Some(wiring::limits(table.clone(), LimitsConfig { merchant_daily_count: None, ..LimitsConfig::default() }));
+    service.admission = Some(wiring::limits(table.clone(), LimitsConfig { merchant_daily_count: None, merchant_daily_amount: None, ..LimitsConfig::default() }));
     let auth = Authenticator::new(JwtSettings::default(), secrets.clone());
     let now = chrono::Utc::now().timestamp();
     let token = checkout::auth::jwt::mint_hs256(
@@ -130,7 +130,7 @@ fn bench(c: &mut Criterion) {
                 let body = serde_json::json!({"Body": {"stkCallback": {
                     "MerchantRequestID": "m", "CheckoutRequestID": crid, "ResultCode": 0,
                     "ResultDesc": "The service request is processed successfully.",
-                    "CallbackMetadata": {"Item": [{"Name": "Amount", "Value": 1500}, {"Name": "MpesaReceiptNumber", "Value": "TKL4ABC12D"},
+                    "CallbackMetadata": {"Item": [{"Name": "Amount", "Value": 1500}, {"Name": "MpesaReceiptNumber", "Value": format!("TKL{n:07}")},
                         {"Name": "Balance"}, {"Name": "TransactionDate", "Value": 20261121143032u64}, {"Name": "PhoneNumber", "Value": 254712345678u64}]}}}});
                 let envelope = CallbackEnvelope {
                     v: 1,

@@ -23,6 +23,7 @@ pub enum TokenPurpose {
     C2bValidation,
     C2bConfirmation,
     TransactionStatusResult,
+    TransactionStatusTimeout,
 }
 
 impl TokenPurpose {
@@ -34,6 +35,7 @@ impl TokenPurpose {
             TokenPurpose::C2bValidation => "c2b-validation",
             TokenPurpose::C2bConfirmation => "c2b-confirmation",
             TokenPurpose::TransactionStatusResult => "ts-result",
+            TokenPurpose::TransactionStatusTimeout => "ts-timeout",
         }
     }
 }
@@ -71,6 +73,31 @@ impl CallbackTokens {
         self.mac(purpose, id).verify_slice(&tag).ok()?;
         Some(id)
     }
+
+    /// A token whose MAC is lower-case hex: `<id>.<64 hex digits>`. For C2B URLs: Daraja refuses
+    /// URLs containing `exe`, `cmd`, `sql`, `query`, `mpesa`, ... in any case, and a base64 MAC
+    /// spells one of them now and then; the hex alphabet (`0-9a-f`) cannot.
+    pub fn hex_token_for(&self, purpose: TokenPurpose, id: &str) -> String {
+        let tag = self.mac(purpose, id).finalize().into_bytes();
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{id}.{hex}")
+    }
+
+    /// The id a [`CallbackTokens::hex_token_for`] token was made for, if it is genuine
+    /// (compared in constant time).
+    pub fn verify_hex<'t>(&self, purpose: TokenPurpose, token: &'t str) -> Option<&'t str> {
+        if token.len() > 200 {
+            return None;
+        }
+        let (id, hex) = token.rsplit_once('.')?;
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let digit = |b: u8| if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
+        let tag: Vec<u8> = hex.as_bytes().chunks(2).map(|pair| (digit(pair[0]) << 4) | digit(pair[1])).collect();
+        self.mac(purpose, id).verify_slice(&tag).ok()?;
+        Some(id)
+    }
 }
 
 #[cfg(test)]
@@ -95,5 +122,27 @@ mod tests {
             assert_eq!(t.verify(TokenPurpose::StkCallback, junk), None, "{junk}");
         }
         assert!(!token.contains('/') && !token.contains('+') && !token.contains('='));
+    }
+
+    #[test]
+    fn hex_tokens_round_trip_and_refuse_forgeries() {
+        let t = tokens();
+        let token = t.hex_token_for(TokenPurpose::C2bValidation, "600984");
+        let (id, hex) = token.split_once('.').unwrap();
+        assert_eq!(id, "600984");
+        assert_eq!(hex.len(), 64);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &token), Some("600984"));
+        assert_eq!(t.verify_hex(TokenPurpose::C2bConfirmation, &token), None, "purpose is bound");
+        assert_eq!(t.verify(TokenPurpose::C2bValidation, &token), None, "not a base64 token");
+        let other = token.replacen("600984", "600985", 1);
+        assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &other), None);
+        let upper = format!("600984.{}", hex.to_ascii_uppercase());
+        assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &upper), None, "one spelling only");
+        let flipped = format!("600984.{}{}", if hex.starts_with('0') { '1' } else { '0' }, &hex[1..]);
+        assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &flipped), None);
+        for junk in ["", ".", "600984", "600984.", "600984.zz", &format!("600984.{}", "g".repeat(64))] {
+            assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, junk), None, "{junk}");
+        }
     }
 }

@@ -104,36 +104,40 @@ where
     .await
 }
 
+/// The messages of an SQS event as the batch handler sees them.
+pub fn sqs_deliveries(event: SqsEvent) -> Vec<Delivery> {
+    event
+        .records
+        .into_iter()
+        .map(|record| Delivery {
+            id: record.message_id.unwrap_or_default(),
+            body: record.body.unwrap_or_default(),
+            receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+        })
+        .collect()
+}
+
+/// A partial batch response naming the messages that must come back.
+pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
 /// Serves an SQS-triggered function with partial batch responses (`ReportBatchItemFailures`).
 pub async fn serve_sqs(handler: Arc<dyn BatchHandler>) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = handler.clone();
         async move {
-            let deliveries: Vec<Delivery> = event
-                .payload
-                .records
-                .into_iter()
-                .map(|record| Delivery {
-                    id: record.message_id.unwrap_or_default(),
-                    body: record.body.unwrap_or_default(),
-                    receive_count: record
-                        .attributes
-                        .get("ApproximateReceiveCount")
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(1),
-                })
-                .collect();
-            let failed = handler.handle(deliveries).await;
-            let mut response = SqsBatchResponse::default();
-            response.batch_item_failures = failed
-                .into_iter()
-                .map(|id| {
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    failure
-                })
-                .collect();
-            Ok::<_, std::convert::Infallible>(response)
+            let failed = handler.handle(sqs_deliveries(event.payload)).await;
+            Ok::<_, std::convert::Infallible>(batch_response(failed))
         }
     }))
     .await

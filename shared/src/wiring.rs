@@ -73,11 +73,69 @@ pub fn callback_queue<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk
 pub fn callback_processor(table: Arc<dyn Table>, secrets: Arc<SecretCache>, clock: Arc<dyn Clock>) -> CallbackProcessor {
     use crate::services::callback_intake::CallbackKind;
     let settler = PaymentSettler { repo: PaymentRepo::new(table.clone()), table: table.clone(), clock: clock.clone() };
+    let c2b = crate::services::c2b_confirmations::C2bConfirmationHandler {
+        table: table.clone(),
+        secrets: secrets.clone(),
+        clock: clock.clone(),
+    };
+    let payouts: Arc<dyn crate::services::callback_processor::CallbackHandler> =
+        Arc::new(crate::services::payout_callbacks::PayoutCallbackHandler {
+            settler: crate::services::payout_settlement::PayoutSettler::new(table.clone(), clock.clone()),
+            table: table.clone(),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+        });
     let stk = StkCallbackHandler { settler, table: table.clone(), secrets, clock: clock.clone() };
     let mut handlers: std::collections::HashMap<CallbackKind, Arc<dyn crate::services::callback_processor::CallbackHandler>> =
         std::collections::HashMap::new();
     handlers.insert(CallbackKind::StkCallback, Arc::new(stk));
+    for kind in [
+        CallbackKind::B2cResult,
+        CallbackKind::B2cTimeout,
+        CallbackKind::TransactionStatusResult,
+        CallbackKind::TransactionStatusTimeout,
+    ] {
+        handlers.insert(kind, payouts.clone());
+    }
+    handlers.insert(CallbackKind::C2bConfirmation, Arc::new(c2b));
     CallbackProcessor { handlers, table, clock }
+}
+
+/// The C2B validation service (`c2b-validation`).
+pub fn c2b_validator(
+    table: Arc<dyn Table>,
+    secrets: Arc<SecretCache>,
+    clock: Arc<dyn Clock>,
+    settings: crate::services::c2b_validation::ValidationSettings,
+    known_sources: Vec<std::net::IpAddr>,
+) -> crate::services::c2b_validation::C2bValidator {
+    crate::services::c2b_validation::C2bValidator::new(table, secrets, clock, settings, known_sources)
+}
+
+/// The C2B registration, expected-payment and read services (`c2b-api`).
+pub fn c2b_api(
+    table: Arc<dyn Table>,
+    daraja: Arc<dyn Daraja>,
+    secrets: Arc<SecretCache>,
+    clock: Arc<dyn Clock>,
+    registration: crate::services::c2b_registration::C2bRegistrationConfig,
+) -> crate::api::c2b::C2bApi {
+    crate::api::c2b::C2bApi {
+        registrar: crate::services::c2b_registration::C2bRegistrar {
+            table: table.clone(),
+            daraja,
+            secrets,
+            clock: clock.clone(),
+            config: registration,
+        },
+        expected: crate::services::expected_payments::ExpectedPaymentsService {
+            table: table.clone(),
+            clock: clock.clone(),
+            idempotency_lock: chrono::Duration::seconds(60),
+        },
+        table,
+        clock,
+    }
 }
 
 /// The initiation service (limits are attached by the caller when configured).
@@ -120,5 +178,82 @@ pub fn reconciler(
         secrets,
         clock,
         config,
+    }
+}
+
+/// The payout queue (`PAYOUT_QUEUE_URL`).
+pub fn payout_queue<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Arc<dyn Queue>, ConfigError> {
+    Ok(Arc::new(SqsQueue::new(crate::aws::sqs_client(sdk), settings.required(vars::PAYOUT_QUEUE_URL)?)))
+}
+
+/// The SecurityCredential builder for B2C and Transaction Status (`B2C_CERTIFICATE_PEM` / `_FILE`).
+pub fn security_credentials<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+) -> Result<Arc<crate::services::b2c_credential::SecurityCredentials>, ConfigError> {
+    Ok(Arc::new(crate::services::b2c_credential::SecurityCredentials::new(settings.b2c_certificate()?)))
+}
+
+/// The payout API service (`payouts-api`), limits attached.
+pub fn payouts_service(
+    table: Arc<dyn Table>,
+    queue: Arc<dyn Queue>,
+    secrets: Arc<SecretCache>,
+    clock: Arc<dyn Clock>,
+    config: crate::services::payouts::PayoutsConfig,
+    limits: crate::services::payout_limits::PayoutLimitsConfig,
+) -> crate::services::payouts::PayoutsService {
+    crate::services::payouts::PayoutsService {
+        repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
+        limits: Some(Arc::new(crate::services::payout_limits::PayoutLimits { table: table.clone(), config: limits })),
+        table,
+        queue,
+        secrets,
+        clock,
+        config,
+    }
+}
+
+/// The payout queue's consumer (`b2c-payout`).
+pub fn payout_worker(
+    table: Arc<dyn Table>,
+    daraja: Arc<dyn Daraja>,
+    secrets: Arc<SecretCache>,
+    credentials: Arc<crate::services::b2c_credential::SecurityCredentials>,
+    clock: Arc<dyn Clock>,
+    config: crate::services::payout_worker::PayoutWorkerConfig,
+) -> crate::services::payout_worker::PayoutWorker {
+    crate::services::payout_worker::PayoutWorker {
+        repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
+        settler: crate::services::payout_settlement::PayoutSettler::new(table, clock.clone()),
+        daraja,
+        secrets,
+        credentials,
+        clock,
+        config,
+    }
+}
+
+/// The payout sweep of the timeout sweeper.
+#[allow(clippy::too_many_arguments)]
+pub fn payout_reconciler(
+    table: Arc<dyn Table>,
+    daraja: Arc<dyn Daraja>,
+    secrets: Arc<SecretCache>,
+    credentials: Arc<crate::services::b2c_credential::SecurityCredentials>,
+    queue: Arc<dyn Queue>,
+    clock: Arc<dyn Clock>,
+    config: crate::services::payout_reconciliation::PayoutReconcileConfig,
+    public_base_url: String,
+) -> crate::services::payout_reconciliation::PayoutReconciler {
+    crate::services::payout_reconciliation::PayoutReconciler {
+        repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
+        settler: crate::services::payout_settlement::PayoutSettler::new(table, clock.clone()),
+        daraja,
+        secrets,
+        credentials,
+        queue,
+        clock,
+        config,
+        public_base_url,
     }
 }

@@ -32,7 +32,12 @@ impl Harness {
     pub async fn start_with(options: Options) -> Harness {
         let stack = DevStack::start(options).await.expect("dev stack starts");
         let token = stack.token("merchant-a", ALL_SCOPES, Duration::from_secs(600));
-        Harness { stack, clock: None, http: reqwest::Client::new(), token }
+        Harness {
+            stack,
+            clock: None,
+            http: reqwest::Client::new(),
+            token,
+        }
     }
 
     /// A stack whose clock only moves when the test says so.
@@ -46,7 +51,10 @@ impl Harness {
 
     /// Moves the stack's clock forward.
     pub fn advance(&self, seconds: i64) {
-        self.clock.as_ref().expect("a manual clock").advance(chrono::Duration::seconds(seconds));
+        self.clock
+            .as_ref()
+            .expect("a manual clock")
+            .advance(chrono::Duration::seconds(seconds));
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -96,7 +104,15 @@ impl Harness {
     }
 
     pub async fn get_as(&self, token: &str, path: &str) -> Reply {
-        Harness::reply(self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request")).await
+        Harness::reply(
+            self.http
+                .get(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     pub async fn payment(&self, id: &str) -> Value {
@@ -127,36 +143,62 @@ impl Harness {
     /// The simulator's ground truth, filtered.
     pub async fn sim_transactions(&self, query: &str) -> Vec<Value> {
         let url = self.sim_url(&format!("/__control/transactions{query}"));
-        let body: Value = self.http.get(url).send().await.expect("sim").json().await.expect("json");
+        let body: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("sim")
+            .json()
+            .await
+            .expect("json");
         body.as_array().cloned().unwrap_or_default()
     }
 
     pub async fn sim_post(&self, path: &str, body: &Value) -> Value {
         let response = self.http.post(self.sim_url(path)).json(body).send().await.expect("sim");
-        assert!(response.status().is_success(), "simulator refused {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "simulator refused {path}: {}",
+            response.status()
+        );
         response.json().await.unwrap_or(Value::Null)
     }
 
     pub async fn sim_put(&self, path: &str, body: &Value) {
         let response = self.http.put(self.sim_url(path)).json(body).send().await.expect("sim");
-        assert!(response.status().is_success(), "simulator refused {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "simulator refused {path}: {}",
+            response.status()
+        );
     }
 
     /// The STK pushes the simulator received for a CheckoutRequestID (or all when `None`).
     pub async fn stk_pushes(&self) -> Vec<Value> {
-        self.sim_transactions("?kind=stk").await.into_iter().filter(|t| t["endpoint"].as_str().unwrap_or("").contains("processrequest")).collect()
+        self.sim_transactions("?kind=stk")
+            .await
+            .into_iter()
+            .filter(|t| t["endpoint"].as_str().unwrap_or("").contains("processrequest"))
+            .collect()
     }
 
     /// The callback URL our API gave Daraja for this payment.
     pub async fn callback_url(&self, checkout_request_id: &str) -> String {
-        let txs = self.sim_transactions(&format!("?checkout_request_id={checkout_request_id}")).await;
+        let txs = self
+            .sim_transactions(&format!("?checkout_request_id={checkout_request_id}"))
+            .await;
         let tx = txs.first().expect("the simulator saw the push");
         tx["request"]["CallBackURL"].as_str().expect("CallBackURL").to_owned()
     }
 
     /// POSTs a raw callback body to a callback URL, as Safaricom would.
     pub async fn post_callback(&self, url: &str, body: &Value) -> Reply {
-        let request = self.http.post(url).header("x-forwarded-for", "196.201.214.200").json(body);
+        let request = self
+            .http
+            .post(url)
+            .header("x-forwarded-for", "196.201.214.200")
+            .json(body);
         Harness::reply(request.send().await.expect("callback")).await
     }
 
@@ -175,7 +217,168 @@ impl Harness {
         use checkout::store::{Index, Order, Query};
         let query = Query::new(Index::Gsi1, format!("CB#RES#{payment_id}"), Order::Ascending, 100);
         let items = self.stack.table().query(&query).await.expect("query");
-        items.iter().map(|i| serde_json::from_str(&i.doc).expect("record")).collect()
+        items
+            .iter()
+            .map(|i| serde_json::from_str(&i.doc).expect("record"))
+            .collect()
+    }
+
+    // ------------------------------------------------------------------ C2B
+
+    /// `POST /v1/c2b/registrations` with the harness token (every scope).
+    pub async fn register_c2b(&self, body: &Value) -> Reply {
+        self.send(
+            self.http
+                .post(self.url("/v1/c2b/registrations"))
+                .bearer_auth(&self.token)
+                .json(body),
+        )
+        .await
+    }
+
+    /// Registers `shortcode` and returns the registration (asserting success).
+    pub async fn register_shortcode(&self, body: Value) -> Value {
+        let reply = self.register_c2b(&body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body
+    }
+
+    /// `POST /v1/c2b/expected-payments` with the harness token and `key`.
+    pub async fn create_expected(&self, key: &str, body: &Value) -> Reply {
+        let request = self
+            .http
+            .post(self.url("/v1/c2b/expected-payments"))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", key)
+            .json(body);
+        self.send(request).await
+    }
+
+    /// A Daraja access token from the simulator (public test credentials).
+    pub async fn sim_token(&self) -> String {
+        let url = self.sim_url("/oauth/v1/generate?grant_type=client_credentials");
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(
+                simulator::test_credentials::CONSUMER_KEY,
+                Some(simulator::test_credentials::CONSUMER_SECRET),
+            )
+            .send()
+            .await
+            .expect("sim oauth");
+        let body: Value = response.json().await.expect("token json");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// A customer paying `shortcode` from their phone (Daraja's sandbox C2B simulate); returns the
+    /// simulator's OriginatorConversationID of the transaction.
+    pub async fn c2b_simulate(&self, shortcode: &str, msisdn: &str, amount: u64, bill_ref: &str) -> String {
+        let body = json!({"ShortCode": shortcode, "CommandID": "CustomerPayBillOnline", "Amount": amount.to_string(),
+                          "Msisdn": msisdn, "BillRefNumber": bill_ref});
+        self.sim_daraja_post("/mpesa/c2b/v1/simulate", &body).await["OriginatorCoversationID"]
+            .as_str()
+            .expect("OriginatorCoversationID")
+            .to_owned()
+    }
+
+    /// POSTs a Daraja API request to the simulator with a bearer token; asserts success.
+    pub async fn sim_daraja_post(&self, path: &str, body: &Value) -> Value {
+        let token = self.sim_token().await;
+        let response = self
+            .http
+            .post(self.sim_url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("sim");
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "simulator refused {path}: {status} {body}");
+        body
+    }
+
+    /// `PATCH /__control/config` on the simulator.
+    pub async fn sim_patch_config(&self, patch: &Value) {
+        let response = self
+            .http
+            .patch(self.sim_url("/__control/config"))
+            .json(patch)
+            .send()
+            .await
+            .expect("sim");
+        assert!(
+            response.status().is_success(),
+            "simulator refused the config patch: {}",
+            response.status()
+        );
+    }
+
+    /// The simulator's C2B transaction once it has settled (completed, failed or cancelled), and
+    /// once its callbacks have finished.
+    pub async fn wait_c2b_tx(&self, originator_conversation_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = self
+                .sim_transactions(&format!(
+                    "?kind=c2b&originator_conversation_id={originator_conversation_id}"
+                ))
+                .await;
+            if let Some(row) = rows.first() {
+                let settled = row["status"] != "pending";
+                let callbacks_done = row["callbacks"]
+                    .as_array()
+                    .is_none_or(|c| c.iter().all(|a| !a["finished_at"].is_null() || a["state"] == "dropped"));
+                if settled && callbacks_done {
+                    return row.clone();
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "C2B transaction {originator_conversation_id} never settled: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `GET /v1/c2b/payments{query}` as the harness client.
+    pub async fn c2b_payments(&self, query: &str) -> Vec<Value> {
+        let reply = self.get(&format!("/v1/c2b/payments{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The C2B payment recorded for receipt `trans_id` on `shortcode`, once `done` holds (up to 10 s).
+    pub async fn wait_c2b_payment(&self, shortcode: &str, trans_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self
+                .c2b_payments(&format!("?shortcode={shortcode}&limit=100"))
+                .await
+                .into_iter()
+                .find(|p| p["trans_id"] == trans_id);
+            if let Some(payment) = found.filter(|p| done(p)) {
+                return payment;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no C2B payment for {trans_id} on {shortcode} reached the expected state"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Anomalous callback records of today (UTC), any kind.
+    pub async fn anomaly_records(&self) -> Vec<Value> {
+        use checkout::store::{Index, Order, Query};
+        let day = chrono::Utc::now().format("%Y-%m-%d");
+        let query = Query::new(Index::Gsi2, format!("CB#ANOMALY#{day}"), Order::Ascending, 500);
+        let items = self.stack.table().query(&query).await.expect("query");
+        items
+            .iter()
+            .map(|i| serde_json::from_str(&i.doc).expect("record"))
+            .collect()
     }
 
     pub async fn shutdown(self) {
@@ -195,7 +398,11 @@ pub fn key() -> String {
 fn ulid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A success callback body for a payment, as Daraja sends it.
@@ -212,4 +419,116 @@ pub fn success_callback(checkout_request_id: &str, amount: Value, receipt: &str)
 pub fn failure_callback(checkout_request_id: &str, code: Value, desc: &str) -> Value {
     json!({"Body": {"stkCallback": {
         "MerchantRequestID": "m-1", "CheckoutRequestID": checkout_request_id, "ResultCode": code, "ResultDesc": desc}}})
+}
+
+// ------------------------------------------------------------------ B2C payouts
+
+impl Harness {
+    /// `POST /v1/payouts` with the harness token and `key`.
+    pub async fn create_payout(&self, key: &str, body: &Value) -> Reply {
+        self.create_payout_as(&self.token, key, body).await
+    }
+
+    pub async fn create_payout_as(&self, token: &str, key: &str, body: &Value) -> Reply {
+        let request = self
+            .http
+            .post(self.url("/v1/payouts"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body);
+        self.send(request).await
+    }
+
+    /// `POST /v1/payouts/{id}/approve` or `/reject` as `token`.
+    pub async fn review_payout(&self, token: &str, id: &str, action: &str) -> Reply {
+        self.send(
+            self.http
+                .post(self.url(&format!("/v1/payouts/{id}/{action}")))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn payout(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/v1/payouts/{id}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body
+    }
+
+    /// Polls the payout until `done` holds (up to 10 s).
+    pub async fn wait_for_payout(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let payout = self.payout(id).await;
+            if done(&payout) {
+                return payout;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("payout {id} never became {what}: {payout:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn wait_for_payout_status(&self, id: &str, status: &str) -> Value {
+        self.wait_for_payout(id, status, |p| p["status"] == status).await
+    }
+
+    /// The simulator's ground truth for one OriginatorConversationID: every B2C request that
+    /// carried it, refused ones (duplicates) included.
+    pub async fn b2c_truth(&self, originator_conversation_id: &str) -> Vec<Value> {
+        self.sim_transactions("?kind=b2c")
+            .await
+            .into_iter()
+            .filter(|r| {
+                r["originator_conversation_id"] == originator_conversation_id
+                    || r["request"]["OriginatorConversationID"] == originator_conversation_id
+            })
+            .collect()
+    }
+
+    /// Waits until the simulator has settled the payout's B2C transaction (money moved or not).
+    pub async fn b2c_settled(&self, originator_conversation_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = self.b2c_truth(originator_conversation_id).await;
+            if let Some(row) = rows
+                .iter()
+                .find(|r| r["status"] != "pending" && r["status"] != "rejected")
+            {
+                return row.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the simulator never settled {originator_conversation_id}: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until `n` callback records of `kind` exist for the resource.
+    pub async fn wait_for_records(&self, resource_id: &str, kind: &str, n: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let records: Vec<Value> = self
+                .callback_records(resource_id)
+                .await
+                .into_iter()
+                .filter(|r| r["kind"] == kind)
+                .collect();
+            if records.len() >= n {
+                return records;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never saw {n} {kind} records for {resource_id}: {records:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A payout request body.
+pub fn payout_body(phone: &str, amount: u64) -> Value {
+    json!({"amount": amount, "phone": phone, "kind": "business_payment", "remarks": "Refund ORDER1234", "occasion": "Refund", "metadata": {"order": "1234"}})
 }

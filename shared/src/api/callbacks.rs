@@ -34,6 +34,14 @@ pub async fn dispatch(intake: &CallbackIntake, request: ApiRequest) -> ApiRespon
     let path = request.path.clone();
     if path.starts_with("/callbacks/stk/") {
         receive(intake, CallbackKind::StkCallback, request, STK_ACK).await
+    } else if path.starts_with("/callbacks/b2c/result/") {
+        receive(intake, CallbackKind::B2cResult, request, B2C_ACK).await
+    } else if path.starts_with("/callbacks/b2c/timeout/") {
+        receive(intake, CallbackKind::B2cTimeout, request, B2C_ACK).await
+    } else if path.starts_with("/callbacks/b2c/status/") {
+        receive(intake, CallbackKind::TransactionStatusResult, request, B2C_ACK).await
+    } else if path.starts_with("/callbacks/b2c/status-timeout/") {
+        receive(intake, CallbackKind::TransactionStatusTimeout, request, B2C_ACK).await
     } else {
         ApiResponse::raw_json(StatusCode::NOT_FOUND, Bytes::from_static(br#"{"ResultCode":1,"ResultDesc":"Unknown callback route"}"#))
     }

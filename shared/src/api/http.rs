@@ -111,6 +111,19 @@ impl JsonObject {
         self.raw.get(field).map(|r| r.get())
     }
 
+    /// A field holding a JSON object, parsed like a body (typed values and raw literals):
+    /// `None` when absent or null, `Some(Err(()))` when it is not an object.
+    pub fn object(&self, field: &str) -> Option<Result<JsonObject, ()>> {
+        self.get(field)?;
+        let raw = self.raw(field)?;
+        let values = match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Some(Err(())),
+        };
+        let raw = serde_json::from_str::<HashMap<String, Box<RawValue>>>(raw).map_err(|_| ());
+        Some(raw.map(|raw| JsonObject { values, raw }))
+    }
+
     pub fn unknown_fields(&self, known: &[&str]) -> Vec<FieldError> {
         let mut unknown: Vec<&String> = self.values.keys().filter(|k| !known.contains(&k.as_str())).collect();
         unknown.sort();

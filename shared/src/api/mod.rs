@@ -2,10 +2,12 @@
 //! Lambda functions and the dev stack both call these handlers.
 
 pub mod auth;
+pub mod c2b;
 pub mod callbacks;
 pub mod health;
 pub mod http;
 pub mod payments;
+pub mod payouts;
 pub mod problem;
 pub mod routes;
 pub mod views;

@@ -71,6 +71,15 @@ pub enum ApiError {
     Internal,
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// Well-formed, but cannot be done as asked (e.g. a C2B URL Safaricom would refuse).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    /// Two-person approval: the creator of a payout may not approve or reject it.
+    #[error("a payout must be approved or rejected by a different principal than the one who created it")]
+    SelfApprovalForbidden,
+    /// The resource is not in a state that allows the operation (e.g. approving a sent payout).
+    #[error("{detail}")]
+    InvalidState { detail: String },
 }
 
 fn limit_detail(refusal: &LimitRefusal) -> String {
@@ -89,10 +98,11 @@ impl ApiError {
             | ApiError::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyReused | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RequestInProgress | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::SelfApprovalForbidden => StatusCode::FORBIDDEN,
+            ApiError::InvalidState { .. } => StatusCode::CONFLICT,
             ApiError::NotFound { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DarajaRejected { .. } => StatusCode::BAD_GATEWAY,
@@ -125,6 +135,9 @@ impl ApiError {
             ApiError::Unavailable => "service_unavailable",
             ApiError::Internal => "internal_error",
             ApiError::Conflict { code, .. } => code,
+            ApiError::Unprocessable { code, .. } => code,
+            ApiError::SelfApprovalForbidden => "self_approval_forbidden",
+            ApiError::InvalidState { .. } => "invalid_state",
         }
     }
 
@@ -147,6 +160,9 @@ impl ApiError {
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal error",
             ApiError::Conflict { .. } => "Conflict",
+            ApiError::Unprocessable { .. } => "Unprocessable request",
+            ApiError::SelfApprovalForbidden => "Self-approval forbidden",
+            ApiError::InvalidState { .. } => "Invalid state",
         }
     }
 
@@ -197,7 +213,14 @@ impl ApiError {
 
 /// Payments and payouts both answer with the id of the resource the failure belongs to.
 fn insert_resource_id(body: &mut Map<String, Value>, id: &str) {
-    let field = if id.starts_with("po_") { "payout_id" } else { "payment_id" };
+    let field = if id.starts_with("po_") {
+        "payout_id"
+    } else if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        // C2B registrations fail for a shortcode.
+        "shortcode"
+    } else {
+        "payment_id"
+    };
     body.insert(field.into(), json!(id));
 }
 

@@ -2,10 +2,14 @@
 //! payments. Nothing here knows about AWS, HTTP or Daraja's wire format.
 
 pub mod amount;
+pub mod c2b;
+pub mod b2c_outcome;
 pub mod client;
+pub mod expected_payment;
 pub mod ids;
 pub mod msisdn;
 pub mod payment;
+pub mod payout;
 pub mod result_code;
 pub mod stk_outcome;
 pub mod text;
@@ -17,6 +21,11 @@ pub use msisdn::Msisdn;
 pub use payment::{
     decide, DarajaResult, Decision, HistoryEntry, Ignored, NewPayment, Payment, PaymentEvent, PaymentStatus,
     PaymentTimings, Source, StkFinalResult,
+};
+pub use b2c_outcome::{b2c_outcome, B2cOutcome, FailureCategory, PayoutFailureReason};
+pub use payout::{
+    ApprovalDecision, B2cFinalResult, NewPayout, Payout, PayoutDecision, PayoutEvent, PayoutIgnored, PayoutKind,
+    PayoutSource, PayoutStatus, PayoutTimings,
 };
 pub use result_code::ResultCode;
 pub use stk_outcome::{stk_outcome, FailureReason, StkOutcome};

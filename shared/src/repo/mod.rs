@@ -1,9 +1,12 @@
 //! Repositories: domain entities mapped onto the [`Table`](crate::store::Table) port.
 //! Key and index layout for each entity is documented in its module.
 
+pub mod c2b;
 pub mod callbacks;
 pub mod listing;
 pub mod payments;
+pub mod payouts;
+pub mod receipts;
 
 /// Shards for list and open-payment indexes, so one busy merchant never concentrates writes on a
 /// single index partition. Changing it needs a re-index of stored items.

@@ -88,7 +88,7 @@ fn nairobi() -> FixedOffset {
 }
 
 /// The Nairobi date of `now` and the instant the next Nairobi day starts.
-fn nairobi_day(now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+pub(crate) fn nairobi_day(now: DateTime<Utc>) -> (String, DateTime<Utc>) {
     let local = now.with_timezone(&nairobi());
     let tomorrow = local.date_naive().succ_opt().unwrap_or(local.date_naive());
     let next_midnight = nairobi()
@@ -99,7 +99,7 @@ fn nairobi_day(now: DateTime<Utc>) -> (String, DateTime<Utc>) {
     (local.format("%Y-%m-%d").to_string(), next_midnight)
 }
 
-fn phone_key(phone: &Msisdn) -> String {
+pub(crate) fn phone_key(phone: &Msisdn) -> String {
     let digest = Sha256::digest(phone.as_str().as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
@@ -116,7 +116,7 @@ fn merchant_day_key(client: &ClientId, day: &str) -> String {
     format!("LIMIT#CLIENTDAY#{client}#{day}")
 }
 
-fn refusal(limit: &str, resets_at: Option<DateTime<Utc>>, is_rate: bool) -> ApiError {
+pub(crate) fn refusal(limit: &str, resets_at: Option<DateTime<Utc>>, is_rate: bool) -> ApiError {
     ApiError::LimitExceeded(LimitRefusal { limit: limit.to_owned(), resets_at, is_rate })
 }
 

@@ -1,10 +1,22 @@
 //! Use cases: the application logic between the HTTP/queue edges and the domain. Each service
 //! holds exactly the ports it needs.
 
+pub mod c2b_confirmations;
+pub mod c2b_registration;
+pub mod c2b_validation;
 pub mod callback_intake;
 pub mod callback_processor;
+pub mod expected_payments;
 pub mod limits;
+pub mod b2c_credential;
 pub mod payments;
+pub mod payout_callbacks;
+pub mod payout_limits;
+pub mod payout_reconciliation;
+pub mod payout_settlement;
+pub mod payout_worker;
+pub mod payouts;
+pub mod receipt_links;
 pub mod reconciliation;
 pub mod settlement;
 pub mod stk_callbacks;

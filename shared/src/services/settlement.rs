@@ -9,6 +9,7 @@ use crate::domain::{decide, Decision, Ignored, Payment, PaymentEvent, PaymentId,
 use crate::metrics;
 use crate::repo::callbacks::{self, CallbackRecord, Verdict};
 use crate::repo::payments::PaymentRepo;
+use crate::services::receipt_links;
 use crate::store::{StoreError, Table};
 
 #[derive(Debug)]
@@ -56,7 +57,7 @@ impl PaymentSettler {
         event: &PaymentEvent,
         mut record: Option<CallbackRecord>,
     ) -> Result<Settled, StoreError> {
-        for _ in 0..8 {
+        for attempt in 0..8 {
             let Some(payment) = self.repo.get(payment_id).await? else {
                 if let Some(record) = record.as_mut() {
                     record.verdict = Verdict::Anomaly;
@@ -84,6 +85,17 @@ impl PaymentSettler {
             let update_index = writes.len();
             if let Settled::Applied(next) = &outcome {
                 writes.push(PaymentRepo::update(next));
+                // A completion that brings a receipt registers it in the same transaction, linking
+                // the C2B confirmation of that receipt (C2B echo of a paybill STK payment).
+                if let Some(receipt) = next.mpesa_receipt.as_deref().filter(|r| payment.mpesa_receipt.as_deref() != Some(*r)) {
+                    if next.status == PaymentStatus::Completed {
+                        // First attempt without a read (usually nothing is registered yet).
+                        let optimistic = attempt == 0;
+                        writes.extend(
+                            receipt_links::stk_completion_writes(self.table.as_ref(), &next.id, receipt, now, optimistic).await?,
+                        );
+                    }
+                }
             }
             if writes.is_empty() {
                 return Ok(outcome);
@@ -99,7 +111,8 @@ impl PaymentSettler {
                         other => other,
                     });
                 }
-                Err(StoreError::ConditionFailed { index }) if index == update_index => continue,
+                // The payment (or the receipt registry written with it) moved: decide again.
+                Err(StoreError::ConditionFailed { index }) if index >= update_index => continue,
                 Err(StoreError::ConditionFailed { .. }) => return Ok(Settled::AlreadyProcessed),
                 Err(e) => return Err(e),
             }

@@ -1,0 +1,1131 @@
+//! C2B over HTTP: paybill and till payments customers start themselves.
+//!
+//! Merchant and admin routes (problem+json errors, stable codes):
+//! - `POST /v1/c2b/registrations` (`c2b:admin`): registers the shortcode's validation and
+//!   confirmation URLs with Daraja and stores its rules. Repeating it replaces the rules.
+//! - `POST /v1/c2b/expected-payments` (`c2b:write`, `Idempotency-Key`), `GET /v1/c2b/expected-payments/{id}`
+//!   (`c2b:read`).
+//! - `GET /v1/c2b/payments/{id}`, `GET /v1/c2b/payments` (`c2b:read`; filters `shortcode`,
+//!   `account_number`, `from`, `to`; `limit`, `cursor`).
+//!
+//! A client sees only the shortcodes registered for it (`owner`, by default the admin's own `sub`).
+//!
+//! Safaricom-facing routes (Daraja's formats, always HTTP 200 unless the body is refused):
+//! - `POST /c2b/validation/{token}`: accept `{"ResultCode":"0","ResultDesc":"Accepted"}` or reject
+//!   with `C2B00011`..`C2B00016`.
+//! - `POST /c2b/confirmation/{token}`: queued durably, then `{"ResultCode":0,"ResultDesc":"Success"}`.
+//!
+//! Registration fields (each failure one entry in `errors`):
+//! - `shortcode` (required): 5-7 digits. Codes `required`, `invalid_shortcode`.
+//! - `version`: `v2` (default, masked MSISDNs) or `v1` (hashed MSISDNs). `response_type`:
+//!   `Completed` (default) or `Cancelled`. `default_decision`: `accept` (default) or `reject`.
+//!   `owner`: the client id the shortcode belongs to. Code `invalid_value`.
+//! - `rules` (object): `account_pattern` (regular expression the whole account number must match,
+//!   case-insensitive, at most 200 characters: `invalid_pattern`, `pattern_too_long`),
+//!   `require_expected_payment` and `require_payer_name` (booleans), `min_amount`/`max_amount`
+//!   (integers 1..=250000, as `amount` elsewhere; `invalid_range` if min > max), and the lists
+//!   `allowed_accounts`, `denied_accounts`, `blocked_msisdns`, `blocked_payer_names` (arrays of
+//!   at most 1000 strings of at most 100 characters: `too_many_entries`, `invalid_entry`,
+//!   `invalid_account_number`).
+//!
+//! Expected-payment fields:
+//! - `shortcode` (required; one registered for the caller: `unknown_shortcode`).
+//! - `account_number` (required): 1-20 letters, digits, spaces, `- _ . /`, matched
+//!   case-insensitively; must fit the shortcode's `account_pattern` (`pattern_mismatch`). One live
+//!   expected payment per account number and shortcode: `409 account_number_in_use`.
+//! - `amount` (required): `{"rule": "exact"|"minimum", "value": 500}` or `{"rule": "open"}`.
+//! - `expires_at` (optional, RFC 3339, future, within 366 days; default 30 days): `in_the_past`,
+//!   `out_of_range`, `invalid_timestamp`.
+//! - `metadata` (optional): as for payments.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{Method, StatusCode};
+use serde::Serialize;
+
+use super::auth::Authenticator;
+use super::callbacks::{receive, C2B_CONFIRMATION_ACK};
+use super::http::{ApiRequest, ApiResponse, JsonObject};
+use super::payments::{amount_field, idempotency_key, metadata_field, page_params, range_params, MAX_BODY_BYTES};
+use super::problem::{ApiError, FieldError};
+use super::respond;
+use super::routes::{match_route, RouteId, RouteMatch};
+use super::views::{timestamp, ListView};
+use crate::auth::{scopes, Principal};
+use crate::clock::Clock;
+use crate::domain::c2b::{
+    normalise_name, AccountNumber, C2bPayment, C2bRules, C2bVersion, DefaultDecision, MatchOutcome, ResponseType,
+    RulesError, Shortcode, ShortcodeConfig,
+};
+use crate::domain::expected_payment::{ExpectedAmount, ExpectedPayment};
+use crate::domain::{AmountLimits, C2bPaymentId, ClientId, ExpectedPaymentId, Metadata};
+use crate::repo::c2b::{self as repo, C2bListFilter, C2bScope};
+use crate::services::c2b_registration::{C2bRegistrar, RegistrationRequest};
+use crate::services::c2b_validation::C2bValidator;
+use crate::services::callback_intake::{CallbackIntake, CallbackKind};
+use crate::services::expected_payments::{ExpectedPaymentsService, NewExpectedPayment};
+use crate::services::payments::store_error;
+use crate::store::Table;
+
+const C2B_AMOUNTS: AmountLimits = AmountLimits {
+    min: 1,
+    max: crate::domain::amount::MAX_TRANSACTION_KES,
+};
+
+// ------------------------------------------------------------------ views
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DarajaRegistrationView {
+    pub status: &'static str,
+    pub response_code: Option<String>,
+    pub response_description: Option<String>,
+    pub originator_conversation_id: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistrationView {
+    pub object: &'static str,
+    pub shortcode: String,
+    pub owner: String,
+    pub version: &'static str,
+    pub response_type: &'static str,
+    pub default_decision: &'static str,
+    pub rules: C2bRules,
+    pub validation_url: String,
+    pub confirmation_url: String,
+    pub daraja: DarajaRegistrationView,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&ShortcodeConfig> for RegistrationView {
+    fn from(c: &ShortcodeConfig) -> Self {
+        RegistrationView {
+            object: "c2b_registration",
+            shortcode: c.shortcode.to_string(),
+            owner: c.owner.to_string(),
+            version: c.api_version.as_str(),
+            response_type: c.response_type.as_str(),
+            default_decision: c.default_decision.as_str(),
+            rules: c.rules.clone(),
+            validation_url: c.validation_url.clone(),
+            confirmation_url: c.confirmation_url.clone(),
+            daraja: DarajaRegistrationView {
+                status: c.registration.status.as_str(),
+                response_code: c.registration.response_code.clone(),
+                response_description: c.registration.response_description.clone(),
+                originator_conversation_id: c.registration.originator_conversation_id.clone(),
+                at: timestamp(c.registration.at),
+            },
+            created_at: timestamp(c.created_at),
+            updated_at: timestamp(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectedAmountView {
+    pub rule: &'static str,
+    pub value: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedPaymentView {
+    pub c2b_payment_id: String,
+    pub trans_id: String,
+    pub amount: u64,
+    pub received_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectedPaymentView {
+    pub id: String,
+    pub object: &'static str,
+    pub shortcode: String,
+    pub account_number: String,
+    pub amount: ExpectedAmountView,
+    pub currency: &'static str,
+    pub amount_paid: u64,
+    /// Still owed (exact amounts only).
+    pub amount_remaining: Option<u64>,
+    /// `open`, `partially_paid`, `paid`, `overpaid`, or `expired` (unsettled past `expires_at`).
+    pub status: &'static str,
+    pub expires_at: String,
+    pub metadata: Metadata,
+    pub payments: Vec<AppliedPaymentView>,
+    pub payment_count: u32,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ExpectedPaymentView {
+    pub fn new(e: &ExpectedPayment, now: DateTime<Utc>) -> ExpectedPaymentView {
+        ExpectedPaymentView {
+            id: e.id.to_string(),
+            object: "expected_payment",
+            shortcode: e.shortcode.to_string(),
+            account_number: e.account_number.to_string(),
+            amount: ExpectedAmountView {
+                rule: e.amount.rule(),
+                value: e.amount.value().map(|a| a.shillings()),
+            },
+            currency: "KES",
+            amount_paid: e.amount_paid,
+            amount_remaining: e.remaining(),
+            status: e.status_at(now),
+            expires_at: timestamp(e.expires_at),
+            metadata: e.metadata.clone(),
+            payments: e
+                .payments
+                .iter()
+                .map(|p| AppliedPaymentView {
+                    c2b_payment_id: p.c2b_payment_id.to_string(),
+                    trans_id: p.trans_id.clone(),
+                    amount: p.amount.shillings(),
+                    received_at: timestamp(p.received_at),
+                })
+                .collect(),
+            payment_count: e.payment_count,
+            created_at: timestamp(e.created_at),
+            updated_at: timestamp(e.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchView {
+    /// `matched` or `unmatched`.
+    pub status: &'static str,
+    /// Why unmatched: `no_account_number`, `unknown_account`, `expired`, `amount_anomaly`.
+    pub reason: Option<String>,
+    pub expected_payment_id: Option<String>,
+    /// The expected payment's status right after this payment.
+    pub expected_payment_status: Option<&'static str>,
+    pub amount_paid_after: Option<u64>,
+}
+
+impl From<&MatchOutcome> for MatchView {
+    fn from(m: &MatchOutcome) -> Self {
+        match m {
+            MatchOutcome::Matched {
+                expected_payment_id,
+                resulting_status,
+                amount_paid_after,
+            } => MatchView {
+                status: m.status(),
+                reason: None,
+                expected_payment_id: Some(expected_payment_id.to_string()),
+                expected_payment_status: Some(resulting_status.as_str()),
+                amount_paid_after: Some(*amount_paid_after),
+            },
+            MatchOutcome::Unmatched {
+                reason,
+                expected_payment_id,
+            } => MatchView {
+                status: m.status(),
+                reason: serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+                expected_payment_id: expected_payment_id.as_ref().map(ToString::to_string),
+                expected_payment_status: None,
+                amount_paid_after: None,
+            },
+        }
+    }
+}
+
+/// A recorded confirmation. Payer fields are exactly what Daraja sent (v1: a hash of the MSISDN;
+/// v2: a masked number), never more.
+#[derive(Debug, Clone, Serialize)]
+pub struct C2bPaymentView {
+    pub id: String,
+    pub object: &'static str,
+    /// `payment` (new money) or `stk_duplicate` (the C2B echo of STK payment `payment_id`).
+    pub kind: &'static str,
+    pub payment_id: Option<String>,
+    pub shortcode: String,
+    pub trans_id: String,
+    pub transaction_type: Option<String>,
+    /// Whole shillings; null when Daraja's amount was fractional or unreadable (see `anomalies`).
+    pub amount: Option<u64>,
+    pub amount_text: Option<String>,
+    pub currency: &'static str,
+    pub bill_ref_number: Option<String>,
+    pub account_number: Option<String>,
+    pub invoice_number: Option<String>,
+    pub third_party_trans_id: Option<String>,
+    pub org_account_balance: Option<String>,
+    pub msisdn: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub trans_time: Option<String>,
+    pub trans_time_at: Option<String>,
+    #[serde(rename = "match")]
+    pub matched: MatchView,
+    pub anomalies: Vec<String>,
+    pub received_at: String,
+    pub updated_at: String,
+}
+
+impl From<&C2bPayment> for C2bPaymentView {
+    fn from(p: &C2bPayment) -> Self {
+        C2bPaymentView {
+            id: p.id.to_string(),
+            object: "c2b_payment",
+            kind: p.kind.as_str(),
+            payment_id: p.linked_payment_id.as_ref().map(ToString::to_string),
+            shortcode: p.shortcode.to_string(),
+            trans_id: p.trans_id.clone(),
+            transaction_type: p.transaction_type.clone(),
+            amount: p.amount.map(|a| a.shillings()),
+            amount_text: p.amount_text.clone(),
+            currency: "KES",
+            bill_ref_number: p.bill_ref_number.clone(),
+            account_number: p.account_number.as_ref().map(ToString::to_string),
+            invoice_number: p.invoice_number.clone(),
+            third_party_trans_id: p.third_party_trans_id.clone(),
+            org_account_balance: p.org_account_balance.clone(),
+            msisdn: p.msisdn.clone(),
+            first_name: p.first_name.clone(),
+            middle_name: p.middle_name.clone(),
+            last_name: p.last_name.clone(),
+            trans_time: p.trans_time.clone(),
+            trans_time_at: p.trans_time_at.map(timestamp),
+            matched: MatchView::from(&p.matched),
+            anomalies: p.anomalies.clone(),
+            received_at: timestamp(p.received_at),
+            updated_at: timestamp(p.updated_at),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ request parsing
+
+fn string_field<'a>(body: &'a JsonObject, field: &str, errors: &mut Vec<FieldError>) -> Option<&'a str> {
+    let value = body.get(field)?;
+    match value.as_str() {
+        Some(text) => Some(text),
+        None => {
+            errors.push(FieldError::new(
+                field,
+                "invalid_type",
+                format!("{field} must be a string"),
+            ));
+            None
+        }
+    }
+}
+
+fn shortcode_field(body: &JsonObject, errors: &mut Vec<FieldError>) -> Option<Shortcode> {
+    let Some(text) = string_field(body, "shortcode", errors) else {
+        if body.get("shortcode").is_none() {
+            errors.push(FieldError::new("shortcode", "required", "shortcode is required"));
+        }
+        return None;
+    };
+    match Shortcode::parse(text) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(FieldError::new(
+                "shortcode",
+                "invalid_shortcode",
+                format!("{e}, given as a string"),
+            ));
+            None
+        }
+    }
+}
+
+fn choice<T>(
+    body: &JsonObject,
+    field: &str,
+    parse: fn(&str) -> Option<T>,
+    allowed: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let text = string_field(body, field, errors)?;
+    let parsed = parse(text);
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            field,
+            "invalid_value",
+            format!("{field} must be one of {allowed}"),
+        ));
+    }
+    parsed
+}
+
+fn bool_field(body: &JsonObject, field: &str, name: &str, errors: &mut Vec<FieldError>) -> bool {
+    match body.get(field) {
+        None => false,
+        Some(value) => value.as_bool().unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                name,
+                "invalid_type",
+                format!("{name} must be true or false"),
+            ));
+            false
+        }),
+    }
+}
+
+fn list_field(body: &JsonObject, field: &str, name: &str, errors: &mut Vec<FieldError>) -> Vec<String> {
+    let Some(value) = body.get(field) else {
+        return Vec::new();
+    };
+    let Some(items) = value.as_array() else {
+        errors.push(FieldError::new(
+            name,
+            "invalid_type",
+            format!("{name} must be an array of strings"),
+        ));
+        return Vec::new();
+    };
+    if items.len() > C2bRules::MAX_LIST_ENTRIES {
+        errors.push(FieldError::new(
+            name,
+            "too_many_entries",
+            format!("{name} may hold at most {} entries", C2bRules::MAX_LIST_ENTRIES),
+        ));
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item.as_str().map(str::trim) {
+            Some(text) if !text.is_empty() && text.chars().count() <= C2bRules::MAX_ENTRY_CHARS => {
+                out.push(text.to_owned())
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    name,
+                    "invalid_entry",
+                    format!(
+                        "{name} entries are non-empty strings of at most {} characters",
+                        C2bRules::MAX_ENTRY_CHARS
+                    ),
+                ));
+                return Vec::new();
+            }
+        }
+    }
+    out
+}
+
+fn accounts(entries: Vec<String>, name: &str, errors: &mut Vec<FieldError>) -> BTreeSet<AccountNumber> {
+    let mut set = BTreeSet::new();
+    for entry in entries {
+        match AccountNumber::parse(&entry) {
+            Ok(a) => {
+                set.insert(a);
+            }
+            Err(e) => {
+                errors.push(FieldError::new(
+                    name,
+                    "invalid_account_number",
+                    format!("{entry:?}: account numbers {e}"),
+                ));
+                return BTreeSet::new();
+            }
+        }
+    }
+    set
+}
+
+const RULE_FIELDS: &[&str] = &[
+    "account_pattern",
+    "require_expected_payment",
+    "min_amount",
+    "max_amount",
+    "allowed_accounts",
+    "denied_accounts",
+    "blocked_msisdns",
+    "blocked_payer_names",
+    "require_payer_name",
+];
+
+/// Parses `rules`; field names in errors are `rules.<field>`.
+pub fn parse_rules(body: &JsonObject, errors: &mut Vec<FieldError>) -> C2bRules {
+    let Some(rules) = body.object("rules") else {
+        return C2bRules::default();
+    };
+    let Ok(rules) = rules else {
+        errors.push(FieldError::new("rules", "invalid_type", "rules must be an object"));
+        return C2bRules::default();
+    };
+    for mut unknown in rules.unknown_fields(RULE_FIELDS) {
+        unknown.field = format!("rules.{}", unknown.field);
+        errors.push(unknown);
+    }
+    let before = errors.len();
+    let amount = |field: &str, errors: &mut Vec<FieldError>| {
+        rules.raw(field).filter(|r| r.trim() != "null")?;
+        let mut found = Vec::new();
+        let parsed = amount_field(&rules, field, C2B_AMOUNTS, &mut found);
+        errors.extend(found.into_iter().map(|mut e| {
+            e.field = format!("rules.{field}");
+            e
+        }));
+        parsed
+    };
+    let parsed = C2bRules {
+        account_pattern: string_field(&rules, "account_pattern", errors).map(str::to_owned),
+        require_expected_payment: bool_field(
+            &rules,
+            "require_expected_payment",
+            "rules.require_expected_payment",
+            errors,
+        ),
+        min_amount: amount("min_amount", errors),
+        max_amount: amount("max_amount", errors),
+        allowed_accounts: accounts(
+            list_field(&rules, "allowed_accounts", "rules.allowed_accounts", errors),
+            "rules.allowed_accounts",
+            errors,
+        ),
+        denied_accounts: accounts(
+            list_field(&rules, "denied_accounts", "rules.denied_accounts", errors),
+            "rules.denied_accounts",
+            errors,
+        ),
+        blocked_msisdns: list_field(&rules, "blocked_msisdns", "rules.blocked_msisdns", errors)
+            .into_iter()
+            .collect(),
+        blocked_payer_names: list_field(&rules, "blocked_payer_names", "rules.blocked_payer_names", errors)
+            .iter()
+            .map(|n| normalise_name(n))
+            .collect(),
+        require_payer_name: bool_field(&rules, "require_payer_name", "rules.require_payer_name", errors),
+    };
+    // Field names inside `rules` that came from shared helpers are already prefixed above.
+    for e in errors[before..].iter_mut() {
+        if e.field == "account_pattern" {
+            e.field = "rules.account_pattern".into();
+        }
+    }
+    match parsed.compile() {
+        Ok(_) => {}
+        Err(RulesError::PatternTooLong) => errors.push(FieldError::new(
+            "rules.account_pattern",
+            "pattern_too_long",
+            RulesError::PatternTooLong.to_string(),
+        )),
+        Err(RulesError::InvalidPattern) => errors.push(FieldError::new(
+            "rules.account_pattern",
+            "invalid_pattern",
+            RulesError::InvalidPattern.to_string(),
+        )),
+        Err(RulesError::AmountBounds) => errors.push(FieldError::new(
+            "rules.min_amount",
+            "invalid_range",
+            RulesError::AmountBounds.to_string(),
+        )),
+    }
+    parsed
+}
+
+const REGISTRATION_FIELDS: &[&str] = &[
+    "shortcode",
+    "version",
+    "response_type",
+    "default_decision",
+    "owner",
+    "rules",
+];
+
+/// Parses a registration body; `owner` defaults to `caller`.
+pub fn parse_registration(body: &JsonObject, caller: &ClientId) -> Result<RegistrationRequest, ApiError> {
+    let mut errors = body.unknown_fields(REGISTRATION_FIELDS);
+    let shortcode = shortcode_field(body, &mut errors);
+    let api_version = choice(
+        body,
+        "version",
+        |v| match v {
+            "v1" => Some(C2bVersion::V1),
+            "v2" => Some(C2bVersion::V2),
+            _ => None,
+        },
+        "v1, v2",
+        &mut errors,
+    );
+    let response_type = choice(
+        body,
+        "response_type",
+        |v| match v {
+            "Completed" => Some(ResponseType::Completed),
+            "Cancelled" => Some(ResponseType::Cancelled),
+            _ => None,
+        },
+        "Completed, Cancelled (exactly so spelled)",
+        &mut errors,
+    );
+    let default_decision = choice(
+        body,
+        "default_decision",
+        DefaultDecision::parse,
+        "accept, reject",
+        &mut errors,
+    );
+    let owner = match string_field(body, "owner", &mut errors) {
+        None => Some(caller.clone()),
+        Some(text) => match ClientId::parse(text) {
+            Ok(owner) => Some(owner),
+            Err(e) => {
+                errors.push(FieldError::new("owner", "invalid_value", format!("owner {e}")));
+                None
+            }
+        },
+    };
+    let rules = parse_rules(body, &mut errors);
+    match (shortcode, owner) {
+        (Some(shortcode), Some(owner)) if errors.is_empty() => Ok(RegistrationRequest {
+            shortcode,
+            owner,
+            api_version: api_version.unwrap_or_default(),
+            response_type: response_type.unwrap_or_default(),
+            default_decision: default_decision.unwrap_or_default(),
+            rules,
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+const EXPECTED_FIELDS: &[&str] = &["shortcode", "account_number", "amount", "expires_at", "metadata"];
+
+fn account_field(body: &JsonObject, errors: &mut Vec<FieldError>) -> Option<AccountNumber> {
+    let Some(text) = string_field(body, "account_number", errors) else {
+        if body.get("account_number").is_none() {
+            errors.push(FieldError::new(
+                "account_number",
+                "required",
+                "account_number is required",
+            ));
+        }
+        return None;
+    };
+    match AccountNumber::parse(text) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            errors.push(FieldError::new(
+                "account_number",
+                "invalid_account_number",
+                format!("account_number {e}"),
+            ));
+            None
+        }
+    }
+}
+
+fn expected_amount_field(body: &JsonObject, errors: &mut Vec<FieldError>) -> Option<ExpectedAmount> {
+    let Some(amount) = body.object("amount") else {
+        errors.push(FieldError::new(
+            "amount",
+            "required",
+            "amount is required, e.g. {\"rule\": \"exact\", \"value\": 500}",
+        ));
+        return None;
+    };
+    let Ok(amount) = amount else {
+        errors.push(FieldError::new(
+            "amount",
+            "invalid_type",
+            "amount must be an object: {\"rule\": \"exact\"|\"minimum\"|\"open\", \"value\": 500}",
+        ));
+        return None;
+    };
+    for mut unknown in amount.unknown_fields(&["rule", "value"]) {
+        unknown.field = format!("amount.{}", unknown.field);
+        errors.push(unknown);
+    }
+    let rule = match amount.get("rule").map(|r| r.as_str()) {
+        None => {
+            errors.push(FieldError::new("amount.rule", "required", "amount.rule is required"));
+            return None;
+        }
+        Some(Some(rule @ ("exact" | "minimum" | "open"))) => rule,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "amount.rule",
+                "invalid_value",
+                "amount.rule must be one of exact, minimum, open",
+            ));
+            return None;
+        }
+    };
+    if rule == "open" {
+        if amount.get("value").is_some() {
+            errors.push(FieldError::new(
+                "amount.value",
+                "unexpected_field",
+                "an open amount takes no value",
+            ));
+            return None;
+        }
+        return Some(ExpectedAmount::Open);
+    }
+    let mut found = Vec::new();
+    let value = amount_field(&amount, "value", C2B_AMOUNTS, &mut found);
+    errors.extend(found.into_iter().map(|mut e| {
+        e.field = "amount.value".into();
+        e
+    }));
+    let value = value?;
+    Some(if rule == "exact" {
+        ExpectedAmount::Exact { value }
+    } else {
+        ExpectedAmount::Minimum { value }
+    })
+}
+
+pub fn parse_expected_payment(body: &JsonObject) -> Result<NewExpectedPayment, ApiError> {
+    let mut errors = body.unknown_fields(EXPECTED_FIELDS);
+    let shortcode = shortcode_field(body, &mut errors);
+    let account_number = account_field(body, &mut errors);
+    let amount = expected_amount_field(body, &mut errors);
+    let expires_at = match string_field(body, "expires_at", &mut errors) {
+        None => None,
+        Some(text) => match DateTime::parse_from_rfc3339(text) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "expires_at",
+                    "invalid_timestamp",
+                    "use RFC 3339, e.g. 2026-12-31T23:59:59Z",
+                ));
+                None
+            }
+        },
+    };
+    let metadata = metadata_field(body, &mut errors);
+    match (shortcode, account_number, amount) {
+        (Some(shortcode), Some(account_number), Some(amount)) if errors.is_empty() => Ok(NewExpectedPayment {
+            shortcode,
+            account_number,
+            amount,
+            expires_at,
+            metadata,
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+// ------------------------------------------------------------------ handlers
+
+/// Everything the `c2b-api` function serves.
+pub struct C2bApi {
+    pub registrar: C2bRegistrar,
+    pub expected: ExpectedPaymentsService,
+    pub table: Arc<dyn Table>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Whether `principal` may see what belongs to `shortcode` (recorded `owner`, or the
+/// shortcode's current owner).
+async fn owns(
+    table: &dyn Table,
+    principal: &Principal,
+    shortcode: &Shortcode,
+    recorded: Option<&ClientId>,
+) -> Result<bool, ApiError> {
+    if recorded == Some(&principal.client) {
+        return Ok(true);
+    }
+    let config = repo::get_config(table, shortcode).await.map_err(store_error)?;
+    Ok(config.is_some_and(|c| c.owner == principal.client))
+}
+
+impl C2bApi {
+    /// Routes a request of the `c2b-api` function.
+    pub async fn handle(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+        match match_route(&request.method, &request.path) {
+            RouteMatch::Found { id, params } => {
+                let mut request = request;
+                if request.path_params.is_empty() {
+                    request.path_params = params;
+                }
+                self.route(id, auth, request).await
+            }
+            RouteMatch::MethodNotAllowed => ApiError::MethodNotAllowed.to_response(&request.request_id),
+            RouteMatch::NotFound => ApiError::RouteNotFound.to_response(&request.request_id),
+        }
+    }
+
+    /// Serves one of the C2B merchant/admin routes.
+    pub async fn route(&self, id: RouteId, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+        match id {
+            RouteId::C2bRegister => self.register(auth, request).await,
+            RouteId::CreateExpectedPayment => self.create_expected(auth, request).await,
+            RouteId::GetExpectedPayment => self.get_expected(auth, request).await,
+            RouteId::GetC2bPayment => self.get_payment(auth, request).await,
+            RouteId::ListC2bPayments => self.list_payments(auth, request).await,
+            _ => ApiError::RouteNotFound.to_response(&request.request_id),
+        }
+    }
+
+    pub async fn register(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+        respond(&request.request_id, async {
+            let principal = auth.require(&request, scopes::C2B_ADMIN).await?;
+            let body = request.json_object(MAX_BODY_BYTES)?;
+            let registration = parse_registration(&body, &principal.client)?;
+            let config = self.registrar.register(registration).await?;
+            Ok(ApiResponse::json(StatusCode::OK, &RegistrationView::from(&config)))
+        })
+        .await
+    }
+
+    pub async fn create_expected(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+        respond(&request.request_id, async {
+            let principal = auth.require(&request, scopes::C2B_WRITE).await?;
+            let key = idempotency_key(&request)?;
+            let body = request.json_object(MAX_BODY_BYTES)?;
+            let new = parse_expected_payment(&body)?;
+            self.expected.create(&principal.client, &key, new).await
+        })
+        .await
+    }
+
+    pub async fn get_expected(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+        respond(&request.request_id, async {
+            let principal = auth.require(&request, scopes::C2B_READ).await?;
+            let not_found = ApiError::NotFound {
+                resource: "expected payment",
+            };
+            let id = request
+                .path_param("id")
+                .and_then(|id| ExpectedPaymentId::parse(id).ok())
+                .ok_or(not_found.clone())?;
+            let expected = repo::get_expected(self.table.as_ref(), &id)
+                .await
+                .map_err(store_error)?
+                .ok_or(not_found.clone())?;
+            if expected.owner != principal.client {
+                return Err(not_found);
+            }
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &ExpectedPaymentView::new(&expected, self.clock.now()),
+            ))
+        })
+        .await
+    }
+
+    pub async fn get_payment(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+        respond(&request.request_id, async {
+            let principal = auth.require(&request, scopes::C2B_READ).await?;
+            let not_found = ApiError::NotFound {
+                resource: "C2B payment",
+            };
+            let id = request
+                .path_param("id")
+                .and_then(|id| C2bPaymentId::parse(id).ok())
+                .ok_or(not_found.clone())?;
+            let payment = repo::get_payment(self.table.as_ref(), &id)
+                .await
+                .map_err(store_error)?
+                .ok_or(not_found.clone())?;
+            // Another client's payment is indistinguishable from a missing one.
+            if !owns(
+                self.table.as_ref(),
+                &principal,
+                &payment.shortcode,
+                payment.owner.as_ref(),
+            )
+            .await?
+            {
+                return Err(not_found);
+            }
+            Ok(ApiResponse::json(StatusCode::OK, &C2bPaymentView::from(&payment)))
+        })
+        .await
+    }
+
+    pub async fn list_payments(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+        respond(&request.request_id, async {
+            let principal = auth.require(&request, scopes::C2B_READ).await?;
+            request.only_query_params(&["shortcode", "account_number", "from", "to", "limit", "cursor"])?;
+            let mut errors = Vec::new();
+            let shortcode = match request.query_param("shortcode")? {
+                None => None,
+                Some(text) => match Shortcode::parse(text) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        errors.push(FieldError::new("shortcode", "invalid_value", format!("shortcode {e}")));
+                        None
+                    }
+                },
+            };
+            let account = match request.query_param("account_number")? {
+                None => None,
+                Some(text) => match AccountNumber::parse(text) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        errors.push(FieldError::new(
+                            "account_number",
+                            "invalid_value",
+                            format!("account_number {e}"),
+                        ));
+                        None
+                    }
+                },
+            };
+            let (from, to) = range_params(&request, &mut errors)?;
+            let (limit, cursor) = page_params(&request, &mut errors)?;
+            if let Some(shortcode) = &shortcode {
+                if errors.is_empty() && !owns(self.table.as_ref(), &principal, shortcode, None).await? {
+                    errors.push(FieldError::new(
+                        "shortcode",
+                        "unknown_shortcode",
+                        "no C2B registration of yours for this shortcode",
+                    ));
+                }
+            }
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            let scope = match shortcode {
+                Some(shortcode) => C2bScope::Shortcode(shortcode),
+                None => C2bScope::Owner(principal.client.clone()),
+            };
+            let filter = C2bListFilter {
+                scope,
+                account,
+                from,
+                to,
+            };
+            let page = repo::list_payments(&self.table, &filter, limit, cursor.as_ref())
+                .await
+                .map_err(store_error)?;
+            let view = ListView {
+                data: page.payments.iter().map(C2bPaymentView::from).collect(),
+                next_cursor: page.next.map(|c| c.encode()),
+            };
+            Ok(ApiResponse::json(StatusCode::OK, &view))
+        })
+        .await
+    }
+}
+
+/// `POST /c2b/validation/{token}`: Daraja's answer format, always HTTP 200.
+pub async fn validation(validator: &C2bValidator, request: ApiRequest) -> ApiResponse {
+    let token = request.path_param("token").unwrap_or_default();
+    let outcome = validator.validate(token, &request.body, request.source_ip).await;
+    ApiResponse::raw_json(StatusCode::OK, Bytes::from(outcome.reply.body()))
+}
+
+/// `POST /c2b/confirmation/{token}`: durable on the callback queue, then acknowledged.
+pub async fn confirmation(intake: &CallbackIntake, request: ApiRequest) -> ApiResponse {
+    if request.method != Method::POST {
+        return ApiError::MethodNotAllowed.to_response(&request.request_id);
+    }
+    receive(intake, CallbackKind::C2bConfirmation, request, C2B_CONFIRMATION_ACK).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::http::ApiRequest;
+    use serde_json::json;
+
+    fn object(value: serde_json::Value) -> JsonObject {
+        let mut request = ApiRequest::new(Method::POST, "/");
+        request
+            .headers
+            .insert("content-type", "application/json".parse().unwrap());
+        request.body = value.to_string().into();
+        request.json_object(MAX_BODY_BYTES).unwrap()
+    }
+
+    fn codes(error: ApiError) -> Vec<(String, &'static str)> {
+        match error {
+            ApiError::Validation(errors) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    fn caller() -> ClientId {
+        ClientId::parse("admin-1").unwrap()
+    }
+
+    #[test]
+    fn registration_defaults_and_full_rules() {
+        let r = parse_registration(&object(json!({"shortcode": "600984"})), &caller()).unwrap();
+        assert_eq!(
+            (r.api_version, r.response_type, r.default_decision),
+            (C2bVersion::V2, ResponseType::Completed, DefaultDecision::Accept)
+        );
+        assert_eq!(r.owner, caller());
+        assert_eq!(r.rules, C2bRules::default());
+        let r = parse_registration(
+            &object(json!({
+                "shortcode": "600984", "version": "v1", "response_type": "Cancelled", "default_decision": "reject",
+                "owner": "merchant-a",
+                "rules": {
+                    "account_pattern": "INV-[0-9]+", "require_expected_payment": true, "min_amount": 10, "max_amount": 70000,
+                    "allowed_accounts": ["vip-1"], "denied_accounts": ["INV-666"], "blocked_msisdns": ["2547 ***** 999"],
+                    "blocked_payer_names": ["  john   kamau "], "require_payer_name": true
+                }
+            })),
+            &caller(),
+        )
+        .unwrap();
+        assert_eq!(r.api_version, C2bVersion::V1);
+        assert_eq!(r.response_type, ResponseType::Cancelled);
+        assert_eq!(r.owner.as_str(), "merchant-a");
+        assert_eq!(r.rules.min_amount.map(|a| a.shillings()), Some(10));
+        assert!(r
+            .rules
+            .allowed_accounts
+            .contains(&AccountNumber::parse("VIP-1").unwrap()));
+        assert!(r.rules.blocked_payer_names.contains("JOHN KAMAU"));
+        assert!(r.rules.require_expected_payment && r.rules.require_payer_name);
+    }
+
+    #[test]
+    fn registration_field_errors_are_specific() {
+        let e = parse_registration(
+            &object(json!({
+                "shortcode": 600984, "version": "v3", "response_type": "completed", "default_decision": "maybe",
+                "owner": "a#b", "extra": 1,
+                "rules": {"account_pattern": "(", "min_amount": 10.5, "max_amount": "9", "denied_accounts": ["ok", "bad#"],
+                          "blocked_msisdns": "x", "require_payer_name": "yes", "surprise": true}
+            })),
+            &caller(),
+        )
+        .unwrap_err();
+        let found = codes(e);
+        for expected in [
+            ("extra", "unknown_field"),
+            ("shortcode", "invalid_type"),
+            ("version", "invalid_value"),
+            ("response_type", "invalid_value"),
+            ("default_decision", "invalid_value"),
+            ("owner", "invalid_value"),
+            ("rules.surprise", "unknown_field"),
+            ("rules.min_amount", "not_whole"),
+            ("rules.max_amount", "not_an_integer"),
+            ("rules.denied_accounts", "invalid_account_number"),
+            ("rules.blocked_msisdns", "invalid_type"),
+            ("rules.require_payer_name", "invalid_type"),
+            ("rules.account_pattern", "invalid_pattern"),
+        ] {
+            assert!(
+                found.iter().any(|(f, c)| f == expected.0 && *c == expected.1),
+                "{expected:?} not in {found:?}"
+            );
+        }
+        assert_eq!(
+            codes(parse_registration(&object(json!({})), &caller()).unwrap_err()),
+            [("shortcode".to_owned(), "required")]
+        );
+        let bounds = parse_registration(
+            &object(json!({"shortcode": "600984", "rules": {"min_amount": 10, "max_amount": 5}})),
+            &caller(),
+        );
+        assert_eq!(
+            codes(bounds.unwrap_err()),
+            [("rules.min_amount".to_owned(), "invalid_range")]
+        );
+        let many = parse_registration(
+            &object(json!({"shortcode": "600984", "rules": {"blocked_msisdns": vec!["x"; 1001]}})),
+            &caller(),
+        );
+        assert_eq!(
+            codes(many.unwrap_err()),
+            [("rules.blocked_msisdns".to_owned(), "too_many_entries")]
+        );
+        let rules_type = parse_registration(&object(json!({"shortcode": "600984", "rules": []})), &caller());
+        assert_eq!(codes(rules_type.unwrap_err()), [("rules".to_owned(), "invalid_type")]);
+    }
+
+    #[test]
+    fn expected_payment_fields() {
+        let ok = parse_expected_payment(&object(json!({
+            "shortcode": "600984", "account_number": " inv-2231 ", "amount": {"rule": "exact", "value": 500},
+            "expires_at": "2026-12-31T23:59:59Z", "metadata": {"order": "A-1"}
+        })))
+        .unwrap();
+        assert_eq!(ok.account_number.as_str(), "INV-2231");
+        assert_eq!(
+            ok.amount,
+            ExpectedAmount::Exact {
+                value: crate::domain::Amount::new(500).unwrap()
+            }
+        );
+        assert!(ok.expires_at.is_some());
+        let open = parse_expected_payment(&object(
+            json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "open"}}),
+        ))
+        .unwrap();
+        assert_eq!((open.amount, open.expires_at), (ExpectedAmount::Open, None));
+        let cases = [
+            (
+                json!({"account_number": "A", "amount": {"rule": "open"}}),
+                ("shortcode", "required"),
+            ),
+            (
+                json!({"shortcode": "600984", "amount": {"rule": "open"}}),
+                ("account_number", "required"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A#1", "amount": {"rule": "open"}}),
+                ("account_number", "invalid_account_number"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A"}),
+                ("amount", "required"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": 500}),
+                ("amount", "invalid_type"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"value": 5}}),
+                ("amount.rule", "required"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "most"}}),
+                ("amount.rule", "invalid_value"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "exact"}}),
+                ("amount.value", "required"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "exact", "value": 500.5}}),
+                ("amount.value", "not_whole"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "minimum", "value": "500"}}),
+                ("amount.value", "not_an_integer"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "exact", "value": 250001}}),
+                ("amount.value", "out_of_range"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "open", "value": 1}}),
+                ("amount.value", "unexpected_field"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "open", "x": 1}}),
+                ("amount.x", "unknown_field"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "open"}, "expires_at": "tomorrow"}),
+                ("expires_at", "invalid_timestamp"),
+            ),
+            (
+                json!({"shortcode": "600984", "account_number": "A", "amount": {"rule": "open"}, "metadata": [1]}),
+                ("metadata", "invalid_type"),
+            ),
+        ];
+        for (body, (field, code)) in cases {
+            let found = codes(parse_expected_payment(&object(body.clone())).unwrap_err());
+            assert!(found.iter().any(|(f, c)| f == field && *c == code), "{body}: {found:?}");
+        }
+    }
+}

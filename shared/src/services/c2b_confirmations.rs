@@ -1,0 +1,580 @@
+//! C2B confirmations from the queue: verify the shortcode's path token, parse per Daraja's quirks,
+//! and record the payment exactly once per receipt (`TransID`), matched to the expected payment
+//! of its account number. One transaction writes the callback record, the payment (only if its
+//! receipt is new), the receipt registry (linking an STK payment with the same receipt) and the
+//! expected payment (only from the version read). Anything that does not check out is recorded
+//! as an anomaly, never applied.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::callback_intake::CallbackEnvelope;
+use super::callback_processor::{CallbackHandler, Retry};
+use super::receipt_links::is_usable_receipt;
+use crate::callback_token::{CallbackTokens, TokenPurpose};
+use crate::clock::Clock;
+use crate::daraja::errors::redact_id;
+use crate::daraja::parse_c2b_notification;
+use crate::daraja::timestamp::nairobi_to_utc;
+use crate::domain::c2b::{
+    amount_anomaly, AccountNumber, C2bKind, C2bPayment, MatchOutcome, Shortcode, UnmatchedReason,
+};
+use crate::domain::expected_payment::{AppliedPayment, NotApplied};
+use crate::domain::C2bPaymentId;
+use crate::metrics;
+use crate::repo::c2b as repo;
+use crate::repo::callbacks::{self, CallbackRecord, Verdict};
+use crate::repo::receipts::{self, ReceiptLink};
+use crate::secrets::SecretCache;
+use crate::store::{StoreError, Table, Write};
+
+pub struct C2bConfirmationHandler {
+    pub table: Arc<dyn Table>,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl C2bConfirmationHandler {
+    async fn finish(&self, mut record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
+        record.verdict = verdict;
+        record.reason = reason.to_owned();
+        if verdict == Verdict::Anomaly {
+            metrics::count(
+                "CallbackAnomalies",
+                1,
+                &[("Reason", reason), ("Kind", "c2b_confirmation")],
+            );
+            tracing::warn!(reason, resource_id = ?record.resource_id, source_ip = ?record.source_ip, "C2B confirmation not applied");
+        }
+        match self.table.write(vec![callbacks::insert(&record)]).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(verdict),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl CallbackHandler for C2bConfirmationHandler {
+    async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
+        let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
+        let mut record = CallbackRecord {
+            message_id: message_id.to_owned(),
+            kind: envelope.kind.as_str().to_owned(),
+            received_at: envelope.received_at,
+            processed_at: self.clock.now(),
+            source_ip: envelope.source_ip.clone(),
+            request_id: envelope.request_id.clone(),
+            resource_id: None,
+            verdict: Verdict::Anomaly,
+            reason: String::new(),
+            body: envelope.body_text(),
+        };
+        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let Some(shortcode) = tokens
+            .verify_hex(TokenPurpose::C2bConfirmation, &envelope.token)
+            .and_then(|id| Shortcode::parse(id).ok())
+        else {
+            return self.finish(record, Verdict::Anomaly, "invalid_token").await;
+        };
+        let notification = match parse_c2b_notification(&envelope.body_bytes()) {
+            Ok(n) if is_usable_receipt(&n.trans_id) => n,
+            Ok(_) => return self.finish(record, Verdict::Anomaly, "malformed").await,
+            Err(error) => {
+                tracing::warn!(%error, shortcode = %shortcode, "malformed C2B confirmation");
+                return self.finish(record, Verdict::Anomaly, "malformed").await;
+            }
+        };
+        if notification.business_short_code.as_deref() != Some(shortcode.as_str()) {
+            return self.finish(record, Verdict::Anomaly, "shortcode_mismatch").await;
+        }
+        let receipt = notification.trans_id.clone();
+        let id = C2bPaymentId::generate();
+        let account = notification
+            .bill_ref_number
+            .as_deref()
+            .and_then(|r| AccountNumber::parse(r).ok());
+        let anomalies: Vec<String> = amount_anomaly(&notification.trans_amount)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+
+        for _ in 0..8 {
+            if let Some(existing) = repo::get_payment_by_trans_id(self.table.as_ref(), &receipt).await? {
+                record.resource_id = Some(existing.id.to_string());
+                tracing::info!(c2b_payment_id = %existing.id, "duplicate C2B confirmation");
+                return self.finish(record, Verdict::Duplicate, "duplicate").await;
+            }
+            let now = self.clock.now();
+            let config = repo::get_config(self.table.as_ref(), &shortcode).await?;
+            let link = receipts::get(self.table.as_ref(), &receipt).await?;
+            let linked_payment_id = link.as_ref().and_then(|l| l.stk_payment_id.clone());
+
+            let mut expected_writes: Vec<Write> = Vec::new();
+            let matched = match (notification.trans_amount, &account) {
+                (Some(Ok(amount)), Some(account)) => {
+                    match repo::get_claim(self.table.as_ref(), &shortcode, account).await? {
+                        None => MatchOutcome::Unmatched {
+                            reason: UnmatchedReason::UnknownAccount,
+                            expected_payment_id: None,
+                        },
+                        Some(claim) => {
+                            let applied = AppliedPayment {
+                                c2b_payment_id: id.clone(),
+                                trans_id: receipt.clone(),
+                                amount,
+                                received_at: envelope.received_at,
+                            };
+                            match claim.expected.apply(applied, now) {
+                                Ok(next) => {
+                                    expected_writes.extend(repo::update_expected(&next, &claim));
+                                    MatchOutcome::Matched {
+                                        expected_payment_id: next.id.clone(),
+                                        resulting_status: next.status,
+                                        amount_paid_after: next.amount_paid,
+                                    }
+                                }
+                                Err(NotApplied::Expired) => MatchOutcome::Unmatched {
+                                    reason: UnmatchedReason::Expired,
+                                    expected_payment_id: Some(claim.expected.id.clone()),
+                                },
+                            }
+                        }
+                    }
+                }
+                (Some(Ok(_)), None) => MatchOutcome::Unmatched {
+                    reason: UnmatchedReason::NoAccountNumber,
+                    expected_payment_id: None,
+                },
+                _ => MatchOutcome::Unmatched {
+                    reason: UnmatchedReason::AmountAnomaly,
+                    expected_payment_id: None,
+                },
+            };
+            let payment = C2bPayment {
+                id: id.clone(),
+                trans_id: receipt.clone(),
+                shortcode: shortcode.clone(),
+                owner: config.map(|c| c.owner),
+                kind: if linked_payment_id.is_some() {
+                    C2bKind::StkDuplicate
+                } else {
+                    C2bKind::Payment
+                },
+                linked_payment_id,
+                transaction_type: notification.transaction_type.clone(),
+                amount: notification.trans_amount.and_then(Result::ok),
+                amount_text: envelope_amount_text(&envelope.body_bytes()),
+                bill_ref_number: notification.bill_ref_number.clone(),
+                account_number: account.clone(),
+                invoice_number: notification.invoice_number.clone(),
+                third_party_trans_id: notification.third_party_trans_id.clone(),
+                org_account_balance: notification.org_account_balance.clone(),
+                msisdn: notification.msisdn.clone(),
+                first_name: notification.first_name.clone(),
+                middle_name: notification.middle_name.clone(),
+                last_name: notification.last_name.clone(),
+                trans_time: notification.trans_time.clone(),
+                trans_time_at: notification.trans_time_nairobi().map(nairobi_to_utc),
+                matched,
+                anomalies: anomalies.clone(),
+                received_at: envelope.received_at,
+                recorded_at: now,
+                updated_at: now,
+                raw_body: envelope.body_text(),
+                version: 0,
+            };
+            let link = match link {
+                Some(link) => ReceiptLink {
+                    c2b_payment_id: Some(id.clone()),
+                    updated_at: now,
+                    ..link
+                },
+                None => ReceiptLink {
+                    receipt: receipt.clone(),
+                    stk_payment_id: None,
+                    c2b_payment_id: Some(id.clone()),
+                    updated_at: now,
+                    version: 0,
+                },
+            };
+            let (verdict, reason) = match anomalies.first() {
+                Some(anomaly) => (Verdict::Anomaly, anomaly.clone()),
+                None => (Verdict::Applied, "applied".to_owned()),
+            };
+            record.resource_id = Some(id.to_string());
+            record.verdict = verdict;
+            record.reason = reason.clone();
+            record.processed_at = now;
+            let mut writes = vec![callbacks::insert(&record)];
+            writes.extend(repo::insert_payment(&payment));
+            writes.push(receipts::put(&link));
+            writes.extend(expected_writes);
+            match self.table.write(writes).await {
+                Ok(()) => {
+                    observe(&payment, &reason);
+                    return Ok(verdict);
+                }
+                // This very message was processed before (a redelivery).
+                Err(StoreError::ConditionFailed { index: 0 }) => return Ok(Verdict::Duplicate),
+                // Another message recorded the receipt, or the registry / expected payment moved:
+                // decide again from what is stored now.
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Retry("C2B confirmation kept conflicting".into()))
+    }
+}
+
+/// `TransAmount` exactly as sent, when it is a string (every Daraja C2B field is).
+fn envelope_amount_text(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match value.get("TransAmount")? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.chars().take(32).collect()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn observe(payment: &C2bPayment, reason: &str) {
+    metrics::count(
+        "C2bConfirmations",
+        1,
+        &[("Kind", payment.kind.as_str()), ("Match", payment.matched.status())],
+    );
+    if reason != "applied" {
+        metrics::count(
+            "CallbackAnomalies",
+            1,
+            &[("Reason", reason), ("Kind", "c2b_confirmation")],
+        );
+    }
+    if let Some(linked) = &payment.linked_payment_id {
+        metrics::count("C2bStkLinks", 1, &[("Order", "stk_first")]);
+        tracing::info!(c2b_payment_id = %payment.id, payment_id = %linked, "C2B confirmation of an STK payment");
+    }
+    tracing::info!(
+        c2b_payment_id = %payment.id,
+        shortcode = %payment.shortcode,
+        trans_id = %redact_id(&payment.trans_id),
+        kind = payment.kind.as_str(),
+        matched = payment.matched.status(),
+        "C2B payment recorded"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::c2b::{
+        C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, ShortcodeConfig,
+    };
+    use crate::domain::expected_payment::{ExpectedAmount, ExpectedPayment, ExpectedStatus};
+    use crate::domain::{Amount, ClientId, ExpectedPaymentId, Metadata, PaymentId};
+    use crate::secrets::{Secret, StaticSecret};
+    use crate::services::callback_intake::CallbackKind;
+    use crate::services::receipt_links::stk_completion_writes;
+    use crate::store::memory::MemoryTable;
+    use chrono::{DateTime, Utc};
+    use std::time::Duration;
+
+    const KEY: &str = "confirmation-test-hmac-key-0123456789abcdef";
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T09:13:25Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    struct Fixture {
+        table: Arc<dyn Table>,
+        clock: Arc<ManualClock>,
+        handler: C2bConfirmationHandler,
+    }
+
+    async fn fixture() -> Fixture {
+        let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
+        let clock = Arc::new(ManualClock::new(t0()));
+        let json = serde_json::json!({
+            "daraja_consumer_key": "k", "daraja_consumer_secret": "s", "stk_shortcode": "174379",
+            "stk_passkey": "p", "callback_hmac_key": KEY,
+        });
+        let secrets = Arc::new(SecretCache::new(
+            Arc::new(StaticSecret(json.to_string())),
+            Duration::from_secs(3600),
+        ));
+        let config = ShortcodeConfig {
+            shortcode: Shortcode::parse("600984").unwrap(),
+            owner: ClientId::parse("merchant-a").unwrap(),
+            api_version: C2bVersion::V2,
+            response_type: ResponseType::Completed,
+            default_decision: DefaultDecision::Accept,
+            rules: C2bRules::default(),
+            validation_url: String::new(),
+            confirmation_url: String::new(),
+            registration: DarajaRegistration {
+                status: RegistrationStatus::Registered,
+                response_code: None,
+                response_description: None,
+                originator_conversation_id: None,
+                at: t0(),
+            },
+            created_at: t0(),
+            updated_at: t0(),
+            version: 0,
+        };
+        table.write(vec![repo::put_config(&config)]).await.unwrap();
+        let handler = C2bConfirmationHandler {
+            table: table.clone(),
+            secrets,
+            clock: clock.clone(),
+        };
+        Fixture { table, clock, handler }
+    }
+
+    fn envelope(token: &str, trans_id: &str, bill_ref: &str, amount: &str) -> CallbackEnvelope {
+        let body = serde_json::json!({
+            "TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": "20261121121325",
+            "TransAmount": amount, "BusinessShortCode": "600984", "BillRefNumber": bill_ref,
+            "InvoiceNumber": "", "OrgAccountBalance": "49197.00", "ThirdPartyTransID": "",
+            "MSISDN": "2547 ***** 126", "FirstName": "JANE", "MiddleName": "", "LastName": null
+        });
+        CallbackEnvelope {
+            v: 1,
+            kind: CallbackKind::C2bConfirmation,
+            token: token.to_owned(),
+            received_at: t0(),
+            source_ip: Some("196.201.214.200".into()),
+            request_id: "req".into(),
+            body: body.to_string(),
+            body_base64: false,
+        }
+    }
+
+    fn token() -> String {
+        CallbackTokens::new(Secret::new(KEY)).hex_token_for(TokenPurpose::C2bConfirmation, "600984")
+    }
+
+    async fn invoice(f: &Fixture, account: &str, amount: ExpectedAmount) -> ExpectedPaymentId {
+        let e = ExpectedPayment::create(
+            ExpectedPaymentId::generate(),
+            ClientId::parse("merchant-a").unwrap(),
+            Shortcode::parse("600984").unwrap(),
+            AccountNumber::parse(account).unwrap(),
+            amount,
+            t0() + chrono::Duration::hours(1),
+            Metadata::default(),
+            t0(),
+        );
+        f.table
+            .write(repo::insert_expected(&e, None, t0()).to_vec())
+            .await
+            .unwrap();
+        e.id
+    }
+
+    async fn payment(f: &Fixture, trans_id: &str) -> C2bPayment {
+        repo::get_payment_by_trans_id(f.table.as_ref(), trans_id)
+            .await
+            .unwrap()
+            .expect("recorded")
+    }
+
+    fn kes(n: u64) -> Amount {
+        Amount::new(n).unwrap()
+    }
+
+    #[tokio::test]
+    async fn records_once_and_settles_the_expected_payment_once() {
+        let f = fixture().await;
+        let exp = invoice(&f, "INV-2231", ExpectedAmount::Exact { value: kes(500) }).await;
+        let e = envelope(&token(), "TKL51ZDR4F", "inv-2231", "300.00");
+        assert_eq!(f.handler.handle("m1", &e).await.unwrap(), Verdict::Applied);
+        // The same message again, and another message with the same receipt.
+        assert_eq!(f.handler.handle("m1", &e).await.unwrap(), Verdict::Duplicate);
+        assert_eq!(f.handler.handle("m2", &e).await.unwrap(), Verdict::Duplicate);
+        let p = payment(&f, "TKL51ZDR4F").await;
+        assert_eq!(p.amount, Some(kes(300)));
+        assert_eq!(p.kind, C2bKind::Payment);
+        assert_eq!(p.msisdn.as_deref(), Some("2547 ***** 126"), "stored as given");
+        assert_eq!(p.last_name, None);
+        assert_eq!(p.owner.as_ref().map(ClientId::as_str), Some("merchant-a"));
+        assert_eq!(p.trans_time_at, Some(t0()));
+        assert!(matches!(
+            p.matched,
+            MatchOutcome::Matched {
+                resulting_status: ExpectedStatus::PartiallyPaid,
+                amount_paid_after: 300,
+                ..
+            }
+        ));
+        let e2 = repo::get_expected(f.table.as_ref(), &exp).await.unwrap().unwrap();
+        assert_eq!((e2.amount_paid, e2.payment_count), (300, 1));
+        // The claim mirrors it (what validation reads).
+        let claim = repo::get_claim(f.table.as_ref(), &e2.shortcode, &e2.account_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claim.expected, e2);
+        assert_eq!(
+            repo::get_payment(f.table.as_ref(), &p.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .trans_id,
+            "TKL51ZDR4F"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_expired_anomalous_and_forged() {
+        let f = fixture().await;
+        assert_eq!(
+            f.handler
+                .handle("a", &envelope(&token(), "TKA0000001", "NOPE-1", "10.00"))
+                .await
+                .unwrap(),
+            Verdict::Applied
+        );
+        assert!(matches!(
+            payment(&f, "TKA0000001").await.matched,
+            MatchOutcome::Unmatched {
+                reason: UnmatchedReason::UnknownAccount,
+                ..
+            }
+        ));
+        assert_eq!(
+            f.handler
+                .handle("b", &envelope(&token(), "TKA0000002", "", "10.00"))
+                .await
+                .unwrap(),
+            Verdict::Applied
+        );
+        assert!(matches!(
+            payment(&f, "TKA0000002").await.matched,
+            MatchOutcome::Unmatched {
+                reason: UnmatchedReason::NoAccountNumber,
+                ..
+            }
+        ));
+        // A fractional amount: recorded (money moved) but flagged, never applied to an invoice.
+        invoice(&f, "INV-9", ExpectedAmount::Open).await;
+        assert_eq!(
+            f.handler
+                .handle("c", &envelope(&token(), "TKA0000003", "INV-9", "10.50"))
+                .await
+                .unwrap(),
+            Verdict::Anomaly
+        );
+        let odd = payment(&f, "TKA0000003").await;
+        assert_eq!((odd.amount, odd.amount_text.as_deref()), (None, Some("10.50")));
+        assert_eq!(odd.anomalies, ["fractional_amount"]);
+        assert!(matches!(
+            odd.matched,
+            MatchOutcome::Unmatched {
+                reason: UnmatchedReason::AmountAnomaly,
+                ..
+            }
+        ));
+        // Expired by the time the payment was received.
+        let exp = invoice(&f, "INV-OLD", ExpectedAmount::Exact { value: kes(10) }).await;
+        let mut late = envelope(&token(), "TKA0000004", "INV-OLD", "10.00");
+        late.received_at = t0() + chrono::Duration::hours(2);
+        f.clock.advance(chrono::Duration::hours(2));
+        assert_eq!(f.handler.handle("d", &late).await.unwrap(), Verdict::Applied);
+        assert_eq!(
+            payment(&f, "TKA0000004").await.matched,
+            MatchOutcome::Unmatched {
+                reason: UnmatchedReason::Expired,
+                expected_payment_id: Some(exp.clone())
+            }
+        );
+        assert_eq!(
+            repo::get_expected(f.table.as_ref(), &exp)
+                .await
+                .unwrap()
+                .unwrap()
+                .amount_paid,
+            0
+        );
+        // Forged token, another shortcode's body, garbage: anomalies, nothing recorded.
+        let forged =
+            CallbackTokens::new(Secret::new("x".repeat(40))).hex_token_for(TokenPurpose::C2bConfirmation, "600984");
+        assert_eq!(
+            f.handler
+                .handle("e", &envelope(&forged, "TKA0000005", "A", "1"))
+                .await
+                .unwrap(),
+            Verdict::Anomaly
+        );
+        let mut foreign = envelope(&token(), "TKA0000006", "A", "1");
+        foreign.body = foreign.body.replace("600984", "600985");
+        assert_eq!(f.handler.handle("f", &foreign).await.unwrap(), Verdict::Anomaly);
+        let mut garbage = envelope(&token(), "TKA0000007", "A", "1");
+        garbage.body = "{\"TransID\": \"\"}".into();
+        assert_eq!(f.handler.handle("g", &garbage).await.unwrap(), Verdict::Anomaly);
+        let weird_receipt = envelope(&token(), "TK#1/../x", "A", "1");
+        assert_eq!(f.handler.handle("h", &weird_receipt).await.unwrap(), Verdict::Anomaly);
+        for receipt in ["TKA0000005", "TKA0000006", "TKA0000007"] {
+            assert!(repo::get_payment_by_trans_id(f.table.as_ref(), receipt)
+                .await
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    /// The registry links an STK payment and its C2B echo whichever is processed first.
+    #[tokio::test]
+    async fn stk_and_c2b_link_in_both_orders() {
+        for stk_first in [true, false] {
+            let f = fixture().await;
+            let pay = PaymentId::generate();
+            let receipt = if stk_first { "TKS0000001" } else { "TKS0000002" };
+            // As the settler does: optimistic first, and on a conflict read and link.
+            let stk = || async {
+                for optimistic in [true, false] {
+                    let writes = stk_completion_writes(f.table.as_ref(), &pay, receipt, t0(), optimistic)
+                        .await
+                        .unwrap();
+                    if writes.is_empty() {
+                        return;
+                    }
+                    match f.table.write(writes).await {
+                        Ok(()) => return,
+                        Err(StoreError::ConditionFailed { .. }) if optimistic => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            };
+            if stk_first {
+                stk().await;
+            }
+            f.handler
+                .handle("m", &envelope(&token(), receipt, "ORDER1", "100.00"))
+                .await
+                .unwrap();
+            if !stk_first {
+                assert_eq!(
+                    payment(&f, receipt).await.kind,
+                    C2bKind::Payment,
+                    "not yet known as an STK payment"
+                );
+                stk().await;
+                stk().await; // a repeated completion changes nothing more
+            }
+            let p = payment(&f, receipt).await;
+            assert_eq!(
+                (p.kind, p.linked_payment_id.as_ref()),
+                (C2bKind::StkDuplicate, Some(&pay)),
+                "stk_first={stk_first}"
+            );
+            let link = receipts::get(f.table.as_ref(), receipt).await.unwrap().unwrap();
+            assert_eq!(
+                (link.stk_payment_id.as_ref(), link.c2b_payment_id.as_ref()),
+                (Some(&pay), Some(&p.id))
+            );
+        }
+    }
+}

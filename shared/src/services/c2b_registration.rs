@@ -1,0 +1,302 @@
+//! Registering a shortcode's C2B validation and confirmation URLs with Daraja, and storing its
+//! rules.
+//!
+//! The URLs carry a per-shortcode token, `<shortcode>.<hex HMAC>`: unguessable, and spelled in
+//! an alphabet that cannot contain a word Daraja refuses. They are checked against Safaricom's
+//! URL rules before Daraja is called. The configuration is stored first (write-ahead), so
+//! validation and confirmation find it as soon as Daraja may call; Daraja's answer is then
+//! recorded on it. Registering again replaces the rules; "URLs already registered" (production
+//! registers once) is success, since our URLs for a shortcode are always the same.
+
+use std::sync::Arc;
+
+use crate::api::problem::ApiError;
+use crate::callback_token::{CallbackTokens, TokenPurpose};
+use crate::clock::Clock;
+use crate::daraja::{
+    check_c2b_url, ApiCredentials, C2bApiVersion, C2bRegisterRequest, C2bResponseType, Daraja, DarajaError,
+};
+use crate::domain::c2b::{
+    C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, Shortcode,
+    ShortcodeConfig,
+};
+use crate::domain::ClientId;
+use crate::metrics;
+use crate::repo::c2b as repo;
+use crate::secrets::SecretCache;
+use crate::services::payments::{error_kind, store_error};
+use crate::store::{StoreError, Table};
+
+#[derive(Debug, Clone)]
+pub struct C2bRegistrationConfig {
+    /// Public base URL of the API; the C2B URLs are built on it.
+    pub public_base_url: String,
+    /// Production: Safaricom only calls HTTPS URLs. Off in the dev stack (`C2B_ALLOW_HTTP=true`).
+    pub require_https: bool,
+}
+
+/// What an admin asks for, already parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRequest {
+    pub shortcode: Shortcode,
+    pub owner: ClientId,
+    pub api_version: C2bVersion,
+    pub response_type: ResponseType,
+    pub default_decision: DefaultDecision,
+    pub rules: C2bRules,
+}
+
+/// The validation and confirmation URLs of a shortcode.
+pub fn c2b_urls(public_base_url: &str, tokens: &CallbackTokens, shortcode: &Shortcode) -> (String, String) {
+    let base = public_base_url.trim_end_matches('/');
+    let validation = tokens.hex_token_for(TokenPurpose::C2bValidation, shortcode.as_str());
+    let confirmation = tokens.hex_token_for(TokenPurpose::C2bConfirmation, shortcode.as_str());
+    (
+        format!("{base}/c2b/validation/{validation}"),
+        format!("{base}/c2b/confirmation/{confirmation}"),
+    )
+}
+
+pub struct C2bRegistrar {
+    pub table: Arc<dyn Table>,
+    pub daraja: Arc<dyn Daraja>,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+    pub config: C2bRegistrationConfig,
+}
+
+impl C2bRegistrar {
+    /// Stores the configuration, registers the URLs with Daraja, records Daraja's answer.
+    pub async fn register(&self, request: RegistrationRequest) -> Result<ShortcodeConfig, ApiError> {
+        let secrets = self.secrets.get().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            ApiError::Unavailable
+        })?;
+        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let (validation_url, confirmation_url) = c2b_urls(&self.config.public_base_url, &tokens, &request.shortcode);
+        for (which, url) in [("validation", &validation_url), ("confirmation", &confirmation_url)] {
+            check_c2b_url(url, self.config.require_https).map_err(|reason| {
+                // Name the base URL and path, never the token.
+                let shown = url.rsplit_once('/').map_or("", |(head, _)| head);
+                ApiError::Unprocessable {
+                    code: "c2b_url_refused",
+                    detail: format!(
+                        "Safaricom would refuse the {which} URL {shown}/<token>: {reason}. \
+                         Set PUBLIC_BASE_URL to an HTTPS domain of your own without those words."
+                    ),
+                }
+            })?;
+        }
+
+        let stored = self.store_pending(&request, validation_url, confirmation_url).await?;
+        let credentials = ApiCredentials {
+            consumer_key: secrets.daraja_consumer_key.clone(),
+            consumer_secret: secrets.daraja_consumer_secret.clone(),
+        };
+        let call = C2bRegisterRequest {
+            credentials: &credentials,
+            version: match request.api_version {
+                C2bVersion::V1 => C2bApiVersion::V1,
+                C2bVersion::V2 => C2bApiVersion::V2,
+            },
+            short_code: request.shortcode.as_str(),
+            response_type: match request.response_type {
+                ResponseType::Completed => C2bResponseType::Completed,
+                ResponseType::Cancelled => C2bResponseType::Cancelled,
+            },
+            confirmation_url: &stored.confirmation_url,
+            validation_url: &stored.validation_url,
+        };
+        let result = self.daraja.register_c2b_urls(&call).await;
+        let now = self.clock.now();
+        let (registration, failure) = match result {
+            Ok(ok) => (
+                DarajaRegistration {
+                    status: RegistrationStatus::Registered,
+                    response_code: ok.response_code,
+                    response_description: ok.response_description,
+                    originator_conversation_id: ok.originator_conversation_id,
+                    at: now,
+                },
+                None,
+            ),
+            Err(error) if error.is_urls_already_registered() => (
+                DarajaRegistration {
+                    status: RegistrationStatus::AlreadyRegistered,
+                    response_code: error.code().map(str::to_owned),
+                    response_description: Some("Urls are already registered".into()),
+                    originator_conversation_id: None,
+                    at: now,
+                },
+                None,
+            ),
+            Err(error) => {
+                metrics::count(
+                    "DarajaErrors",
+                    1,
+                    &[("Operation", "c2b_register"), ("Kind", error_kind(&error))],
+                );
+                tracing::warn!(%error, shortcode = %request.shortcode, "C2B registration failed");
+                let registration = DarajaRegistration {
+                    status: RegistrationStatus::Failed,
+                    response_code: error.code().map(str::to_owned),
+                    response_description: Some(error.to_string()),
+                    originator_conversation_id: None,
+                    at: now,
+                };
+                (registration, Some(error))
+            }
+        };
+        metrics::count("C2bRegistrations", 1, &[("Status", registration.status.as_str())]);
+        let mut done = stored.clone();
+        done.registration = registration;
+        done.updated_at = now;
+        let done = match self.table.write(vec![repo::put_config(&done)]).await {
+            Ok(()) => ShortcodeConfig {
+                version: done.version + 1,
+                ..done
+            },
+            Err(error) => {
+                // The rules are stored; only Daraja's answer is not. Registering again is safe.
+                tracing::warn!(%error, shortcode = %request.shortcode, "could not record Daraja's registration answer");
+                done
+            }
+        };
+        match failure {
+            None => {
+                tracing::info!(shortcode = %request.shortcode, status = done.registration.status.as_str(), "C2B URLs registered");
+                Ok(done)
+            }
+            Some(error) => Err(daraja_error(&request.shortcode, error)),
+        }
+    }
+
+    /// Writes the configuration with status `pending`, over whatever version is stored.
+    async fn store_pending(
+        &self,
+        request: &RegistrationRequest,
+        validation_url: String,
+        confirmation_url: String,
+    ) -> Result<ShortcodeConfig, ApiError> {
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let existing = repo::get_config(self.table.as_ref(), &request.shortcode)
+                .await
+                .map_err(store_error)?;
+            let config = ShortcodeConfig {
+                shortcode: request.shortcode.clone(),
+                owner: request.owner.clone(),
+                api_version: request.api_version,
+                response_type: request.response_type,
+                default_decision: request.default_decision,
+                rules: request.rules.clone(),
+                validation_url: validation_url.clone(),
+                confirmation_url: confirmation_url.clone(),
+                registration: DarajaRegistration {
+                    status: RegistrationStatus::Pending,
+                    response_code: None,
+                    response_description: None,
+                    originator_conversation_id: None,
+                    at: now,
+                },
+                created_at: existing.as_ref().map_or(now, |e| e.created_at),
+                updated_at: now,
+                version: existing.as_ref().map_or(0, |e| e.version),
+            };
+            match self.table.write(vec![repo::put_config(&config)]).await {
+                Ok(()) => {
+                    return Ok(ShortcodeConfig {
+                        version: config.version + 1,
+                        ..config
+                    })
+                }
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(error) => return Err(store_error(error)),
+            }
+        }
+        Err(ApiError::Conflict {
+            code: "concurrent_registration",
+            detail: "this shortcode is being registered by another request; retry".into(),
+        })
+    }
+}
+
+fn daraja_error(shortcode: &Shortcode, error: DarajaError) -> ApiError {
+    let resource_id = shortcode.to_string();
+    match error {
+        DarajaError::Rejected { code, message, .. } | DarajaError::Auth { code, message } => ApiError::DarajaRejected {
+            resource_id,
+            code,
+            message,
+        },
+        DarajaError::InvalidRequest { detail } => ApiError::Unprocessable {
+            code: "c2b_url_refused",
+            detail,
+        },
+        DarajaError::RateLimited { .. }
+        | DarajaError::Unavailable { .. }
+        | DarajaError::OutcomeUnknown { .. }
+        | DarajaError::Protocol { .. } => ApiError::DarajaUnavailable { resource_id },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daraja::c2b::FORBIDDEN_URL_WORDS;
+    use crate::secrets::Secret;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the key and shortcode, the URLs we register pass Safaricom's rules (a base64
+        /// MAC would sometimes spell `exe`, `cmd`, `sql`...; hex never does).
+        #[test]
+        fn every_generated_c2b_url_passes_safaricoms_rules(key in "[ -~]{32,64}", shortcode in "[0-9]{5,7}") {
+            let tokens = CallbackTokens::new(Secret::new(key));
+            let shortcode = Shortcode::parse(&shortcode).unwrap();
+            let (validation, confirmation) = c2b_urls("https://pay.example.co.ke/", &tokens, &shortcode);
+            prop_assert!(validation.starts_with("https://pay.example.co.ke/c2b/validation/"));
+            prop_assert!(confirmation.starts_with("https://pay.example.co.ke/c2b/confirmation/"));
+            for url in [&validation, &confirmation] {
+                prop_assert_eq!(check_c2b_url(url, true), Ok(()), "{}", url);
+            }
+            let token = validation.rsplit('/').next().unwrap();
+            prop_assert_eq!(tokens.verify_hex(TokenPurpose::C2bValidation, token), Some(shortcode.as_str()));
+        }
+    }
+
+    #[test]
+    fn hex_cannot_spell_a_forbidden_word_but_base64_can() {
+        let hex_alphabet = "0123456789abcdef";
+        for word in FORBIDDEN_URL_WORDS {
+            assert!(
+                word.chars().any(|c| !hex_alphabet.contains(c)),
+                "{word} is spellable in hex"
+            );
+        }
+        // Search a few keys for a base64 token that Daraja would refuse: the reason tokens are hex.
+        let refused = (0..2000).any(|i| {
+            let tokens = CallbackTokens::new(Secret::new(format!("key-{i:0>32}")));
+            let token = tokens.token_for(TokenPurpose::C2bValidation, "600984");
+            check_c2b_url(&format!("https://pay.example.co.ke/c2b/validation/{token}"), true).is_err()
+        });
+        assert!(refused, "base64 tokens do hit forbidden words");
+    }
+
+    #[test]
+    fn paths_and_the_default_aws_url() {
+        let tokens = CallbackTokens::new(Secret::new("k".repeat(32)));
+        let shortcode = Shortcode::parse("600984").unwrap();
+        let (v, c) = c2b_urls("http://127.0.0.1:3000", &tokens, &shortcode);
+        assert_eq!(check_c2b_url(&v, false), Ok(()));
+        assert_eq!(check_c2b_url(&c, false), Ok(()));
+        assert!(check_c2b_url(&v, true).is_err(), "plain HTTP only where allowed");
+        // API Gateway's default host says "execute-api": Safaricom refuses it.
+        let (v, _) = c2b_urls(
+            "https://abc123.execute-api.eu-west-1.amazonaws.com",
+            &tokens,
+            &shortcode,
+        );
+        assert!(check_c2b_url(&v, true).is_err());
+    }
+}

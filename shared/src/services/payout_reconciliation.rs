@@ -1,0 +1,354 @@
+//! The payout sweep (runs in the timeout sweeper next to the payment sweep): finds open payouts
+//! whose next check is due through the sparse open index, so its cost follows the number of open
+//! payouts, not the table.
+//!
+//! - `pending` past its requeue time (its job was lost, or Daraja was down for longer than the
+//!   queue's retries): the job is enqueued again. Safe: the worker skips what is no longer
+//!   pending and Daraja refuses a second submission as a duplicate.
+//! - `sent` with no result past its wait: becomes `unknown` (money may have moved).
+//! - `unknown`: Transaction Status is asked by OriginatorConversationID (the payout id); its
+//!   answer arrives at `/callbacks/b2c/status/{token}` and is applied by the callback processor.
+//!   The sweeper never re-sends a payout and never fails one by itself.
+//! - Each check first *claims* the payout with a conditional write that moves its next check
+//!   forward (and counts the query), so overlapping sweeps never act on the same payout twice.
+//! - Queries are paced (a global rate), run with bounded concurrency, and the sweep stops asking
+//!   on Spike Arrest or when Daraja keeps failing; one payout's failure never stops the others.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use super::b2c_credential::SecurityCredentials;
+use super::payout_settlement::{PayoutSettled, PayoutSettler};
+use super::payouts::enqueue;
+use crate::callback_token::{CallbackTokens, TokenPurpose};
+use crate::clock::Clock;
+use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
+use crate::daraja::{ApiCredentials, Daraja, DarajaError, TransactionStatusRequest};
+use crate::domain::payout::{Payout, PayoutEvent};
+use crate::domain::PayoutStatus;
+use crate::metrics;
+use crate::queue::Queue;
+use crate::repo::payouts::PayoutRepo;
+use crate::secrets::SecretCache;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy)]
+pub struct PayoutReconcileConfig {
+    /// Due payouts read per index shard per sweep.
+    pub batch_per_shard: usize,
+    /// Payouts checked at once.
+    pub concurrency: usize,
+    /// Transaction Status queries per second, at most.
+    pub queries_per_second: u32,
+    /// Consecutive Daraja failures after which the sweep stops asking.
+    pub failure_threshold: u32,
+    /// How long a payout whose check could not finish is left alone.
+    pub lease: chrono::Duration,
+    /// Stop starting new checks after this long (the Lambda's timeout minus a margin).
+    pub time_budget: Duration,
+}
+
+impl Default for PayoutReconcileConfig {
+    fn default() -> Self {
+        PayoutReconcileConfig {
+            batch_per_shard: 100,
+            concurrency: 4,
+            queries_per_second: 5,
+            failure_threshold: 5,
+            lease: chrono::Duration::seconds(60),
+            time_budget: Duration::from_secs(50),
+        }
+    }
+}
+
+/// What one payout sweep did (logged, returned by the Lambda, asserted by tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PayoutSweepReport {
+    pub due: usize,
+    /// `pending` payouts whose job was enqueued again.
+    pub requeued: usize,
+    /// `sent` payouts with no result that became `unknown`.
+    pub marked_unknown: usize,
+    /// Transaction Status queries Daraja acknowledged.
+    pub queried: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub stopped_early: bool,
+}
+
+pub struct PayoutReconciler {
+    pub repo: PayoutRepo,
+    pub settler: PayoutSettler,
+    /// A client without retries of its own: the sweep paces and backs off itself.
+    pub daraja: Arc<dyn Daraja>,
+    pub secrets: Arc<SecretCache>,
+    pub credentials: Arc<SecurityCredentials>,
+    pub queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub config: PayoutReconcileConfig,
+    /// Public base URL of the API; Transaction Status result URLs are built on it.
+    pub public_base_url: String,
+}
+
+#[derive(Default)]
+struct Checked {
+    requeued: bool,
+    marked_unknown: bool,
+    queried: bool,
+    skipped: bool,
+    failed: bool,
+}
+
+struct SweepControl {
+    pacer: Mutex<tokio::time::Interval>,
+    stop: AtomicBool,
+    consecutive_failures: AtomicU32,
+    queries: AtomicUsize,
+    started: Instant,
+}
+
+impl PayoutReconciler {
+    pub async fn sweep(&self) -> PayoutSweepReport {
+        let mut report = PayoutSweepReport::default();
+        let now = self.clock.now();
+        let due = match self.repo.due_for_check(now, self.config.batch_per_shard).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::error!(%error, "payout sweep could not read due payouts");
+                report.errors += 1;
+                return report;
+            }
+        };
+        report.due = due.len();
+        if due.is_empty() {
+            return report;
+        }
+        let period = Duration::from_secs_f64(1.0 / f64::from(self.config.queries_per_second.max(1)));
+        let mut pacer = tokio::time::interval(period);
+        pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let control = SweepControl {
+            pacer: Mutex::new(pacer),
+            stop: AtomicBool::new(false),
+            consecutive_failures: AtomicU32::new(0),
+            queries: AtomicUsize::new(0),
+            started: Instant::now(),
+        };
+        let results: Vec<Checked> = futures::stream::iter(due)
+            .map(|payout| self.check(payout, &control))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        for checked in results {
+            report.requeued += usize::from(checked.requeued);
+            report.marked_unknown += usize::from(checked.marked_unknown);
+            report.queried += usize::from(checked.queried);
+            report.skipped += usize::from(checked.skipped);
+            report.errors += usize::from(checked.failed);
+        }
+        report.stopped_early = control.stop.load(Ordering::Relaxed);
+        metrics::count(
+            "PayoutReconciliations",
+            report.requeued as u64,
+            &[("Action", "requeued")],
+        );
+        metrics::count(
+            "PayoutReconciliations",
+            report.marked_unknown as u64,
+            &[("Action", "marked_unknown")],
+        );
+        metrics::count(
+            "PayoutReconciliations",
+            report.queried as u64,
+            &[("Action", "status_query")],
+        );
+        tracing::info!(?report, "payout sweep finished");
+        report
+    }
+
+    async fn check(&self, payout: Payout, control: &SweepControl) -> Checked {
+        if control.stop.load(Ordering::Relaxed) || control.started.elapsed() > self.config.time_budget {
+            control.stop.store(true, Ordering::Relaxed);
+            return Checked {
+                skipped: true,
+                ..Checked::default()
+            };
+        }
+        match self.check_one(payout, control).await {
+            Ok(checked) => checked,
+            Err(error) => {
+                tracing::warn!(%error, "reconciliation of one payout failed; the others go on");
+                Checked {
+                    failed: true,
+                    ..Checked::default()
+                }
+            }
+        }
+    }
+
+    async fn check_one(&self, payout: Payout, control: &SweepControl) -> Result<Checked, StoreError> {
+        let now = self.clock.now();
+        let mut checked = Checked::default();
+        let payout = match payout.status {
+            PayoutStatus::Pending => return self.requeue(payout).await,
+            PayoutStatus::Sent => match self
+                .settler
+                .apply(&payout.id.clone(), &PayoutEvent::NoResult, Some(payout), None)
+                .await?
+            {
+                PayoutSettled::Applied { after, .. } if after.status == PayoutStatus::Unknown => {
+                    tracing::info!(payout_id = %after.id, "no result for a sent payout: now unknown, asking Transaction Status");
+                    checked.marked_unknown = true;
+                    *after
+                }
+                _ => {
+                    return Ok(Checked {
+                        skipped: true,
+                        ..Checked::default()
+                    })
+                }
+            },
+            PayoutStatus::Unknown => payout,
+            _ => {
+                return Ok(Checked {
+                    skipped: true,
+                    ..Checked::default()
+                })
+            }
+        };
+        // Claim: count the query and move the next check one interval on, before asking.
+        let claimed = match self.repo.save(&payout.status_query_sent(now)).await {
+            Ok(claimed) => claimed,
+            Err(StoreError::ConditionFailed { .. }) => {
+                checked.skipped = !checked.marked_unknown;
+                return Ok(checked);
+            }
+            Err(e) => return Err(e),
+        };
+        checked.queried = self.ask(&claimed, control).await;
+        Ok(checked)
+    }
+
+    async fn requeue(&self, payout: Payout) -> Result<Checked, StoreError> {
+        let now = self.clock.now();
+        let claimed = match self
+            .repo
+            .save(&payout.check_again_at(now + payout.timings.requeue()))
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Ok(Checked {
+                    skipped: true,
+                    ..Checked::default()
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        match enqueue(self.queue.as_ref(), &claimed.id).await {
+            Ok(_) => {
+                tracing::info!(payout_id = %claimed.id, attempts = claimed.submit_attempts, "pending payout enqueued again");
+                Ok(Checked {
+                    requeued: true,
+                    ..Checked::default()
+                })
+            }
+            Err(error) => {
+                tracing::warn!(%error, payout_id = %claimed.id, "could not enqueue a pending payout; next sweep tries again");
+                let sooner = claimed.check_again_at(now + self.config.lease);
+                let _ = self.repo.save(&sooner).await;
+                Ok(Checked {
+                    failed: true,
+                    ..Checked::default()
+                })
+            }
+        }
+    }
+
+    /// Asks Transaction Status about the payout; true when Daraja acknowledged the query.
+    async fn ask(&self, payout: &Payout, control: &SweepControl) -> bool {
+        if control.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let secrets = match self.secrets.get().await {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::error!(%error, "secrets unavailable to the payout sweep");
+                return false;
+            }
+        };
+        let (Some(initiator), Some(password)) = (&secrets.b2c_initiator_name, &secrets.b2c_initiator_password) else {
+            metrics::count("PayoutOperatorAlarms", 1, &[("Reason", "b2c_not_configured")]);
+            tracing::error!("Transaction Status cannot be asked: the secret has no B2C initiator");
+            return false;
+        };
+        let credential = match self.credentials.for_password(password) {
+            Ok(c) => c,
+            Err(error) => {
+                metrics::count("PayoutOperatorAlarms", 1, &[("Reason", "b2c_certificate_invalid")]);
+                tracing::error!(%error, "Transaction Status cannot be asked: SecurityCredential failed");
+                return false;
+            }
+        };
+        control.pacer.lock().await.tick().await;
+        if control.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        control.queries.fetch_add(1, Ordering::Relaxed);
+        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let base = self.public_base_url.trim_end_matches('/');
+        let id = payout.id.as_str();
+        let result_url = format!(
+            "{base}/callbacks/b2c/status/{}",
+            tokens.token_for(TokenPurpose::TransactionStatusResult, id)
+        );
+        let timeout_url = format!(
+            "{base}/callbacks/b2c/status-timeout/{}",
+            tokens.token_for(TokenPurpose::TransactionStatusTimeout, id)
+        );
+        let api = ApiCredentials {
+            consumer_key: secrets.daraja_consumer_key.clone(),
+            consumer_secret: secrets.daraja_consumer_secret.clone(),
+        };
+        let request = TransactionStatusRequest {
+            credentials: &api,
+            initiator,
+            security_credential: credential.expose(),
+            party_a: &payout.shortcode,
+            identifier_type: IDENTIFIER_TYPE_SHORTCODE,
+            transaction_id: payout.mpesa_receipt.as_deref(),
+            original_conversation_id: Some(payout.originator_conversation_id()),
+            result_url: &result_url,
+            queue_timeout_url: &timeout_url,
+            remarks: "Payout status check",
+            occasion: None,
+        };
+        match self.daraja.transaction_status(&request).await {
+            Ok(_) => {
+                control.consecutive_failures.store(0, Ordering::Relaxed);
+                metrics::count("PayoutStatusQueries", 1, &[("Answer", "acknowledged")]);
+                true
+            }
+            Err(error) => {
+                metrics::count("PayoutStatusQueries", 1, &[("Answer", "error")]);
+                metrics::count(
+                    "DarajaErrors",
+                    1,
+                    &[("Operation", "transaction_status"), ("Kind", error.kind())],
+                );
+                let failures = control.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if matches!(error, DarajaError::RateLimited { .. }) || failures >= self.config.failure_threshold {
+                    tracing::warn!(%error, failures, "Daraja is refusing or failing; the payout sweep stops asking");
+                    control.stop.store(true, Ordering::Relaxed);
+                } else {
+                    tracing::warn!(%error, payout_id = %payout.id, "Transaction Status failed; will ask again");
+                }
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Creating, approving and rejecting payouts.
+//!
+//! Creation is write-ahead: the idempotency claim, the payout and the limit counters are one
+//! transaction; then the payout's job (`{"payout_id": "po_..."}`) goes on the payout queue, and
+//! only then does the API answer 202 (with the first response stored for replays). The worker
+//! ([`super::payout_worker`]) submits it to Daraja at the queue's pace. If the queue cannot take
+//! the job, the request fails with 503 and the same `Idempotency-Key` resumes the same payout;
+//! either way the sweeper re-enqueues a `pending` payout whose job was lost.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::payments::store_error;
+use super::payout_limits::PayoutLimits;
+use super::payout_settlement::{PayoutSettled, PayoutSettler};
+use crate::api::payouts::PayoutView;
+use crate::api::problem::ApiError;
+use crate::api::ApiResponse;
+use crate::clock::Clock;
+use crate::domain::payout::{NewPayout, Payout, PayoutEvent, PayoutIgnored, PayoutTimings};
+use crate::domain::{ClientId, PayoutId, PayoutStatus};
+use crate::idempotency::{self, Existing, IdempotencyKey, IdempotencyRecord, Operation, RecordState};
+use crate::metrics;
+use crate::queue::{Queue, QueueError};
+use crate::repo::payouts::PayoutRepo;
+use crate::secrets::SecretCache;
+use crate::store::{StoreError, Table};
+
+/// The payout queue's message: only the id; the worker reads everything else from the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutJob {
+    pub payout_id: String,
+}
+
+impl PayoutJob {
+    pub fn for_payout(id: &PayoutId) -> PayoutJob {
+        PayoutJob {
+            payout_id: id.to_string(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Puts a payout's job on the queue, trying a few times (the job is tiny; a failure is the queue's).
+pub async fn enqueue(queue: &dyn Queue, id: &PayoutId) -> Result<String, QueueError> {
+    let body = PayoutJob::for_payout(id).to_json();
+    let mut last = None;
+    for attempt in 0..3u64 {
+        match queue.send(&body).await {
+            Ok(message_id) => return Ok(message_id),
+            Err(error) => {
+                tracing::warn!(%error, payout_id = %id, attempt, "could not enqueue the payout job");
+                last = Some(error);
+                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| QueueError::Unavailable("no attempt made".into())))
+}
+
+#[derive(Debug, Clone)]
+pub struct PayoutsConfig {
+    /// Payouts above this many KES wait for a second principal's approval; `None`: no approval.
+    pub approval_threshold: Option<u64>,
+    pub timings: PayoutTimings,
+    /// How long an in-progress idempotency record blocks a duplicate before it is taken over.
+    pub idempotency_lock: Duration,
+}
+
+impl Default for PayoutsConfig {
+    fn default() -> Self {
+        PayoutsConfig {
+            approval_threshold: None,
+            timings: PayoutTimings::default(),
+            idempotency_lock: Duration::seconds(60),
+        }
+    }
+}
+
+pub struct PayoutsService {
+    pub repo: PayoutRepo,
+    pub table: Arc<dyn Table>,
+    pub queue: Arc<dyn Queue>,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+    pub config: PayoutsConfig,
+    pub limits: Option<Arc<PayoutLimits>>,
+}
+
+/// The request as the idempotency hash sees it: parsed values, canonical forms.
+fn canonical(request: &NewPayout) -> serde_json::Value {
+    serde_json::json!({
+        "amount": request.amount.shillings(),
+        "phone": request.phone.as_str(),
+        "kind": request.kind.as_str(),
+        "remarks": request.remarks.as_str(),
+        "occasion": request.occasion.as_ref().map(|o| o.as_str()),
+        "metadata": request.metadata,
+    })
+}
+
+fn body_text(response: &ApiResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+fn created_response(payout: &Payout) -> ApiResponse {
+    ApiResponse::json(StatusCode::ACCEPTED, &PayoutView::from(payout))
+}
+
+impl PayoutsService {
+    pub fn settler(&self) -> PayoutSettler {
+        PayoutSettler {
+            repo: self.repo.clone(),
+            table: self.table.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        client: &ClientId,
+        key: &IdempotencyKey,
+        request: NewPayout,
+    ) -> Result<ApiResponse, ApiError> {
+        let secrets = self.secrets.get().await.map_err(|error| {
+            tracing::error!(%error, "secrets unavailable");
+            ApiError::Unavailable
+        })?;
+        let Some(shortcode) = secrets.b2c_shortcode.clone() else {
+            tracing::error!("payouts are not configured: the secret has no b2c_shortcode");
+            metrics::count("PayoutOperatorAlarms", 1, &[("Reason", "b2c_not_configured")]);
+            return Err(ApiError::Unavailable);
+        };
+        let now = self.clock.now();
+        let hash = idempotency::request_hash(&canonical(&request));
+        let record_key = idempotency::record_key(client, Operation::CreatePayout, key);
+        let requires_approval = self
+            .config
+            .approval_threshold
+            .is_some_and(|t| request.amount.shillings() > t);
+        let mut payout = Payout::create(
+            PayoutId::generate(),
+            client.clone(),
+            shortcode,
+            request,
+            requires_approval,
+            now,
+            self.config.timings,
+        );
+        let admission = match &self.limits {
+            Some(limits) => Some(limits.admit(&payout, now).inspect_err(|r| refused(&payout, r))?),
+            None => None,
+        };
+        let mut writes = vec![
+            idempotency::claim(
+                &record_key,
+                hash.clone(),
+                payout.id.as_str(),
+                now,
+                self.config.idempotency_lock,
+            ),
+            PayoutRepo::insert(&payout),
+        ];
+        if let Some(admission) = &admission {
+            writes.extend(admission.writes.iter().cloned());
+        }
+        match self.table.write(writes).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { index: 0 }) => return self.resume(&record_key, &hash).await,
+            Err(StoreError::ConditionFailed { index }) if index >= 2 => {
+                let (Some(limits), Some(admission)) = (&self.limits, &admission) else {
+                    return Err(ApiError::Internal);
+                };
+                let refusal = limits.explain(admission, index - 2, &payout, now).await;
+                refused(&payout, &refusal);
+                return Err(refusal);
+            }
+            Err(error) => return Err(store_error(error)),
+        }
+        payout.version = 1;
+        metrics::count(
+            "PayoutsCreated",
+            1,
+            &[("Approval", if requires_approval { "required" } else { "none" })],
+        );
+        tracing::info!(payout_id = %payout.id, phone = %payout.phone, amount = payout.amount.shillings(), status = payout.status.as_str(), "payout recorded");
+        if payout.status == PayoutStatus::Pending {
+            if let Err(error) = enqueue(self.queue.as_ref(), &payout.id).await {
+                // The payout is recorded and the sweeper will enqueue it; the key resumes it.
+                tracing::error!(%error, payout_id = %payout.id, "payout recorded but not queued");
+                return Err(ApiError::Unavailable);
+            }
+        }
+        let record = IdempotencyRecord {
+            request_hash: hash,
+            resource_id: payout.id.to_string(),
+            state: RecordState::InProgress {
+                locked_until: now + self.config.idempotency_lock,
+            },
+            created_at: now,
+            version: 1,
+        };
+        let response = created_response(&payout);
+        let complete = idempotency::complete(&record_key, &record, response.status.as_u16(), body_text(&response));
+        if let Err(error) = self.table.write(vec![complete]).await {
+            // Queued already; a retry with the key resumes it once the lock expires.
+            tracing::warn!(%error, payout_id = %payout.id, "could not store the first response");
+        }
+        Ok(response)
+    }
+
+    /// A key that already has a record: replay, refuse, or finish an abandoned request.
+    async fn resume(&self, record_key: &str, hash: &str) -> Result<ApiResponse, ApiError> {
+        let now = self.clock.now();
+        let item = self
+            .table
+            .get(record_key)
+            .await
+            .map_err(store_error)?
+            .ok_or(ApiError::Unavailable)?;
+        let record = idempotency::from_item(&item).ok_or(ApiError::Internal)?;
+        match idempotency::classify(&record, hash, now) {
+            Existing::Mismatch => Err(ApiError::IdempotencyKeyReused),
+            Existing::InProgress => Err(ApiError::RequestInProgress),
+            Existing::Replay { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+                Ok(ApiResponse::raw_json(status, body.into()).with_header("idempotent-replayed", "true"))
+            }
+            Existing::Abandoned => {
+                // The first request died after recording the payout (before or after queueing its
+                // job). Queue it (again: the worker skips what is no longer pending) and answer.
+                let id = PayoutId::parse(&record.resource_id).map_err(|_| ApiError::Internal)?;
+                let payout = self
+                    .repo
+                    .get(&id)
+                    .await
+                    .map_err(store_error)?
+                    .ok_or(ApiError::Internal)?;
+                if payout.status == PayoutStatus::Pending {
+                    enqueue(self.queue.as_ref(), &payout.id).await.map_err(|error| {
+                        tracing::error!(%error, payout_id = %payout.id, "payout still not queued");
+                        ApiError::Unavailable
+                    })?;
+                }
+                let response = created_response(&payout);
+                let write = idempotency::complete(record_key, &record, response.status.as_u16(), body_text(&response));
+                match self.table.write(vec![write]).await {
+                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(response),
+                    Err(error) => Err(store_error(error)),
+                }
+            }
+        }
+    }
+
+    /// Approves (`approve`) or rejects a payout awaiting approval, as `by`. Conditional on the
+    /// version read; an approved payout's job is queued (or re-queued by the sweeper).
+    pub async fn review(&self, by: &ClientId, id: &PayoutId, approve: bool) -> Result<ApiResponse, ApiError> {
+        let event = if approve {
+            PayoutEvent::Approve { by: by.clone() }
+        } else {
+            PayoutEvent::Reject { by: by.clone() }
+        };
+        match self
+            .settler()
+            .apply(id, &event, None, None)
+            .await
+            .map_err(store_error)?
+        {
+            PayoutSettled::Applied { after, .. } => {
+                metrics::count(
+                    "PayoutReviews",
+                    1,
+                    &[("Decision", if approve { "approved" } else { "rejected" })],
+                );
+                tracing::info!(payout_id = %after.id, approver = %by, approved = approve, "payout reviewed");
+                let mut response = ApiResponse::json(StatusCode::OK, &PayoutView::from(after.as_ref()));
+                if approve {
+                    if let Err(error) = enqueue(self.queue.as_ref(), &after.id).await {
+                        tracing::error!(%error, payout_id = %after.id, "approved payout not queued; the sweeper will queue it");
+                        response = response.with_header("x-checkout-warning", "enqueue-deferred");
+                    }
+                }
+                Ok(response)
+            }
+            PayoutSettled::Unchanged {
+                why: PayoutIgnored::SelfApproval,
+                payout,
+            } => {
+                metrics::count("PayoutSelfApprovalAttempts", 1, &[]);
+                tracing::warn!(payout_id = %payout.id, principal = %by, "self-approval refused");
+                Err(ApiError::SelfApprovalForbidden)
+            }
+            PayoutSettled::Unchanged { payout, .. } => Err(ApiError::InvalidState {
+                detail: format!(
+                    "the payout is {}; only a payout awaiting_approval can be approved or rejected",
+                    payout.status.as_str()
+                ),
+            }),
+            PayoutSettled::UnknownPayout => Err(ApiError::NotFound { resource: "payout" }),
+            PayoutSettled::AlreadyProcessed => Err(ApiError::Internal),
+        }
+    }
+}
+
+/// Counts and logs (masked) a refused payout: never dropped silently.
+fn refused(payout: &Payout, refusal: &ApiError) {
+    let limit = match refusal {
+        ApiError::LimitExceeded(r) => r.limit.as_str(),
+        _ => "other",
+    };
+    metrics::count("LimitRefusals", 1, &[("Limit", limit)]);
+    tracing::info!(client = %payout.owner, phone = %payout.phone, amount = payout.amount.shillings(), limit, "payout refused by a limit");
+}
