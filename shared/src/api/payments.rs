@@ -209,11 +209,11 @@ pub fn page_params(request: &ApiRequest, errors: &mut Vec<FieldError>) -> Result
     Ok((limit, cursor))
 }
 
+/// Optional `from` and `to` bounds of a listing.
+pub type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// `from` and `to` (RFC 3339), validated together.
-pub fn range_params(
-    request: &ApiRequest,
-    errors: &mut Vec<FieldError>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
+pub fn range_params(request: &ApiRequest, errors: &mut Vec<FieldError>) -> Result<TimeRange, ApiError> {
     let from = timestamp_param(request, "from", errors)?;
     let to = timestamp_param(request, "to", errors)?;
     if let (Some(f), Some(t)) = (from, to) {

@@ -106,7 +106,15 @@ impl JwtVerifier {
         let key = self.keys.get(&header.alg).ok_or(AuthError::BadSignature)?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.settings.leeway_seconds;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured issuer or audience must be present, not merely correct when present.
+        let mut required = vec!["exp"];
+        if self.settings.issuer.is_some() {
+            required.push("iss");
+        }
+        if self.settings.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         match &self.settings.issuer {
@@ -207,7 +215,9 @@ mod tests {
         let wrong_aud = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp", "aud": "other"}));
         assert_eq!(v.verify(&wrong_aud), Err(AuthError::WrongAudience));
         let missing = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60}));
-        assert!(v.verify(&missing).is_err());
+        assert_eq!(v.verify(&missing), Err(AuthError::WrongIssuer));
+        let missing_aud = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp"}));
+        assert_eq!(v.verify(&missing_aud), Err(AuthError::WrongAudience));
     }
 
     #[test]

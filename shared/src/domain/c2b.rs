@@ -189,7 +189,8 @@ pub enum RulesError {
 #[derive(Debug, Clone)]
 pub struct CompiledRules {
     pub rules: C2bRules,
-    pattern: Option<regex::Regex>,
+    /// ASCII (account numbers are): `\d` is `[0-9]`, no Unicode tables in the binary.
+    pattern: Option<regex::bytes::Regex>,
 }
 
 /// Upper-case, single-spaced: how payer names are compared.
@@ -217,7 +218,7 @@ impl C2bRules {
             None => None,
             Some(p) if p.chars().count() > Self::MAX_PATTERN_CHARS => return Err(RulesError::PatternTooLong),
             Some(p) => Some(
-                regex::RegexBuilder::new(&format!("^(?:{p})$"))
+                regex::bytes::RegexBuilder::new(&format!("(?-u)^(?:{p})$"))
                     .case_insensitive(true)
                     .size_limit(Self::MAX_COMPILED_BYTES)
                     .dfa_size_limit(Self::MAX_COMPILED_BYTES)
@@ -273,7 +274,9 @@ fn present(value: Option<&str>) -> Option<&str> {
 impl CompiledRules {
     /// Whether the account number matches the account pattern (true when there is none).
     pub fn pattern_matches(&self, account: &AccountNumber) -> bool {
-        self.pattern.as_ref().is_none_or(|p| p.is_match(account.as_str()))
+        self.pattern
+            .as_ref()
+            .is_none_or(|p| p.is_match(account.as_str().as_bytes()))
     }
 
     fn name_blocked(&self, input: &ValidationInput<'_>) -> bool {
@@ -893,6 +896,15 @@ mod tests {
             ..C2bRules::default()
         };
         assert_eq!(bounds.compile().unwrap_err(), RulesError::AmountBounds);
+        // Perl classes work, in ASCII (account numbers are ASCII).
+        let digits = C2bRules {
+            account_pattern: Some(r"INV-\d{4}".into()),
+            ..C2bRules::default()
+        }
+        .compile()
+        .unwrap();
+        assert!(digits.pattern_matches(&AccountNumber::parse("inv-2231").unwrap()));
+        assert!(!digits.pattern_matches(&AccountNumber::parse("INV-22311").unwrap()));
         // An alternation cannot escape the anchors.
         let alt = C2bRules {
             account_pattern: Some("A|B".into()),
