@@ -37,14 +37,21 @@ async fn a_payment_completes_on_dynamodb_and_sqs_in_at_most_five_dynamodb_reques
     let sdk = moto().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let name = format!("e2e-{}-{}", std::process::id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let name = format!(
+        "e2e-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    );
     create_table(&dynamo, &name).await.expect("table on moto");
     let (queue_url, _dlq) = create_queue_with_dlq(&sqs, &name, 30, 5).await.expect("queue on moto");
     let table = Arc::new(DynamoTable::new(dynamo.clone(), name.clone()));
     let observer = DynamoTable::new(dynamo, name);
     let stack_table: Arc<dyn Table> = table.clone();
     let h = Harness::start_with(Options {
-        backend: Backend::Provided { table: stack_table, callback_queue: Arc::new(SqsQueue::new(sqs, queue_url)) },
+        backend: Backend::Provided {
+            table: stack_table,
+            callback_queue: Arc::new(SqsQueue::new(sqs, queue_url)),
+        },
         ..Options::for_tests()
     })
     .await;
@@ -79,7 +86,10 @@ async fn a_payment_completes_on_dynamodb_and_sqs_in_at_most_five_dynamodb_reques
         requests = now;
     }
     println!("DynamoDB requests for one completed payment: {requests} ({after_initiation} while initiating)");
-    assert!(requests <= 5, "{requests} DynamoDB requests for one completed payment (target: 5 or fewer)");
+    assert!(
+        requests <= 5,
+        "{requests} DynamoDB requests for one completed payment (target: 5 or fewer)"
+    );
 
     // The API reads it back from DynamoDB too.
     let shown = h.payment(&id).await;

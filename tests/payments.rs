@@ -33,11 +33,21 @@ async fn happy_path_settles_by_callback() {
     assert_eq!(done["result"]["code"], "0");
     assert_eq!(done["failure_reason"], Value::Null);
     assert_eq!(done["late"], false);
-    let sources: Vec<&str> = done["history"].as_array().unwrap().iter().map(|h| h["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["source"].as_str().unwrap())
+        .collect();
     assert_eq!(sources, ["api", "daraja", "callback"]);
 
     // What M-Pesa did matches what we recorded.
-    let truth = h.sim_transactions(&format!("?checkout_request_id={}", done["checkout_request_id"].as_str().unwrap())).await;
+    let truth = h
+        .sim_transactions(&format!(
+            "?checkout_request_id={}",
+            done["checkout_request_id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(truth.len(), 1);
     assert_eq!(truth[0]["receipt"], done["mpesa_receipt"]);
     assert_eq!(truth[0]["amount"], 1500);
@@ -70,15 +80,25 @@ async fn every_scenario_number_maps_to_its_outcome() {
         ("254700090003", "failed", Some("merchant_misconfigured"), "SFC_IC0003"),
         ("254708374149", "timeout", Some("customer_unreachable"), "1037"),
     ];
-    let bodies: Vec<(String, Value)> = table.iter().map(|(phone, ..)| (key(), payment_body(phone, 100))).collect();
+    let bodies: Vec<(String, Value)> = table
+        .iter()
+        .map(|(phone, ..)| (key(), payment_body(phone, 100)))
+        .collect();
     let created = futures::future::join_all(bodies.iter().map(|(k, body)| h.create_payment(k, body))).await;
     for ((phone, status, reason, code), reply) in table.iter().zip(created) {
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{phone}: {}", reply.body);
         let id = reply.body["id"].as_str().unwrap().to_owned();
         let settled = h.wait_for(&id, status, |p| p["status"] != "sent").await;
         assert_eq!(settled["status"], *status, "{phone}: {settled:#}");
-        assert_eq!(settled["failure_reason"], reason.map_or(Value::Null, |r| json!(r)), "{phone}");
-        assert_eq!(settled["result"]["code"], *code, "{phone}: code kept verbatim as a string");
+        assert_eq!(
+            settled["failure_reason"],
+            reason.map_or(Value::Null, |r| json!(r)),
+            "{phone}"
+        );
+        assert_eq!(
+            settled["result"]["code"], *code,
+            "{phone}: code kept verbatim as a string"
+        );
         assert_eq!(settled["mpesa_receipt"].is_string(), *status == "completed", "{phone}");
     }
     h.shutdown().await;
@@ -101,7 +121,11 @@ async fn unreachable_customer_gets_no_callback_and_the_payment_stays_open() {
 #[tokio::test]
 async fn duplicate_callbacks_change_nothing() {
     let h = Harness::start().await;
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_callback", "kind": "duplicate", "probability": 1.0}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_callback", "kind": "duplicate", "probability": 1.0}]}),
+    )
+    .await;
     let reply = h.create_payment(&key(), &payment_body(&fresh_phone(1), 250)).await;
     let id = reply.body["id"].as_str().unwrap().to_owned();
     let done = h.wait_for_status(&id, "completed").await;
@@ -117,7 +141,11 @@ async fn duplicate_callbacks_change_nothing() {
     };
     let verdicts: Vec<&str> = records.iter().map(|r| r["verdict"].as_str().unwrap()).collect();
     assert_eq!(verdicts.iter().filter(|v| **v == "applied").count(), 1, "{verdicts:?}");
-    assert_eq!(verdicts.iter().filter(|v| **v == "duplicate").count(), 1, "{verdicts:?}");
+    assert_eq!(
+        verdicts.iter().filter(|v| **v == "duplicate").count(),
+        1,
+        "{verdicts:?}"
+    );
     let after = h.payment(&id).await;
     assert_eq!(after["history"], done["history"]);
     assert_eq!(after["updated_at"], done["updated_at"]);
@@ -133,7 +161,9 @@ async fn out_of_order_and_conflicting_callbacks_keep_one_outcome() {
     let crid = reply.body["checkout_request_id"].as_str().unwrap().to_owned();
     let done = h.wait_for_status(&id, "completed").await;
     let url = h.callback_url(&crid).await;
-    let ack = h.post_callback(&url, &failure_callback(&crid, json!(1032), "Request cancelled by user")).await;
+    let ack = h
+        .post_callback(&url, &failure_callback(&crid, json!(1032), "Request cancelled by user"))
+        .await;
     assert_eq!(ack.status, StatusCode::OK);
     assert_eq!(ack.body, json!({"ResultCode": 0, "ResultDesc": "Accepted"}));
     h.settle_queue().await;
@@ -141,19 +171,32 @@ async fn out_of_order_and_conflicting_callbacks_keep_one_outcome() {
     assert_eq!(after["status"], "completed");
     assert_eq!(after["history"], done["history"]);
     let records = h.callback_records(&id).await;
-    assert!(records.iter().any(|r| r["verdict"] == "anomaly" && r["reason"] == "conflicting_result"), "{records:#?}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["verdict"] == "anomaly" && r["reason"] == "conflicting_result"),
+        "{records:#?}"
+    );
 
     // The other order: cancellation first (posted by us for an unreachable phone), then a success.
     let reply = h.create_payment(&key(), &payment_body(UNREACHABLE, 100)).await;
     let id = reply.body["id"].as_str().unwrap().to_owned();
     let crid = reply.body["checkout_request_id"].as_str().unwrap().to_owned();
     let url = h.callback_url(&crid).await;
-    h.post_callback(&url, &failure_callback(&crid, json!("1032"), "Request cancelled by user")).await;
+    h.post_callback(
+        &url,
+        &failure_callback(&crid, json!("1032"), "Request cancelled by user"),
+    )
+    .await;
     h.wait_for_status(&id, "cancelled").await;
-    h.post_callback(&url, &success_callback(&crid, json!(100), "TKL4ABC12D")).await;
+    h.post_callback(&url, &success_callback(&crid, json!(100), "TKL4ABC12D"))
+        .await;
     h.settle_queue().await;
     let after = h.payment(&id).await;
-    assert_eq!(after["status"], "cancelled", "money after a cancellation is flagged, not applied");
+    assert_eq!(
+        after["status"], "cancelled",
+        "money after a cancellation is flagged, not applied"
+    );
     assert!(h.callback_records(&id).await.iter().any(|r| r["verdict"] == "anomaly"));
     h.shutdown().await;
 }
@@ -169,16 +212,40 @@ async fn forged_callbacks_are_recorded_and_never_applied() {
     // A tampered token.
     let forged_url = format!("{}AAAA", url.trim_end_matches(|c: char| c != '.'));
     let cases: Vec<(String, Value, &str)> = vec![
-        (forged_url, success_callback(&crid, json!(700), "TKLFORGED1"), "invalid_token"),
-        (url.clone(), success_callback(&crid, json!(1), "TKLFORGED2"), "amount_mismatch"),
-        (url.clone(), success_callback(&crid, json!("700.50"), "TKLFORGED3"), "amount_mismatch"),
-        (url.clone(), success_callback("ws_CO_someone_else", json!(700), "TKLFORGED4"), "checkout_request_mismatch"),
-        (url.clone(), json!({"Body": {"stkCallback": {"ResultCode": 0}}}), "malformed"),
+        (
+            forged_url,
+            success_callback(&crid, json!(700), "TKLFORGED1"),
+            "invalid_token",
+        ),
+        (
+            url.clone(),
+            success_callback(&crid, json!(1), "TKLFORGED2"),
+            "amount_mismatch",
+        ),
+        (
+            url.clone(),
+            success_callback(&crid, json!("700.50"), "TKLFORGED3"),
+            "amount_mismatch",
+        ),
+        (
+            url.clone(),
+            success_callback("ws_CO_someone_else", json!(700), "TKLFORGED4"),
+            "checkout_request_mismatch",
+        ),
+        (
+            url.clone(),
+            json!({"Body": {"stkCallback": {"ResultCode": 0}}}),
+            "malformed",
+        ),
         (url.clone(), json!(["not", "a", "callback"]), "malformed"),
     ];
     for (target, body, _) in &cases {
         let ack = h.post_callback(target, body).await;
-        assert_eq!(ack.status, StatusCode::OK, "every callback is acknowledged once durable");
+        assert_eq!(
+            ack.status,
+            StatusCode::OK,
+            "every callback is acknowledged once durable"
+        );
     }
     // Not even JSON.
     let ack = h.send(h.http.post(&url).body("<html>oops</html>")).await;
@@ -190,7 +257,12 @@ async fn forged_callbacks_are_recorded_and_never_applied() {
     assert_eq!(p["mpesa_receipt"], Value::Null);
     let records = h.callback_records(&id).await;
     for (_, _, reason) in cases.iter().skip(1) {
-        assert!(records.iter().any(|r| r["reason"] == *reason && r["verdict"] == "anomaly"), "missing {reason}: {records:#?}");
+        assert!(
+            records
+                .iter()
+                .any(|r| r["reason"] == *reason && r["verdict"] == "anomaly"),
+            "missing {reason}: {records:#?}"
+        );
     }
     assert_eq!(records.iter().filter(|r| r["reason"] == "malformed").count(), 3);
     // The forged token names no payment we can trust: it is recorded without one.
@@ -208,14 +280,20 @@ async fn a_replay_returns_the_first_response_and_sends_no_second_prompt() {
     let id = first.body["id"].as_str().unwrap().to_owned();
     h.wait_for_status(&id, "completed").await;
     // The same request typed differently is the same request.
-    let retyped = json!({"phone": "+254 712 300 003", "amount": 100, "reference": "ORDER1234", "description": "Chess set"});
+    let retyped =
+        json!({"phone": "+254 712 300 003", "amount": 100, "reference": "ORDER1234", "description": "Chess set"});
     for replay_body in [&body, &retyped] {
         let replay = h.create_payment(&k, replay_body).await;
         assert_eq!(replay.status, StatusCode::ACCEPTED);
         assert_eq!(replay.body, first.body, "the first response, not the current state");
         assert_eq!(replay.headers["idempotent-replayed"], "true");
     }
-    let pushes = h.sim_transactions(&format!("?checkout_request_id={}", first.body["checkout_request_id"].as_str().unwrap())).await;
+    let pushes = h
+        .sim_transactions(&format!(
+            "?checkout_request_id={}",
+            first.body["checkout_request_id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(pushes.len(), 1);
     assert_eq!(h.stk_pushes().await.len(), 1, "exactly one prompt");
     h.shutdown().await;
@@ -225,7 +303,10 @@ async fn a_replay_returns_the_first_response_and_sends_no_second_prompt() {
 async fn same_key_with_another_body_is_refused() {
     let h = Harness::start().await;
     let k = key();
-    assert_eq!(h.create_payment(&k, &payment_body(&fresh_phone(4), 100)).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        h.create_payment(&k, &payment_body(&fresh_phone(4), 100)).await.status,
+        StatusCode::ACCEPTED
+    );
     let reused = h.create_payment(&k, &payment_body(&fresh_phone(4), 101)).await;
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reused.body["code"], "idempotency_key_reused");
@@ -264,7 +345,9 @@ async fn keys_are_scoped_to_the_caller() {
     let k = key();
     let other = h.token_for("merchant-b", &["payments:write", "payments:read"]);
     let a = h.create_payment(&k, &payment_body(&fresh_phone(6), 100)).await;
-    let b = h.create_payment_as(&other, &k, &payment_body(&fresh_phone(7), 100)).await;
+    let b = h
+        .create_payment_as(&other, &k, &payment_body(&fresh_phone(7), 100))
+        .await;
     assert_eq!(a.status, StatusCode::ACCEPTED);
     assert_eq!(b.status, StatusCode::ACCEPTED);
     assert_ne!(a.body["id"], b.body["id"]);
@@ -276,30 +359,114 @@ async fn bad_input_gets_one_error_per_field() {
     let h = Harness::start().await;
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"phone": "0712345678", "reference": "R"}), "amount", "required"),
-        (json!({"amount": null, "phone": "0712345678", "reference": "R"}), "amount", "required"),
-        (json!({"amount": 10.5, "phone": "0712345678", "reference": "R"}), "amount", "not_whole"),
-        (json!({"amount": 10.0, "phone": "0712345678", "reference": "R"}), "amount", "not_whole"),
-        (json!({"amount": "100", "phone": "0712345678", "reference": "R"}), "amount", "not_an_integer"),
-        (json!({"amount": true, "phone": "0712345678", "reference": "R"}), "amount", "not_an_integer"),
-        (json!({"amount": -5, "phone": "0712345678", "reference": "R"}), "amount", "not_positive"),
-        (json!({"amount": 0, "phone": "0712345678", "reference": "R"}), "amount", "not_positive"),
-        (json!({"amount": 250001, "phone": "0712345678", "reference": "R"}), "amount", "out_of_range"),
+        (
+            json!({"amount": null, "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "required",
+        ),
+        (
+            json!({"amount": 10.5, "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "not_whole",
+        ),
+        (
+            json!({"amount": 10.0, "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "not_whole",
+        ),
+        (
+            json!({"amount": "100", "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "not_an_integer",
+        ),
+        (
+            json!({"amount": true, "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "not_an_integer",
+        ),
+        (
+            json!({"amount": -5, "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "not_positive",
+        ),
+        (
+            json!({"amount": 0, "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "not_positive",
+        ),
+        (
+            json!({"amount": 250001, "phone": "0712345678", "reference": "R"}),
+            "amount",
+            "out_of_range",
+        ),
         (json!({"amount": 100, "reference": "R"}), "phone", "required"),
-        (json!({"amount": 100, "phone": "0812345678", "reference": "R"}), "phone", "invalid_phone"),
-        (json!({"amount": 100, "phone": 712345678, "reference": "R"}), "phone", "invalid_phone"),
+        (
+            json!({"amount": 100, "phone": "0812345678", "reference": "R"}),
+            "phone",
+            "invalid_phone",
+        ),
+        (
+            json!({"amount": 100, "phone": 712345678, "reference": "R"}),
+            "phone",
+            "invalid_phone",
+        ),
         (json!({"amount": 100, "phone": "+254 7123"}), "phone", "invalid_phone"),
         (json!({"amount": 100, "phone": "0712345678"}), "reference", "required"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": ""}), "reference", "invalid_length"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "1234567890123"}), "reference", "invalid_length"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "A#1"}), "reference", "invalid_characters"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": 5}), "reference", "invalid_type"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "R", "description": "12345678901234"}), "description", "invalid_length"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "R", "description": "50% off!"}), "description", "invalid_characters"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": "x"}), "metadata", "invalid_type"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": {"n": 1}}), "metadata", "invalid_type"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": {"bad key": "v"}}), "metadata", "invalid_key"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": {"k": "v".repeat(501)}}), "metadata", "value_too_long"),
-        (json!({"amount": 100, "phone": "0712345678", "reference": "R", "currency": "KES"}), "currency", "unknown_field"),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": ""}),
+            "reference",
+            "invalid_length",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "1234567890123"}),
+            "reference",
+            "invalid_length",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "A#1"}),
+            "reference",
+            "invalid_characters",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": 5}),
+            "reference",
+            "invalid_type",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "R", "description": "12345678901234"}),
+            "description",
+            "invalid_length",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "R", "description": "50% off!"}),
+            "description",
+            "invalid_characters",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": "x"}),
+            "metadata",
+            "invalid_type",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": {"n": 1}}),
+            "metadata",
+            "invalid_type",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": {"bad key": "v"}}),
+            "metadata",
+            "invalid_key",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "R", "metadata": {"k": "v".repeat(501)}}),
+            "metadata",
+            "value_too_long",
+        ),
+        (
+            json!({"amount": 100, "phone": "0712345678", "reference": "R", "currency": "KES"}),
+            "currency",
+            "unknown_field",
+        ),
     ];
     for (body, field, code) in cases {
         let reply = h.create_payment(&key(), &body).await;
@@ -307,12 +474,22 @@ async fn bad_input_gets_one_error_per_field() {
         assert_eq!(reply.headers["content-type"], "application/problem+json");
         assert_eq!(reply.body["code"], "validation_failed", "{body}");
         let errors = reply.body["errors"].as_array().unwrap();
-        assert!(errors.iter().any(|e| e["field"] == field && e["code"] == code), "{body} -> {errors:?}");
-        assert!(errors.iter().all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())));
+        assert!(
+            errors.iter().any(|e| e["field"] == field && e["code"] == code),
+            "{body} -> {errors:?}"
+        );
+        assert!(errors
+            .iter()
+            .all(|e| e["message"].as_str().is_some_and(|m| !m.is_empty())));
     }
     // Several bad fields are reported together.
     let reply = h.create_payment(&key(), &json!({"amount": 1.5, "phone": "nope"})).await;
-    let fields: Vec<&str> = reply.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["amount", "phone", "reference"]);
     assert!(h.stk_pushes().await.is_empty(), "nothing invalid reached Daraja");
     h.shutdown().await;
@@ -322,22 +499,74 @@ async fn bad_input_gets_one_error_per_field() {
 async fn malformed_bodies_and_headers_get_clear_problems() {
     let h = Harness::start().await;
     let post = || h.http.post(h.url("/v1/payments")).bearer_auth(&h.token);
-    let not_json = h.send(post().header("idempotency-key", key()).header("content-type", "application/json").body("{oops")).await;
-    assert_eq!((not_json.status, not_json.body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
-    let array = h.send(post().header("idempotency-key", key()).header("content-type", "application/json").body("[1]")).await;
+    let not_json = h
+        .send(
+            post()
+                .header("idempotency-key", key())
+                .header("content-type", "application/json")
+                .body("{oops"),
+        )
+        .await;
+    assert_eq!(
+        (not_json.status, not_json.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_json"))
+    );
+    let array = h
+        .send(
+            post()
+                .header("idempotency-key", key())
+                .header("content-type", "application/json")
+                .body("[1]"),
+        )
+        .await;
     assert_eq!(array.body["code"], "malformed_json");
-    let text = h.send(post().header("idempotency-key", key()).header("content-type", "text/plain").body("{}")).await;
-    assert_eq!((text.status, text.body["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")));
-    let huge = h.send(post().header("idempotency-key", key()).header("content-type", "application/json").body(format!("{{\"a\":\"{}\"}}", "x".repeat(20_000)))).await;
-    assert_eq!((huge.status, huge.body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    let text = h
+        .send(
+            post()
+                .header("idempotency-key", key())
+                .header("content-type", "text/plain")
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(
+        (text.status, text.body["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"))
+    );
+    let huge = h
+        .send(
+            post()
+                .header("idempotency-key", key())
+                .header("content-type", "application/json")
+                .body(format!("{{\"a\":\"{}\"}}", "x".repeat(20_000))),
+        )
+        .await;
+    assert_eq!(
+        (huge.status, huge.body["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
     let no_key = h.send(post().json(&payment_body("0712345678", 10))).await;
-    assert_eq!((no_key.status, no_key.body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("idempotency_key_missing")));
-    let long_key = h.send(post().header("idempotency-key", "k".repeat(256)).json(&payment_body("0712345678", 10))).await;
+    assert_eq!(
+        (no_key.status, no_key.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key_missing"))
+    );
+    let long_key = h
+        .send(
+            post()
+                .header("idempotency-key", "k".repeat(256))
+                .json(&payment_body("0712345678", 10)),
+        )
+        .await;
     assert_eq!(long_key.body["code"], "idempotency_key_invalid");
     let wrong_method = h.send(h.http.delete(h.url("/v1/payments")).bearer_auth(&h.token)).await;
-    assert_eq!((wrong_method.status, wrong_method.body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+    assert_eq!(
+        (wrong_method.status, wrong_method.body["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
     let nowhere = h.send(h.http.get(h.url("/v1/nowhere"))).await;
-    assert_eq!((nowhere.status, nowhere.body["code"].as_str()), (StatusCode::NOT_FOUND, Some("route_not_found")));
+    assert_eq!(
+        (nowhere.status, nowhere.body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("route_not_found"))
+    );
     h.shutdown().await;
 }
 
@@ -345,24 +574,44 @@ async fn malformed_bodies_and_headers_get_clear_problems() {
 async fn authentication_and_scopes() {
     let h = Harness::start().await;
     let body = payment_body("0712345678", 10);
-    let anonymous = h.send(h.http.post(h.url("/v1/payments")).header("idempotency-key", key()).json(&body)).await;
+    let anonymous = h
+        .send(
+            h.http
+                .post(h.url("/v1/payments"))
+                .header("idempotency-key", key())
+                .json(&body),
+        )
+        .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.body["code"], "unauthenticated");
     assert_eq!(anonymous.headers["www-authenticate"], "Bearer");
     let garbage = h.create_payment_as("not-a-token", &key(), &body).await;
     assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
     let now = chrono::Utc::now().timestamp();
-    let expired = h.stack.token_with_claims(&json!({"sub": "merchant-a", "scope": "payments:write", "exp": now - 120}));
+    let expired = h
+        .stack
+        .token_with_claims(&json!({"sub": "merchant-a", "scope": "payments:write", "exp": now - 120}));
     let refused = h.create_payment_as(&expired, &key(), &body).await;
-    assert_eq!((refused.status, refused.body["detail"].as_str()), (StatusCode::UNAUTHORIZED, Some("token has expired")));
-    let no_exp = h.stack.token_with_claims(&json!({"sub": "merchant-a", "scope": "payments:write"}));
-    assert_eq!(h.create_payment_as(&no_exp, &key(), &body).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        (refused.status, refused.body["detail"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token has expired"))
+    );
+    let no_exp = h
+        .stack
+        .token_with_claims(&json!({"sub": "merchant-a", "scope": "payments:write"}));
+    assert_eq!(
+        h.create_payment_as(&no_exp, &key(), &body).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let read_only = h.token_for("merchant-a", &["payments:read"]);
     let forbidden = h.create_payment_as(&read_only, &key(), &body).await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     assert_eq!(forbidden.body["code"], "insufficient_scope");
     let write_only = h.token_for("merchant-a", &["payments:write"]);
-    assert_eq!(h.get_as(&write_only, "/v1/payments").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.get_as(&write_only, "/v1/payments").await.status,
+        StatusCode::FORBIDDEN
+    );
     // Health needs no token.
     let health = h.send(h.http.get(h.url("/v1/health"))).await;
     assert_eq!(health.status, StatusCode::OK);
@@ -379,12 +628,27 @@ async fn callers_see_only_their_own_payments() {
     let b_token = h.token_for("merchant-b", &["payments:read"]);
     let staff = h.token_for("staff-1", &["payments:read_all"]);
     let hidden = h.get_as(&b_token, &format!("/v1/payments/{id}")).await;
-    assert_eq!((hidden.status, hidden.body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (hidden.status, hidden.body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     assert_eq!(h.get_as(&b_token, "/v1/payments").await.body["data"], json!([]));
-    assert_eq!(h.get_as(&staff, &format!("/v1/payments/{id}")).await.status, StatusCode::OK);
-    assert_eq!(h.get_as(&staff, "/v1/payments").await.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        h.get_as(&staff, &format!("/v1/payments/{id}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.get_as(&staff, "/v1/payments").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     for unknown in ["pay_01JD3Q8Z4M2X9N5K7R1T6V0W8Y", "nope", "pay_"] {
-        assert_eq!(h.get(&format!("/v1/payments/{unknown}")).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            h.get(&format!("/v1/payments/{unknown}")).await.status,
+            StatusCode::NOT_FOUND
+        );
     }
     h.shutdown().await;
 }
@@ -413,7 +677,13 @@ async fn listing_filters_and_pages_newest_first() {
         };
         let page = h.get(&path).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        seen.extend(page.body["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_owned()),
+        );
         match page.body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -439,7 +709,11 @@ async fn listing_filters_and_pages_newest_first() {
         ("limit=ten", "limit", "out_of_range"),
         ("status=done", "status", "invalid_value"),
         ("from=yesterday", "from", "invalid_timestamp"),
-        ("from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from", "invalid_range"),
+        (
+            "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "from",
+            "invalid_range",
+        ),
         ("cursor=abc", "cursor", "invalid_cursor"),
         ("colour=red", "colour", "unknown_parameter"),
         ("limit=1&limit=2", "limit", "repeated"),
@@ -447,7 +721,10 @@ async fn listing_filters_and_pages_newest_first() {
         let reply = h.get(&format!("/v1/payments?{query}")).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
         let errors = reply.body["errors"].as_array().unwrap();
-        assert!(errors.iter().any(|e| e["field"] == field && e["code"] == code), "{query}: {errors:?}");
+        assert!(
+            errors.iter().any(|e| e["field"] == field && e["code"] == code),
+            "{query}: {errors:?}"
+        );
     }
     h.shutdown().await;
 }
@@ -467,7 +744,10 @@ async fn daraja_refusing_fails_the_payment_with_its_code() {
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["failure_reason"], "daraja_rejected");
     assert_eq!(failed["result"]["code"], "500.001.1001");
-    assert!(failed["result"]["description"].as_str().unwrap().contains("Unable to lock subscriber"));
+    assert!(failed["result"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("Unable to lock subscriber"));
     h.shutdown().await;
 }
 
@@ -476,13 +756,21 @@ async fn daraja_failing_never_guesses() {
     let h = Harness::start().await;
     // HTTP 500 with an unknown body after the push was sent: the outcome is unknown, so the payment
     // stays open for reconciliation and the push is not retried (no second prompt).
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_push", "kind": "http_500", "first_n": 1}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_push", "kind": "http_500", "first_n": 1}]}),
+    )
+    .await;
     let unknown = h.create_payment(&key(), &payment_body(&fresh_phone(40), 100)).await;
     assert_eq!(unknown.status, StatusCode::ACCEPTED, "{}", unknown.body);
     assert_eq!(unknown.body["status"], "pending");
     assert_eq!(unknown.body["failure_reason"], Value::Null);
     // Spike arrest on every attempt: nothing was sent, so the payment fails as unavailable.
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_push", "kind": "spike_arrest", "probability": 1.0}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_push", "kind": "spike_arrest", "probability": 1.0}]}),
+    )
+    .await;
     let limited = h.create_payment(&key(), &payment_body(&fresh_phone(41), 100)).await;
     assert_eq!(limited.status, StatusCode::SERVICE_UNAVAILABLE, "{}", limited.body);
     assert_eq!(limited.body["code"], "daraja_unavailable");
@@ -492,7 +780,11 @@ async fn daraja_failing_never_guesses() {
     assert_eq!(p["failure_reason"], "daraja_unavailable");
     assert_eq!(p["result"]["code"], "500.003.02");
     // A spike arrest on the first attempt only is retried and succeeds.
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_push", "kind": "spike_arrest", "first_n": 1}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_push", "kind": "spike_arrest", "first_n": 1}]}),
+    )
+    .await;
     let retried = h.create_payment(&key(), &payment_body(&fresh_phone(42), 100)).await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
     assert_eq!(retried.body["status"], "sent");

@@ -22,7 +22,9 @@ async fn create(h: &Harness, phone: &str) -> Value {
 /// Waits until the simulator has decided the payment (its callback, if any, is due or dropped).
 async fn simulator_settled(h: &Harness, checkout_request_id: &str) -> Value {
     for _ in 0..500 {
-        let txs = h.sim_transactions(&format!("?checkout_request_id={checkout_request_id}")).await;
+        let txs = h
+            .sim_transactions(&format!("?checkout_request_id={checkout_request_id}"))
+            .await;
         if let Some(tx) = txs.first() {
             if tx["status"] != "pending" {
                 return tx.clone();
@@ -36,10 +38,18 @@ async fn simulator_settled(h: &Harness, checkout_request_id: &str) -> Value {
 #[tokio::test]
 async fn lost_callbacks_are_settled_by_reconciliation() {
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]}),
+    )
+    .await;
     let paid = create(&h, "254711000001").await;
     let cancelled_phone = "254711000002";
-    h.sim_post("/__control/outcomes", &json!({"match": {"msisdn": cancelled_phone}, "result_code": "1032"})).await;
+    h.sim_post(
+        "/__control/outcomes",
+        &json!({"match": {"msisdn": cancelled_phone}, "result_code": "1032"}),
+    )
+    .await;
     let cancelled = create(&h, cancelled_phone).await;
     for p in [&paid, &cancelled] {
         simulator_settled(&h, p["checkout_request_id"].as_str().unwrap()).await;
@@ -56,7 +66,10 @@ async fn lost_callbacks_are_settled_by_reconciliation() {
 
     let paid = h.payment(paid["id"].as_str().unwrap()).await;
     assert_eq!(paid["status"], "completed");
-    assert_eq!(paid["history"].as_array().unwrap().last().unwrap()["source"], "reconciliation");
+    assert_eq!(
+        paid["history"].as_array().unwrap().last().unwrap()["source"],
+        "reconciliation"
+    );
     assert_eq!(paid["result"]["code"], "0");
     let cancelled = h.payment(cancelled["id"].as_str().unwrap()).await;
     assert_eq!(cancelled["status"], "cancelled");
@@ -73,14 +86,26 @@ async fn a_customer_who_never_answers_times_out_and_a_late_success_still_complet
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
     let phone = "254711000003";
     // The prompt stays open (Query: "being processed") far longer than our deadline.
-    h.sim_post("/__control/outcomes", &json!({"match": {"msisdn": phone}, "delay_ms": 600_000, "callback": "drop"})).await;
+    h.sim_post(
+        "/__control/outcomes",
+        &json!({"match": {"msisdn": phone}, "delay_ms": 600_000, "callback": "drop"}),
+    )
+    .await;
     let p = create(&h, phone).await;
     let id = p["id"].as_str().unwrap();
 
     h.advance(PAST_FIRST_CHECK);
     let report = h.stack.sweep_now().await;
-    assert_eq!((report.queried, report.rescheduled, report.settled), (1, 1, 0), "{report:?}");
-    assert_eq!(h.payment(id).await["status"], "sent", "'being processed' is not an answer");
+    assert_eq!(
+        (report.queried, report.rescheduled, report.settled),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        h.payment(id).await["status"],
+        "sent",
+        "'being processed' is not an answer"
+    );
 
     h.advance(PAST_DEADLINE);
     let report = h.stack.sweep_now().await;
@@ -92,7 +117,8 @@ async fn a_customer_who_never_answers_times_out_and_a_late_success_still_complet
     // Safaricom's success arrives late: money moved, so it completes and is flagged.
     let crid = p["checkout_request_id"].as_str().unwrap();
     let url = h.callback_url(crid).await;
-    h.post_callback(&url, &success_callback(crid, json!(100), "TKL9LATE01")).await;
+    h.post_callback(&url, &success_callback(crid, json!(100), "TKL9LATE01"))
+        .await;
     let done = h.wait_for_status(id, "completed").await;
     assert_eq!(done["late"], true);
     assert_eq!(done["mpesa_receipt"], "TKL9LATE01");
@@ -137,12 +163,23 @@ async fn callbacks_racing_reconciliation_reach_one_consistent_outcome() {
     h.advance(PAST_FIRST_CHECK);
     let (a, b) = tokio::join!(h.stack.sweep_now(), h.stack.sweep_now());
     assert_eq!(a.settled + b.settled, 6, "each payment settled once: {a:?} {b:?}");
-    assert_eq!(a.claimed + b.claimed, 6, "overlapping sweeps never claim one payment twice");
+    assert_eq!(
+        a.claimed + b.claimed,
+        6,
+        "overlapping sweeps never claim one payment twice"
+    );
     for p in &payments {
         let id = p["id"].as_str().unwrap();
         // The callback's receipt arrives after reconciliation completed the payment.
-        let done = h.wait_for(id, "completed with its receipt", |p| p["mpesa_receipt"].is_string()).await;
-        let statuses: Vec<&str> = done["history"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+        let done = h
+            .wait_for(id, "completed with its receipt", |p| p["mpesa_receipt"].is_string())
+            .await;
+        let statuses: Vec<&str> = done["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
         assert_eq!(statuses, ["pending", "sent", "completed"], "{done:#}");
         assert_eq!(done["late"], false);
     }
@@ -153,7 +190,12 @@ async fn callbacks_racing_reconciliation_reach_one_consistent_outcome() {
         let id = p["id"].as_str().unwrap();
         let records = h.callback_records(id).await;
         assert_eq!(records.len(), 2, "{records:#?}");
-        assert!(records.iter().all(|r| r["verdict"] == "applied" || r["verdict"] == "duplicate"), "{records:#?}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r["verdict"] == "applied" || r["verdict"] == "duplicate"),
+            "{records:#?}"
+        );
         assert_eq!(h.payment(id).await["history"].as_array().unwrap().len(), 3);
     }
     h.shutdown().await;
@@ -162,7 +204,11 @@ async fn callbacks_racing_reconciliation_reach_one_consistent_outcome() {
 #[tokio::test]
 async fn daraja_down_during_a_sweep_changes_nothing_and_the_sweep_resumes() {
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]}),
+    )
+    .await;
     let mut ids = Vec::new();
     for n in 0..3 {
         let p = create(&h, &format!("25471100020{n}")).await;
@@ -201,7 +247,11 @@ async fn spike_arrest_stops_the_sweep_from_asking() {
     // Queries 200 ms apart: the first answer (Spike Arrest) arrives long before the second is due.
     options.reconcile.queries_per_second = 5;
     let h = Harness::start_with_manual_clock(options).await;
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]}),
+    )
+    .await;
     for n in 0..4 {
         let p = create(&h, &format!("25471100030{n}")).await;
         simulator_settled(&h, p["checkout_request_id"].as_str().unwrap()).await;
@@ -215,8 +265,14 @@ async fn spike_arrest_stops_the_sweep_from_asking() {
     let limited = h.stack.sweep_now().await;
     assert!(limited.stopped_early, "{limited:?}");
     assert_eq!(limited.settled, 0);
-    assert_eq!(limited.queried, 1, "the sweep stops asking instead of hammering Daraja: {limited:?}");
-    assert_eq!(limited.rescheduled, 4, "nothing changed; every claimed payment is asked again later");
+    assert_eq!(
+        limited.queried, 1,
+        "the sweep stops asking instead of hammering Daraja: {limited:?}"
+    );
+    assert_eq!(
+        limited.rescheduled, 4,
+        "nothing changed; every claimed payment is asked again later"
+    );
     h.shutdown().await;
 }
 
@@ -224,20 +280,36 @@ async fn spike_arrest_stops_the_sweep_from_asking() {
 async fn payments_whose_initiation_outcome_was_unknown() {
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
     // The push is lost before Daraja acts: no CheckoutRequestID, no callback; the deadline decides.
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_push", "kind": "http_500", "first_n": 1}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_push", "kind": "http_500", "first_n": 1}]}),
+    )
+    .await;
     let lost = create(&h, "254711000401").await;
     assert_eq!(lost["status"], "pending");
     // Daraja acts but its answer is lost: the callback still finds the payment by its token.
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_push", "kind": "http_500", "first_n": 1, "phase": "after"}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_push", "kind": "http_500", "first_n": 1, "phase": "after"}]}),
+    )
+    .await;
     let answered_late = create(&h, "254711000402").await;
     assert_eq!(answered_late["status"], "pending");
     assert_eq!(answered_late["checkout_request_id"], Value::Null);
-    let done = h.wait_for_status(answered_late["id"].as_str().unwrap(), "completed").await;
-    assert!(done["checkout_request_id"].as_str().unwrap().starts_with("ws_CO_"), "learned from the callback");
+    let done = h
+        .wait_for_status(answered_late["id"].as_str().unwrap(), "completed")
+        .await;
+    assert!(
+        done["checkout_request_id"].as_str().unwrap().starts_with("ws_CO_"),
+        "learned from the callback"
+    );
 
     h.advance(PAST_FIRST_CHECK);
     let report = h.stack.sweep_now().await;
-    assert_eq!(report.queried, 0, "nothing to ask without a CheckoutRequestID: {report:?}");
+    assert_eq!(
+        report.queried, 0,
+        "nothing to ask without a CheckoutRequestID: {report:?}"
+    );
     assert_eq!(h.payment(lost["id"].as_str().unwrap()).await["status"], "pending");
     h.advance(PAST_DEADLINE);
     h.stack.sweep_now().await;
@@ -249,7 +321,9 @@ async fn payments_whose_initiation_outcome_was_unknown() {
 
 #[tokio::test]
 async fn the_sweep_reads_open_payments_only_however_large_the_table() {
-    use checkout::domain::{Amount, ClientId, Msisdn, NewPayment, Payment, PaymentId, PaymentStatus, PaymentTimings, Reference};
+    use checkout::domain::{
+        Amount, ClientId, Msisdn, NewPayment, Payment, PaymentId, PaymentStatus, PaymentTimings, Reference,
+    };
     use checkout::repo::payments::PaymentRepo;
 
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
@@ -281,7 +355,11 @@ async fn the_sweep_reads_open_payments_only_however_large_the_table() {
         table.write(writes).await.unwrap();
     }
     // ...and a few open ones whose callbacks are lost.
-    h.sim_put("/__control/faults", &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_callback", "kind": "drop", "probability": 1.0}]}),
+    )
+    .await;
     for n in 0..5 {
         let p = create(&h, &format!("25471100050{n}")).await;
         simulator_settled(&h, p["checkout_request_id"].as_str().unwrap()).await;
@@ -292,6 +370,9 @@ async fn the_sweep_reads_open_payments_only_however_large_the_table() {
     let read = table.stats().items_read - before.items_read;
     assert_eq!(report.settled, 5, "{report:?}");
     // Open-index reads (age metrics + due list) and one read per payment to settle it.
-    assert!(read <= 5 * 4, "the sweep read {read} items for 5 open payments in a table of 3,000+");
+    assert!(
+        read <= 5 * 4,
+        "the sweep read {read} items for 5 open payments in a table of 3,000+"
+    );
     h.shutdown().await;
 }

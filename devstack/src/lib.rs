@@ -51,7 +51,10 @@ pub const ALL_SCOPES: &[&str] = &[
 /// Where Daraja is.
 pub enum DarajaTarget {
     /// Start the simulator in this process with this configuration, on this address.
-    EmbeddedSimulator { config: Box<simulator::SimulatorConfig>, listen: SocketAddr },
+    EmbeddedSimulator {
+        config: Box<simulator::SimulatorConfig>,
+        listen: SocketAddr,
+    },
     /// Use a Daraja at this base URL (a separately run simulator, or the Safaricom sandbox).
     External { base_url: String },
 }
@@ -64,7 +67,10 @@ pub enum Backend {
     Aws,
     /// Adapters built by the caller (tests run the stack on moto's DynamoDB and SQS this way);
     /// secrets are the dev stack's own.
-    Provided { table: Arc<dyn Table>, callback_queue: Arc<dyn Queue> },
+    Provided {
+        table: Arc<dyn Table>,
+        callback_queue: Arc<dyn Queue>,
+    },
 }
 
 pub struct Options {
@@ -103,7 +109,10 @@ impl Options {
             public_base_url: None,
             metrics_interval: None,
             sweep_interval: None,
-            reconcile: ReconcileConfig { queries_per_second: 1000, ..ReconcileConfig::default() },
+            reconcile: ReconcileConfig {
+                queries_per_second: 1000,
+                ..ReconcileConfig::default()
+            },
             limits: LimitsConfig::default(),
             clock: None,
             payouts: payouts::PayoutOptions::for_tests(),
@@ -184,38 +193,42 @@ impl DevStack {
         let payout_public_base_url = public_base_url.clone();
 
         let settings = checkout::config::from_env();
-        let (table, callback_queue, memory_queue, secrets): (Arc<dyn Table>, Arc<dyn Queue>, Option<Arc<MemoryQueue>>, Arc<SecretCache>) =
-            match options.backend {
-                Backend::Memory => {
-                    let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
-                        visibility_timeout: Duration::from_secs(30),
-                        max_receives: 5,
-                    }));
-                    let secrets = Arc::new(SecretCache::new(
-                        Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
-                        Duration::from_secs(3600),
-                    ));
-                    let table_clock = clock.clone();
-                    let table = MemoryTable::with_clock(Arc::new(move || table_clock.now().timestamp()));
-                    (Arc::new(table), queue.clone(), Some(queue), secrets)
-                }
-                Backend::Provided { table, callback_queue } => {
-                    let secrets = Arc::new(SecretCache::new(
-                        Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
-                        Duration::from_secs(3600),
-                    ));
-                    (table, callback_queue, None, secrets)
-                }
-                Backend::Aws => {
-                    let sdk = checkout::aws::sdk_config().await;
-                    (
-                        wiring::table(&settings, &sdk)?,
-                        wiring::callback_queue(&settings, &sdk)?,
-                        None,
-                        wiring::secrets(&settings, Some(&sdk))?,
-                    )
-                }
-            };
+        let (table, callback_queue, memory_queue, secrets): (
+            Arc<dyn Table>,
+            Arc<dyn Queue>,
+            Option<Arc<MemoryQueue>>,
+            Arc<SecretCache>,
+        ) = match options.backend {
+            Backend::Memory => {
+                let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
+                    visibility_timeout: Duration::from_secs(30),
+                    max_receives: 5,
+                }));
+                let secrets = Arc::new(SecretCache::new(
+                    Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
+                    Duration::from_secs(3600),
+                ));
+                let table_clock = clock.clone();
+                let table = MemoryTable::with_clock(Arc::new(move || table_clock.now().timestamp()));
+                (Arc::new(table), queue.clone(), Some(queue), secrets)
+            }
+            Backend::Provided { table, callback_queue } => {
+                let secrets = Arc::new(SecretCache::new(
+                    Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
+                    Duration::from_secs(3600),
+                ));
+                (table, callback_queue, None, secrets)
+            }
+            Backend::Aws => {
+                let sdk = checkout::aws::sdk_config().await;
+                (
+                    wiring::table(&settings, &sdk)?,
+                    wiring::callback_queue(&settings, &sdk)?,
+                    None,
+                    wiring::secrets(&settings, Some(&sdk))?,
+                )
+            }
+        };
 
         let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
         let daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(daraja_url.clone(), http, RetryPolicy::default()));
@@ -224,7 +237,10 @@ impl DevStack {
         let sweeper_daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(
             daraja_url.clone(),
             sweeper_http,
-            RetryPolicy { max_attempts: 1, ..RetryPolicy::default() },
+            RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            },
         ));
         let reconciler = Arc::new(wiring::reconciler(
             table.clone(),
@@ -248,8 +264,10 @@ impl DevStack {
             },
             admission: Some(wiring::limits(table.clone(), options.limits.clone())),
         };
-        let known_sources: Vec<IpAddr> =
-            checkout::config::DEFAULT_CALLBACK_SOURCES.iter().filter_map(|s| s.parse().ok()).collect();
+        let known_sources: Vec<IpAddr> = checkout::config::DEFAULT_CALLBACK_SOURCES
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         // C2B: plain HTTP is fine for the simulator; rules are re-read every second so an edit
         // shows at once (Lambda caches them for C2B_RULES_CACHE_SECONDS).
         let c2b = wiring::c2b_api(
@@ -257,7 +275,10 @@ impl DevStack {
             c2b_daraja,
             secrets.clone(),
             clock.clone(),
-            checkout::services::c2b_registration::C2bRegistrationConfig { public_base_url: c2b_public_base_url, require_https: false },
+            checkout::services::c2b_registration::C2bRegistrationConfig {
+                public_base_url: c2b_public_base_url,
+                require_https: false,
+            },
         );
         let c2b_validator = wiring::c2b_validator(
             table.clone(),
@@ -270,7 +291,10 @@ impl DevStack {
             known_sources,
         );
         let c2b_validation_delay = Arc::new(AtomicU64::new(0));
-        let payout_queue = match (&memory_queue, settings.optional(checkout::config::vars::PAYOUT_QUEUE_URL)) {
+        let payout_queue = match (
+            &memory_queue,
+            settings.optional(checkout::config::vars::PAYOUT_QUEUE_URL),
+        ) {
             (None, Some(_)) => Some(wiring::payout_queue(&settings, &checkout::aws::sdk_config().await)?),
             _ => None,
         };
@@ -294,18 +318,31 @@ impl DevStack {
             c2b_validation_delay: c2b_validation_delay.clone(),
             payments,
             payment_repo: PaymentRepo::new(table.clone()),
-            auth: Authenticator::new(JwtSettings { leeway_seconds: 30, ..JwtSettings::default() }, secrets.clone()),
+            auth: Authenticator::new(
+                JwtSettings {
+                    leeway_seconds: 30,
+                    ..JwtSettings::default()
+                },
+                secrets.clone(),
+            ),
             intake: CallbackIntake {
                 queue: callback_queue.clone(),
                 clock: clock.clone(),
-                known_sources: checkout::config::DEFAULT_CALLBACK_SOURCES.iter().filter_map(|s| s.parse().ok()).collect(),
+                known_sources: checkout::config::DEFAULT_CALLBACK_SOURCES
+                    .iter()
+                    .filter_map(|s| s.parse().ok())
+                    .collect(),
             },
         });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let processor = Arc::new(wiring::callback_processor(table.clone(), secrets.clone(), clock.clone()));
+        let processor = Arc::new(wiring::callback_processor(
+            table.clone(),
+            secrets.clone(),
+            clock.clone(),
+        ));
         tasks.push(tokio::spawn(consumer::run(
             callback_queue.clone(),
             processor,
@@ -396,7 +433,8 @@ impl DevStack {
     /// Test hook: makes `POST /c2b/validation/{token}` wait this long before answering, as a
     /// slow validation would (Daraja then falls back on the registration's ResponseType).
     pub fn set_c2b_validation_delay(&self, delay: Duration) {
-        self.c2b_validation_delay.store(delay.as_millis() as u64, Ordering::Relaxed);
+        self.c2b_validation_delay
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn base_url(&self) -> &str {
@@ -491,8 +529,11 @@ async fn dispatch(
     let (parts, body) = request.into_parts();
     let mut api_request = ApiRequest::new(parts.method.clone(), parts.uri.path().to_owned());
     api_request.source_ip = Some(source_ip(peer, &parts.headers));
-    api_request.query =
-        parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    api_request.query = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
     api_request.headers = parts.headers;
     let route = match_route(&parts.method, parts.uri.path());
     let template = match &route {
@@ -500,7 +541,10 @@ async fn dispatch(
         _ => "unmatched",
     };
     let response = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
-        Err(_) => ApiError::PayloadTooLarge { max_bytes: MAX_REQUEST_BYTES }.to_response(&api_request.request_id),
+        Err(_) => ApiError::PayloadTooLarge {
+            max_bytes: MAX_REQUEST_BYTES,
+        }
+        .to_response(&api_request.request_id),
         Ok(bytes) => {
             api_request.body = bytes;
             match route {
@@ -561,5 +605,7 @@ fn into_axum(response: ApiResponse) -> Response {
     if let Some(headers) = builder.headers_mut() {
         *headers = response.headers;
     }
-    builder.body(Body::from(response.body)).unwrap_or_else(|_| Response::new(Body::empty()))
+    builder
+        .body(Body::from(response.body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }

@@ -25,7 +25,9 @@ enum ProfileArg {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Runs the M-Pesa checkout locally: every function on one port, the Daraja simulator, in-memory storage and queue.")]
+#[command(
+    about = "Runs the M-Pesa checkout locally: every function on one port, the Daraja simulator, in-memory storage and queue."
+)]
 struct Args {
     /// Address of the API.
     #[arg(long, env = "DEV_LISTEN", default_value = "127.0.0.1:3000")]
@@ -82,7 +84,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 ProfileArg::Fast => simulator::SimulatorConfig::fast_for_tests(),
                 ProfileArg::Realistic => simulator::SimulatorConfig::realistic(),
             };
-            DarajaTarget::EmbeddedSimulator { config: Box::new(config), listen: args.simulator_listen }
+            DarajaTarget::EmbeddedSimulator {
+                config: Box::new(config),
+                listen: args.simulator_listen,
+            }
         }
     };
     let options = Options {
@@ -117,7 +122,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!();
     println!("M-Pesa checkout dev stack is up");
     println!("  API        {}", stack.base_url());
-    println!("  Simulator  {}   (control API: {}/__control/transactions)", stack.simulator_url(), stack.simulator_url());
+    println!(
+        "  Simulator  {}   (control API: {}/__control/transactions)",
+        stack.simulator_url(),
+        stack.simulator_url()
+    );
     println!();
     println!("  Dev JWT (sub=dev-merchant, every scope, valid 24 h):");
     println!("  export TOKEN={token}");
@@ -128,7 +137,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         stack.base_url()
     );
     println!("       -H 'Idempotency-Key: demo-1' -d '{{\"amount\": 100, \"phone\": \"0712345678\", \"reference\": \"ORDER1\"}}'");
-    println!("  curl -s {}/v1/payments -H \"Authorization: Bearer $TOKEN\"", stack.base_url());
+    println!(
+        "  curl -s {}/v1/payments -H \"Authorization: Bearer $TOKEN\"",
+        stack.base_url()
+    );
     println!(
         "  curl -s -X POST {}/v1/payouts -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
         stack.base_url()

@@ -43,16 +43,24 @@ impl Daraja for InstantDaraja {
         })
     }
     async fn stk_query(&self, _: &StkQueryRequest<'_>) -> Result<StkQueryAnswer, DarajaError> {
-        Err(DarajaError::Unavailable { detail: "not used".into() })
+        Err(DarajaError::Unavailable {
+            detail: "not used".into(),
+        })
     }
     async fn b2c_payment(&self, _: &B2cPaymentRequest<'_>) -> Result<B2cAccepted, DarajaError> {
-        Err(DarajaError::Unavailable { detail: "not used".into() })
+        Err(DarajaError::Unavailable {
+            detail: "not used".into(),
+        })
     }
     async fn transaction_status(&self, _: &TransactionStatusRequest<'_>) -> Result<Acknowledgement, DarajaError> {
-        Err(DarajaError::Unavailable { detail: "not used".into() })
+        Err(DarajaError::Unavailable {
+            detail: "not used".into(),
+        })
     }
     async fn register_c2b_urls(&self, _: &C2bRegisterRequest<'_>) -> Result<C2bRegistered, DarajaError> {
-        Err(DarajaError::Unavailable { detail: "not used".into() })
+        Err(DarajaError::Unavailable {
+            detail: "not used".into(),
+        })
     }
 }
 
@@ -65,14 +73,23 @@ fn secrets() -> Arc<SecretCache> {
         "stk_passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
         "callback_hmac_key": HMAC_KEY, "jwt_hs256_secret": JWT_KEY,
     });
-    Arc::new(SecretCache::new(Arc::new(StaticSecret(json.to_string())), Duration::from_secs(3600)))
+    Arc::new(SecretCache::new(
+        Arc::new(StaticSecret(json.to_string())),
+        Duration::from_secs(3600),
+    ))
 }
 
 fn create_request(token: &str, n: u64) -> ApiRequest {
     let mut request = ApiRequest::new(http::Method::POST, "/v1/payments");
-    request.headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request.headers.insert("content-type", "application/json".parse().unwrap());
-    request.headers.insert("idempotency-key", format!("bench-{n}").parse().unwrap());
+    request
+        .headers
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .headers
+        .insert("content-type", "application/json".parse().unwrap());
+    request
+        .headers
+        .insert("idempotency-key", format!("bench-{n}").parse().unwrap());
     let phone = format!("2547{:08}", n % 100_000_000);
     request.body =
         serde_json::json!({"amount": 1500, "phone": phone, "reference": "ORDER1234", "description": "Chess set"})
@@ -82,7 +99,10 @@ fn create_request(token: &str, n: u64) -> ApiRequest {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
     let secrets = secrets();
     let clock = Arc::new(SystemClock);
@@ -99,7 +119,14 @@ fn bench(c: &mut Criterion) {
             idempotency_lock: chrono::Duration::seconds(60),
         },
     );
-    service.admission = Some(wiring::limits(table.clone(), LimitsConfig { merchant_daily_count: None, merchant_daily_amount: None, ..LimitsConfig::default() }));
+    service.admission = Some(wiring::limits(
+        table.clone(),
+        LimitsConfig {
+            merchant_daily_count: None,
+            merchant_daily_amount: None,
+            ..LimitsConfig::default()
+        },
+    ));
     let auth = Authenticator::new(JwtSettings::default(), secrets.clone());
     let now = chrono::Utc::now().timestamp();
     let token = checkout::auth::jwt::mint_hs256(
@@ -111,7 +138,8 @@ fn bench(c: &mut Criterion) {
     c.bench_function("initiate: POST /v1/payments (in-memory, instant Daraja)", |b| {
         b.iter(|| {
             let n = counter.fetch_add(1, Ordering::Relaxed);
-            let response: ApiResponse = runtime.block_on(api::payments::create(&service, &auth, create_request(&token, n)));
+            let response: ApiResponse =
+                runtime.block_on(api::payments::create(&service, &auth, create_request(&token, n)));
             assert_eq!(response.status, http::StatusCode::ACCEPTED);
         })
     });

@@ -94,7 +94,11 @@ impl CallbackTokens {
             return None;
         }
         let digit = |b: u8| if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
-        let tag: Vec<u8> = hex.as_bytes().chunks(2).map(|pair| (digit(pair[0]) << 4) | digit(pair[1])).collect();
+        let tag: Vec<u8> = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| (digit(pair[0]) << 4) | digit(pair[1]))
+            .collect();
         self.mac(purpose, id).verify_slice(&tag).ok()?;
         Some(id)
     }
@@ -133,15 +137,34 @@ mod tests {
         assert_eq!(hex.len(), 64);
         assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &token), Some("600984"));
-        assert_eq!(t.verify_hex(TokenPurpose::C2bConfirmation, &token), None, "purpose is bound");
-        assert_eq!(t.verify(TokenPurpose::C2bValidation, &token), None, "not a base64 token");
+        assert_eq!(
+            t.verify_hex(TokenPurpose::C2bConfirmation, &token),
+            None,
+            "purpose is bound"
+        );
+        assert_eq!(
+            t.verify(TokenPurpose::C2bValidation, &token),
+            None,
+            "not a base64 token"
+        );
         let other = token.replacen("600984", "600985", 1);
         assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &other), None);
         let upper = format!("600984.{}", hex.to_ascii_uppercase());
-        assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &upper), None, "one spelling only");
+        assert_eq!(
+            t.verify_hex(TokenPurpose::C2bValidation, &upper),
+            None,
+            "one spelling only"
+        );
         let flipped = format!("600984.{}{}", if hex.starts_with('0') { '1' } else { '0' }, &hex[1..]);
         assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, &flipped), None);
-        for junk in ["", ".", "600984", "600984.", "600984.zz", &format!("600984.{}", "g".repeat(64))] {
+        for junk in [
+            "",
+            ".",
+            "600984",
+            "600984.",
+            "600984.zz",
+            &format!("600984.{}", "g".repeat(64)),
+        ] {
             assert_eq!(t.verify_hex(TokenPurpose::C2bValidation, junk), None, "{junk}");
         }
     }

@@ -95,11 +95,15 @@ pub struct Settings<F: Fn(&str) -> Option<String>> {
 }
 
 pub fn from_env() -> Settings<impl Fn(&str) -> Option<String>> {
-    Settings { lookup: |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()) }
+    Settings {
+        lookup: |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+    }
 }
 
 pub fn from_map(map: std::collections::HashMap<String, String>) -> Settings<impl Fn(&str) -> Option<String>> {
-    Settings { lookup: move |name: &str| map.get(name).cloned() }
+    Settings {
+        lookup: move |name: &str| map.get(name).cloned(),
+    }
 }
 
 impl<F: Fn(&str) -> Option<String>> Settings<F> {
@@ -117,7 +121,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     {
         match self.optional(name) {
             None => Ok(default),
-            Some(text) => text.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
+            Some(text) => text.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -125,7 +132,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         Ok(JwtSettings {
             issuer: self.optional(vars::JWT_ISSUER),
             audience: self.optional(vars::JWT_AUDIENCE),
-            public_key_pem: self.optional(vars::JWT_PUBLIC_KEY_PEM).map(|pem| pem.replace("\\n", "\n")),
+            public_key_pem: self
+                .optional(vars::JWT_PUBLIC_KEY_PEM)
+                .map(|pem| pem.replace("\\n", "\n")),
             leeway_seconds: self.parsed(vars::JWT_LEEWAY_SECONDS, 30)?,
         })
     }
@@ -148,7 +157,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     pub fn payments(&self) -> Result<PaymentsConfig, ConfigError> {
         let public_base_url = self.required(vars::PUBLIC_BASE_URL)?;
         if !(public_base_url.starts_with("https://") || public_base_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid { name: vars::PUBLIC_BASE_URL, reason: "must be an http(s) URL".into() });
+            return Err(ConfigError::Invalid {
+                name: vars::PUBLIC_BASE_URL,
+                reason: "must be an http(s) URL".into(),
+            });
         }
         let transaction_type = match self.optional(vars::STK_TRANSACTION_TYPE).as_deref() {
             None | Some("CustomerPayBillOnline") => StkTransactionType::CustomerPayBillOnline,
@@ -176,7 +188,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             Some(text) if text.trim().eq_ignore_ascii_case("off") => Ok(None),
             Some(text) => match text.trim().parse::<u64>() {
                 Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(ConfigError::Invalid { name, reason: "a positive integer, or off".into() }),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    reason: "a positive integer, or off".into(),
+                }),
             },
         }
     }
@@ -195,7 +210,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         let phone_prompts = match self.optional_cap(vars::LIMIT_PHONE_PROMPTS, default_prompts)? {
             None => None,
             Some(max) => Some(RollingLimit {
-                max: u32::try_from(max).map_err(|_| ConfigError::Invalid { name: vars::LIMIT_PHONE_PROMPTS, reason: "too large".into() })?,
+                max: u32::try_from(max).map_err(|_| ConfigError::Invalid {
+                    name: vars::LIMIT_PHONE_PROMPTS,
+                    reason: "too large".into(),
+                })?,
                 window: chrono::Duration::seconds(self.parsed(vars::LIMIT_PHONE_WINDOW_SECONDS, 300)?),
             }),
         };
@@ -205,16 +223,21 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             phone_prompts,
             phone_daily_amount: self.optional_cap(vars::LIMIT_PHONE_DAILY_AMOUNT, defaults.phone_daily_amount)?,
             merchant_daily_count: self.optional_cap(vars::LIMIT_MERCHANT_DAILY_COUNT, defaults.merchant_daily_count)?,
-            merchant_daily_amount: self.optional_cap(vars::LIMIT_MERCHANT_DAILY_AMOUNT, defaults.merchant_daily_amount)?,
+            merchant_daily_amount: self
+                .optional_cap(vars::LIMIT_MERCHANT_DAILY_AMOUNT, defaults.merchant_daily_amount)?,
         })
     }
 
     pub fn reconcile(&self) -> Result<ReconcileConfig, ConfigError> {
         let defaults = ReconcileConfig::default();
         Ok(ReconcileConfig {
-            queries_per_second: self.parsed(vars::SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?.max(1),
+            queries_per_second: self
+                .parsed(vars::SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?
+                .max(1),
             concurrency: self.parsed(vars::SWEEP_CONCURRENCY, defaults.concurrency)?.max(1),
-            time_budget: Duration::from_secs(self.parsed(vars::SWEEP_TIME_BUDGET_SECONDS, defaults.time_budget.as_secs())?),
+            time_budget: Duration::from_secs(
+                self.parsed(vars::SWEEP_TIME_BUDGET_SECONDS, defaults.time_budget.as_secs())?,
+            ),
             ..defaults
         })
     }
@@ -223,10 +246,16 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     pub fn c2b_registration(&self) -> Result<crate::services::c2b_registration::C2bRegistrationConfig, ConfigError> {
         let public_base_url = self.required(vars::PUBLIC_BASE_URL)?;
         if !(public_base_url.starts_with("https://") || public_base_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid { name: vars::PUBLIC_BASE_URL, reason: "must be an http(s) URL".into() });
+            return Err(ConfigError::Invalid {
+                name: vars::PUBLIC_BASE_URL,
+                reason: "must be an http(s) URL".into(),
+            });
         }
         let allow_http: bool = self.parsed(vars::C2B_ALLOW_HTTP, false)?;
-        Ok(crate::services::c2b_registration::C2bRegistrationConfig { public_base_url, require_https: !allow_http })
+        Ok(crate::services::c2b_registration::C2bRegistrationConfig {
+            public_base_url,
+            require_https: !allow_http,
+        })
     }
 
     /// C2B validation: dependency budget, rules cache TTL, fallback decision.
@@ -234,12 +263,17 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         let defaults = crate::services::c2b_validation::ValidationSettings::default();
         let budget_ms: u64 = self.parsed(vars::C2B_VALIDATION_BUDGET_MS, defaults.budget.as_millis() as u64)?;
         if !(10..=5_000).contains(&budget_ms) {
-            return Err(ConfigError::Invalid { name: vars::C2B_VALIDATION_BUDGET_MS, reason: "10 to 5000 milliseconds (Daraja waits about 8 s)".into() });
+            return Err(ConfigError::Invalid {
+                name: vars::C2B_VALIDATION_BUDGET_MS,
+                reason: "10 to 5000 milliseconds (Daraja waits about 8 s)".into(),
+            });
         }
         let fallback = match self.optional(vars::C2B_FALLBACK_DECISION) {
             None => defaults.fallback,
-            Some(text) => crate::domain::c2b::DefaultDecision::parse(text.trim())
-                .ok_or(ConfigError::Invalid { name: vars::C2B_FALLBACK_DECISION, reason: "accept or reject".into() })?,
+            Some(text) => crate::domain::c2b::DefaultDecision::parse(text.trim()).ok_or(ConfigError::Invalid {
+                name: vars::C2B_FALLBACK_DECISION,
+                reason: "accept or reject".into(),
+            })?,
         };
         Ok(crate::services::c2b_validation::ValidationSettings {
             budget: Duration::from_millis(budget_ms),
@@ -254,11 +288,18 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// Safaricom's published callback sources (a signal, not a gate).
     pub fn callback_sources(&self) -> Result<Vec<IpAddr>, ConfigError> {
-        let text = self.optional(vars::CALLBACK_SOURCE_IPS).unwrap_or_else(|| DEFAULT_CALLBACK_SOURCES.join(","));
+        let text = self
+            .optional(vars::CALLBACK_SOURCE_IPS)
+            .unwrap_or_else(|| DEFAULT_CALLBACK_SOURCES.join(","));
         text.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| ConfigError::Invalid { name: vars::CALLBACK_SOURCE_IPS, reason: format!("{s} is not an IP address") }))
+            .map(|s| {
+                s.parse().map_err(|_| ConfigError::Invalid {
+                    name: vars::CALLBACK_SOURCE_IPS,
+                    reason: format!("{s} is not an IP address"),
+                })
+            })
             .collect()
     }
 }
@@ -273,7 +314,12 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             deadline_secs: self.parsed(vars::PAYOUT_DEADLINE_SECONDS, defaults.deadline_secs)?,
             requeue_secs: self.parsed(vars::PAYOUT_REQUEUE_SECONDS, defaults.requeue_secs)?,
         };
-        let positive = [timings.result_wait_secs, timings.status_interval_secs, timings.deadline_secs, timings.requeue_secs];
+        let positive = [
+            timings.result_wait_secs,
+            timings.status_interval_secs,
+            timings.deadline_secs,
+            timings.requeue_secs,
+        ];
         if positive.iter().any(|s| *s < 1) || timings.deadline_secs < timings.result_wait_secs {
             return Err(ConfigError::Invalid {
                 name: vars::PAYOUT_DEADLINE_SECONDS,
@@ -302,20 +348,30 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         let defaults = crate::services::payout_limits::PayoutLimitsConfig::default();
         let payout_max: u64 = self.parsed(vars::LIMIT_PAYOUT_MAX, defaults.payout_max)?;
         if !(10..=crate::domain::amount::MAX_TRANSACTION_KES).contains(&payout_max) {
-            return Err(ConfigError::Invalid { name: vars::LIMIT_PAYOUT_MAX, reason: "10 to 250000 KES".into() });
+            return Err(ConfigError::Invalid {
+                name: vars::LIMIT_PAYOUT_MAX,
+                reason: "10 to 250000 KES".into(),
+            });
         }
         Ok(crate::services::payout_limits::PayoutLimitsConfig {
             payout_max,
-            recipient_daily_amount: self
-                .optional_cap(vars::LIMIT_PAYOUT_RECIPIENT_DAILY_AMOUNT, defaults.recipient_daily_amount)?,
-            merchant_daily_amount: self.optional_cap(vars::LIMIT_PAYOUT_MERCHANT_DAILY_AMOUNT, defaults.merchant_daily_amount)?,
-            merchant_daily_count: self.optional_cap(vars::LIMIT_PAYOUT_MERCHANT_DAILY_COUNT, defaults.merchant_daily_count)?,
+            recipient_daily_amount: self.optional_cap(
+                vars::LIMIT_PAYOUT_RECIPIENT_DAILY_AMOUNT,
+                defaults.recipient_daily_amount,
+            )?,
+            merchant_daily_amount: self
+                .optional_cap(vars::LIMIT_PAYOUT_MERCHANT_DAILY_AMOUNT, defaults.merchant_daily_amount)?,
+            merchant_daily_count: self
+                .optional_cap(vars::LIMIT_PAYOUT_MERCHANT_DAILY_COUNT, defaults.merchant_daily_count)?,
         })
     }
 
     /// The initiator certificate: `B2C_CERTIFICATE_PEM` (with `\n` escapes) or `B2C_CERTIFICATE_FILE`.
     pub fn b2c_certificate(&self) -> Result<String, ConfigError> {
-        let pem = match (self.optional(vars::B2C_CERTIFICATE_PEM), self.optional(vars::B2C_CERTIFICATE_FILE)) {
+        let pem = match (
+            self.optional(vars::B2C_CERTIFICATE_PEM),
+            self.optional(vars::B2C_CERTIFICATE_FILE),
+        ) {
             (Some(pem), _) => pem.replace("\\n", "\n"),
             (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
                 name: vars::B2C_CERTIFICATE_FILE,
@@ -324,7 +380,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             (None, None) => return Err(ConfigError::Missing(vars::B2C_CERTIFICATE_PEM)),
         };
         if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(ConfigError::Invalid { name: vars::B2C_CERTIFICATE_PEM, reason: "not a PEM certificate".into() });
+            return Err(ConfigError::Invalid {
+                name: vars::B2C_CERTIFICATE_PEM,
+                reason: "not a PEM certificate".into(),
+            });
         }
         Ok(pem)
     }
@@ -336,12 +395,18 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         })
     }
 
-    pub fn payout_reconcile(&self) -> Result<crate::services::payout_reconciliation::PayoutReconcileConfig, ConfigError> {
+    pub fn payout_reconcile(
+        &self,
+    ) -> Result<crate::services::payout_reconciliation::PayoutReconcileConfig, ConfigError> {
         let defaults = crate::services::payout_reconciliation::PayoutReconcileConfig::default();
         Ok(crate::services::payout_reconciliation::PayoutReconcileConfig {
-            queries_per_second: self.parsed(vars::PAYOUT_SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?.max(1),
+            queries_per_second: self
+                .parsed(vars::PAYOUT_SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?
+                .max(1),
             concurrency: self.parsed(vars::SWEEP_CONCURRENCY, defaults.concurrency)?.max(1),
-            time_budget: Duration::from_secs(self.parsed(vars::SWEEP_TIME_BUDGET_SECONDS, defaults.time_budget.as_secs())?),
+            time_budget: Duration::from_secs(
+                self.parsed(vars::SWEEP_TIME_BUDGET_SECONDS, defaults.time_budget.as_secs())?,
+            ),
             ..defaults
         })
     }
@@ -350,7 +415,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     pub fn payments_base_url(&self) -> Result<String, ConfigError> {
         let url = self.required(vars::PUBLIC_BASE_URL)?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ConfigError::Invalid { name: vars::PUBLIC_BASE_URL, reason: "must be an http(s) URL".into() });
+            return Err(ConfigError::Invalid {
+                name: vars::PUBLIC_BASE_URL,
+                reason: "must be an http(s) URL".into(),
+            });
         }
         Ok(url)
     }
@@ -369,28 +437,59 @@ mod payout_config_tests {
         let defaults = settings(&[]).payouts().unwrap();
         assert_eq!(defaults.approval_threshold, None);
         assert_eq!(defaults.timings, crate::domain::PayoutTimings::default());
-        assert_eq!(settings(&[(vars::PAYOUT_APPROVAL_THRESHOLD, "100000")]).payouts().unwrap().approval_threshold, Some(100_000));
-        assert!(settings(&[(vars::PAYOUT_APPROVAL_THRESHOLD, "lots")]).payouts().is_err());
-        assert!(settings(&[(vars::PAYOUT_DEADLINE_SECONDS, "10"), (vars::PAYOUT_RESULT_WAIT_SECONDS, "60")]).payouts().is_err());
-        assert!(settings(&[(vars::PAYOUT_STATUS_INTERVAL_SECONDS, "0")]).payouts().is_err());
-        let limits = settings(&[(vars::LIMIT_PAYOUT_RECIPIENT_DAILY_AMOUNT, "off"), (vars::LIMIT_PAYOUT_MAX, "5000")])
-            .payout_limits()
-            .unwrap();
+        assert_eq!(
+            settings(&[(vars::PAYOUT_APPROVAL_THRESHOLD, "100000")])
+                .payouts()
+                .unwrap()
+                .approval_threshold,
+            Some(100_000)
+        );
+        assert!(settings(&[(vars::PAYOUT_APPROVAL_THRESHOLD, "lots")])
+            .payouts()
+            .is_err());
+        assert!(settings(&[
+            (vars::PAYOUT_DEADLINE_SECONDS, "10"),
+            (vars::PAYOUT_RESULT_WAIT_SECONDS, "60")
+        ])
+        .payouts()
+        .is_err());
+        assert!(settings(&[(vars::PAYOUT_STATUS_INTERVAL_SECONDS, "0")])
+            .payouts()
+            .is_err());
+        let limits = settings(&[
+            (vars::LIMIT_PAYOUT_RECIPIENT_DAILY_AMOUNT, "off"),
+            (vars::LIMIT_PAYOUT_MAX, "5000"),
+        ])
+        .payout_limits()
+        .unwrap();
         assert_eq!((limits.payout_max, limits.recipient_daily_amount), (5000, None));
         assert!(settings(&[(vars::LIMIT_PAYOUT_MAX, "250001")]).payout_limits().is_err());
-        assert!(settings(&[(vars::LIMIT_PAYOUT_MERCHANT_DAILY_COUNT, "0")]).payout_limits().is_err());
+        assert!(settings(&[(vars::LIMIT_PAYOUT_MERCHANT_DAILY_COUNT, "0")])
+            .payout_limits()
+            .is_err());
     }
 
     #[test]
     fn the_certificate_comes_from_pem_text_or_a_file() {
-        assert_eq!(settings(&[]).b2c_certificate(), Err(ConfigError::Missing(vars::B2C_CERTIFICATE_PEM)));
+        assert_eq!(
+            settings(&[]).b2c_certificate(),
+            Err(ConfigError::Missing(vars::B2C_CERTIFICATE_PEM))
+        );
         let escaped = "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----";
-        let pem = settings(&[(vars::B2C_CERTIFICATE_PEM, escaped)]).b2c_certificate().unwrap();
+        let pem = settings(&[(vars::B2C_CERTIFICATE_PEM, escaped)])
+            .b2c_certificate()
+            .unwrap();
         assert_eq!(pem.lines().count(), 3);
-        assert!(settings(&[(vars::B2C_CERTIFICATE_PEM, "nope")]).b2c_certificate().is_err());
-        assert!(settings(&[(vars::B2C_CERTIFICATE_FILE, "/nonexistent/cert.pem")]).b2c_certificate().is_err());
+        assert!(settings(&[(vars::B2C_CERTIFICATE_PEM, "nope")])
+            .b2c_certificate()
+            .is_err());
+        assert!(settings(&[(vars::B2C_CERTIFICATE_FILE, "/nonexistent/cert.pem")])
+            .b2c_certificate()
+            .is_err());
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../simulator/testdata/initiator-cert.pem");
-        assert!(settings(&[(vars::B2C_CERTIFICATE_FILE, path)]).b2c_certificate().is_ok());
+        assert!(settings(&[(vars::B2C_CERTIFICATE_FILE, path)])
+            .b2c_certificate()
+            .is_ok());
     }
 }
 
@@ -420,13 +519,24 @@ mod tests {
 
     #[test]
     fn payments_config_rules() {
-        assert_eq!(settings(&[]).payments().unwrap_err(), ConfigError::Missing(vars::PUBLIC_BASE_URL));
-        let ok = settings(&[(vars::PUBLIC_BASE_URL, "https://api.example.com")]).payments().unwrap();
+        assert_eq!(
+            settings(&[]).payments().unwrap_err(),
+            ConfigError::Missing(vars::PUBLIC_BASE_URL)
+        );
+        let ok = settings(&[(vars::PUBLIC_BASE_URL, "https://api.example.com")])
+            .payments()
+            .unwrap();
         assert_eq!(ok.transaction_type, StkTransactionType::CustomerPayBillOnline);
         assert_eq!(ok.timings, PaymentTimings::default());
-        let bad = settings(&[(vars::PUBLIC_BASE_URL, "https://x"), (vars::STK_TRANSACTION_TYPE, "Nope")]);
+        let bad = settings(&[
+            (vars::PUBLIC_BASE_URL, "https://x"),
+            (vars::STK_TRANSACTION_TYPE, "Nope"),
+        ]);
         assert!(bad.payments().is_err());
-        let bad = settings(&[(vars::PUBLIC_BASE_URL, "https://x"), (vars::PAYMENT_DEADLINE_SECONDS, "10")]);
+        let bad = settings(&[
+            (vars::PUBLIC_BASE_URL, "https://x"),
+            (vars::PAYMENT_DEADLINE_SECONDS, "10"),
+        ]);
         assert!(bad.payments().is_err());
         assert!(settings(&[(vars::PUBLIC_BASE_URL, "ftp://x")]).payments().is_err());
     }
@@ -434,37 +544,89 @@ mod tests {
     #[test]
     fn limits_config() {
         assert_eq!(settings(&[]).limits().unwrap(), LimitsConfig::default());
-        let off = settings(&[(vars::LIMIT_PHONE_PROMPTS, "off"), (vars::LIMIT_MERCHANT_DAILY_COUNT, "OFF")]).limits().unwrap();
+        let off = settings(&[
+            (vars::LIMIT_PHONE_PROMPTS, "off"),
+            (vars::LIMIT_MERCHANT_DAILY_COUNT, "OFF"),
+        ])
+        .limits()
+        .unwrap();
         assert_eq!(off.phone_prompts, None);
         assert_eq!(off.merchant_daily_count, None);
-        let custom = settings(&[(vars::LIMIT_PHONE_PROMPTS, "5"), (vars::LIMIT_PHONE_WINDOW_SECONDS, "60")]).limits().unwrap();
-        assert_eq!(custom.phone_prompts, Some(RollingLimit { max: 5, window: chrono::Duration::seconds(60) }));
+        let custom = settings(&[
+            (vars::LIMIT_PHONE_PROMPTS, "5"),
+            (vars::LIMIT_PHONE_WINDOW_SECONDS, "60"),
+        ])
+        .limits()
+        .unwrap();
+        assert_eq!(
+            custom.phone_prompts,
+            Some(RollingLimit {
+                max: 5,
+                window: chrono::Duration::seconds(60)
+            })
+        );
         assert!(settings(&[(vars::LIMIT_PHONE_DAILY_AMOUNT, "0")]).limits().is_err());
-        assert!(settings(&[(vars::LIMIT_PAYMENT_MIN, "10"), (vars::LIMIT_PAYMENT_MAX, "5")]).limits().is_err());
+        assert!(
+            settings(&[(vars::LIMIT_PAYMENT_MIN, "10"), (vars::LIMIT_PAYMENT_MAX, "5")])
+                .limits()
+                .is_err()
+        );
         assert!(settings(&[(vars::LIMIT_PAYMENT_MAX, "300000")]).limits().is_err());
     }
 
     #[test]
     fn c2b_config() {
-        let registration = settings(&[(vars::PUBLIC_BASE_URL, "https://pay.example.co.ke")]).c2b_registration().unwrap();
+        let registration = settings(&[(vars::PUBLIC_BASE_URL, "https://pay.example.co.ke")])
+            .c2b_registration()
+            .unwrap();
         assert!(registration.require_https, "HTTPS unless told otherwise");
-        let dev = settings(&[(vars::PUBLIC_BASE_URL, "http://127.0.0.1:3000"), (vars::C2B_ALLOW_HTTP, "true")]);
+        let dev = settings(&[
+            (vars::PUBLIC_BASE_URL, "http://127.0.0.1:3000"),
+            (vars::C2B_ALLOW_HTTP, "true"),
+        ]);
         assert!(!dev.c2b_registration().unwrap().require_https);
         assert!(settings(&[]).c2b_registration().is_err());
-        assert!(settings(&[(vars::PUBLIC_BASE_URL, "http://x"), (vars::C2B_ALLOW_HTTP, "yes")]).c2b_registration().is_err());
+        assert!(
+            settings(&[(vars::PUBLIC_BASE_URL, "http://x"), (vars::C2B_ALLOW_HTTP, "yes")])
+                .c2b_registration()
+                .is_err()
+        );
         let v = settings(&[]).c2b_validation().unwrap();
         assert_eq!((v.budget.as_millis(), v.rules_ttl.as_secs()), (300, 30));
         assert_eq!(v.fallback, crate::domain::c2b::DefaultDecision::Accept);
-        let v = settings(&[(vars::C2B_VALIDATION_BUDGET_MS, "150"), (vars::C2B_FALLBACK_DECISION, "reject")]).c2b_validation().unwrap();
-        assert_eq!((v.budget.as_millis(), v.fallback), (150, crate::domain::c2b::DefaultDecision::Reject));
-        assert!(settings(&[(vars::C2B_VALIDATION_BUDGET_MS, "9000")]).c2b_validation().is_err());
-        assert!(settings(&[(vars::C2B_FALLBACK_DECISION, "maybe")]).c2b_validation().is_err());
+        let v = settings(&[
+            (vars::C2B_VALIDATION_BUDGET_MS, "150"),
+            (vars::C2B_FALLBACK_DECISION, "reject"),
+        ])
+        .c2b_validation()
+        .unwrap();
+        assert_eq!(
+            (v.budget.as_millis(), v.fallback),
+            (150, crate::domain::c2b::DefaultDecision::Reject)
+        );
+        assert!(settings(&[(vars::C2B_VALIDATION_BUDGET_MS, "9000")])
+            .c2b_validation()
+            .is_err());
+        assert!(settings(&[(vars::C2B_FALLBACK_DECISION, "maybe")])
+            .c2b_validation()
+            .is_err());
     }
 
     #[test]
     fn callback_sources_parse() {
-        assert_eq!(settings(&[]).callback_sources().unwrap().len(), DEFAULT_CALLBACK_SOURCES.len());
-        assert_eq!(settings(&[(vars::CALLBACK_SOURCE_IPS, "127.0.0.1, 10.0.0.1")]).callback_sources().unwrap().len(), 2);
-        assert!(settings(&[(vars::CALLBACK_SOURCE_IPS, "nope")]).callback_sources().is_err());
+        assert_eq!(
+            settings(&[]).callback_sources().unwrap().len(),
+            DEFAULT_CALLBACK_SOURCES.len()
+        );
+        assert_eq!(
+            settings(&[(vars::CALLBACK_SOURCE_IPS, "127.0.0.1, 10.0.0.1")])
+                .callback_sources()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(settings(&[(vars::CALLBACK_SOURCE_IPS, "nope")])
+            .callback_sources()
+            .is_err());
     }
 }

@@ -89,18 +89,28 @@ pub fn claim(key: &str, request_hash: String, resource_id: &str, now: DateTime<U
     let record = IdempotencyRecord {
         request_hash,
         resource_id: resource_id.to_owned(),
-        state: RecordState::InProgress { locked_until: now + lock_for },
+        state: RecordState::InProgress {
+            locked_until: now + lock_for,
+        },
         created_at: now,
         version: 1,
     };
-    Write::Put { item: to_item(key, &record, 1), condition: Condition::Absent { now_epoch: now.timestamp() } }
+    Write::Put {
+        item: to_item(key, &record, 1),
+        condition: Condition::Absent {
+            now_epoch: now.timestamp(),
+        },
+    }
 }
 
 /// Stores the first response, replacing the in-progress record read at `record.version`.
 pub fn complete(key: &str, record: &IdempotencyRecord, status: u16, body: String) -> Write {
     let mut done = record.clone();
     done.state = RecordState::Completed { status, body };
-    Write::Put { item: to_item(key, &done, record.version + 1), condition: Condition::VersionIs(record.version) }
+    Write::Put {
+        item: to_item(key, &done, record.version + 1),
+        condition: Condition::VersionIs(record.version),
+    }
 }
 
 pub fn from_item(item: &Item) -> Option<IdempotencyRecord> {
@@ -127,7 +137,10 @@ pub fn classify(record: &IdempotencyRecord, request_hash: &str, now: DateTime<Ut
         return Existing::Mismatch;
     }
     match &record.state {
-        RecordState::Completed { status, body } => Existing::Replay { status: *status, body: body.clone() },
+        RecordState::Completed { status, body } => Existing::Replay {
+            status: *status,
+            body: body.clone(),
+        },
         RecordState::InProgress { locked_until } if *locked_until > now => Existing::InProgress,
         RecordState::InProgress { .. } => Existing::Abandoned,
     }
@@ -154,15 +167,26 @@ mod tests {
         let mut r = IdempotencyRecord {
             request_hash: "h".into(),
             resource_id: "pay_1".into(),
-            state: RecordState::InProgress { locked_until: now + Duration::seconds(10) },
+            state: RecordState::InProgress {
+                locked_until: now + Duration::seconds(10),
+            },
             created_at: now,
             version: 1,
         };
         assert_eq!(classify(&r, "other", now), Existing::Mismatch);
         assert_eq!(classify(&r, "h", now), Existing::InProgress);
         assert_eq!(classify(&r, "h", now + Duration::seconds(11)), Existing::Abandoned);
-        r.state = RecordState::Completed { status: 202, body: "{}".into() };
-        assert_eq!(classify(&r, "h", now), Existing::Replay { status: 202, body: "{}".into() });
+        r.state = RecordState::Completed {
+            status: 202,
+            body: "{}".into(),
+        };
+        assert_eq!(
+            classify(&r, "h", now),
+            Existing::Replay {
+                status: 202,
+                body: "{}".into()
+            }
+        );
     }
 
     #[test]

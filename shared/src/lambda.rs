@@ -30,8 +30,11 @@ pub fn init_telemetry(service: &str) {
 }
 
 pub fn to_api_request(event: lambda_http::Request) -> (ApiRequest, String) {
-    let path_params: HashMap<String, String> =
-        event.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let path_params: HashMap<String, String> = event
+        .path_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     let query_map = event.query_string_parameters();
     let mut query = Vec::new();
     for (name, _) in query_map.iter() {
@@ -112,7 +115,11 @@ pub fn sqs_deliveries(event: SqsEvent) -> Vec<Delivery> {
         .map(|record| Delivery {
             id: record.message_id.unwrap_or_default(),
             body: record.body.unwrap_or_default(),
-            receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+            receive_count: record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
         })
         .collect()
 }

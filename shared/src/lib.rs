@@ -2,20 +2,20 @@
 //! secrets) with their AWS and in-memory adapters, auth, and the HTTP API that the Lambda
 //! functions and the dev stack share.
 
-pub mod domain;
-pub mod store;
-pub mod queue;
-pub mod secrets;
-pub mod aws;
 pub mod api;
 pub mod auth;
+pub mod aws;
 pub mod callback_token;
 pub mod clock;
 pub mod config;
+pub mod daraja;
+pub mod domain;
 pub mod idempotency;
 pub mod lambda;
 pub mod metrics;
+pub mod queue;
 pub mod repo;
+pub mod secrets;
 pub mod services;
+pub mod store;
 pub mod wiring;
-pub mod daraja;

@@ -54,7 +54,13 @@ pub fn init(mode: Mode, service: &str) {
     sink.service = service.to_owned();
 }
 
-fn emf_line(service: &str, name: &str, unit: &str, value: serde_json::Value, dimensions: &[(String, String)]) -> String {
+fn emf_line(
+    service: &str,
+    name: &str,
+    unit: &str,
+    value: serde_json::Value,
+    dimensions: &[(String, String)],
+) -> String {
     let mut dimension_names: Vec<&str> = vec!["Service"];
     dimension_names.extend(dimensions.iter().map(|(k, _)| k.as_str()));
     let mut line = serde_json::json!({
@@ -85,7 +91,10 @@ fn print_line(line: &str) {
 
 /// Adds `value` to a counter with the given dimensions.
 pub fn count(name: &str, value: u64, dimensions: &[(&str, &str)]) {
-    let dims: Vec<(String, String)> = dimensions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let dims: Vec<(String, String)> = dimensions
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     let mut sink = lock();
     match sink.mode {
         Mode::Emf => {
@@ -113,7 +122,10 @@ pub fn timing(name: &str, elapsed: Duration) {
 
 /// Records a gauge (e.g. open payments by age bucket) as a single data point.
 pub fn gauge(name: &str, value: f64, dimensions: &[(&str, &str)]) {
-    let dims: Vec<(String, String)> = dimensions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let dims: Vec<(String, String)> = dimensions
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     let mut sink = lock();
     match sink.mode {
         Mode::Emf => {
@@ -130,7 +142,12 @@ pub fn gauge(name: &str, value: f64, dimensions: &[(&str, &str)]) {
 
 /// Current aggregated value of a counter summed over all dimension values (tests, dev stack).
 pub fn counter_total(name: &str) -> f64 {
-    lock().counters.iter().filter(|((n, _), _)| n == name).map(|(_, v)| v).sum()
+    lock()
+        .counters
+        .iter()
+        .filter(|((n, _), _)| n == name)
+        .map(|(_, v)| v)
+        .sum()
 }
 
 /// Prints aggregated counters and timings as EMF lines and resets them.
@@ -149,7 +166,13 @@ pub fn flush() {
     }
     for (name, values) in timings {
         // EMF accepts an array of values for one metric.
-        print_line(&emf_line(&service, &name, "Milliseconds", serde_json::json!(values), &[]));
+        print_line(&emf_line(
+            &service,
+            &name,
+            "Milliseconds",
+            serde_json::json!(values),
+            &[],
+        ));
     }
 }
 
@@ -159,10 +182,19 @@ mod tests {
 
     #[test]
     fn emf_lines_are_valid() {
-        let line = emf_line("initiate", "PaymentsInitiated", "Count", serde_json::json!(1), &[("Status".into(), "sent".into())]);
+        let line = emf_line(
+            "initiate",
+            "PaymentsInitiated",
+            "Count",
+            serde_json::json!(1),
+            &[("Status".into(), "sent".into())],
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0], serde_json::json!(["Service", "Status"]));
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            serde_json::json!(["Service", "Status"])
+        );
         assert_eq!(v["PaymentsInitiated"], 1);
         assert_eq!(v["Status"], "sent");
         assert_eq!(v["Service"], "initiate");

@@ -26,10 +26,16 @@ pub fn clock() -> Arc<dyn Clock> {
 
 /// Secrets Manager when `SECRET_ID` is set; otherwise the JSON in `CHECKOUT_SECRETS_JSON` or the
 /// file named by `CHECKOUT_SECRETS_FILE` (local runs).
-pub fn secrets<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: Option<&SdkConfig>) -> Result<Arc<SecretCache>, ConfigError> {
+pub fn secrets<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: Option<&SdkConfig>,
+) -> Result<Arc<SecretCache>, ConfigError> {
     let ttl = Duration::from_secs(settings.parsed(vars::SECRETS_TTL_SECONDS, 300)?);
     let source: Arc<dyn SecretSource> = if let Some(id) = settings.optional(vars::SECRET_ID) {
-        let sdk = sdk.ok_or(ConfigError::Invalid { name: vars::SECRET_ID, reason: "needs AWS configuration".into() })?;
+        let sdk = sdk.ok_or(ConfigError::Invalid {
+            name: vars::SECRET_ID,
+            reason: "needs AWS configuration".into(),
+        })?;
         Arc::new(SecretsManagerSecret::new(crate::aws::secrets_client(sdk), id))
     } else if settings.optional(vars::SECRETS_JSON).is_some() {
         Arc::new(EnvSecret::new(vars::SECRETS_JSON))
@@ -46,33 +52,67 @@ pub fn daraja<F: Fn(&str) -> Option<String>>(settings: &Settings<F>) -> Result<A
 }
 
 /// A Daraja client that never retries by itself (the sweeper paces and backs off on its own).
-pub fn daraja_without_retries<F: Fn(&str) -> Option<String>>(settings: &Settings<F>) -> Result<Arc<dyn Daraja>, ConfigError> {
-    daraja_with_retries(settings, RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+pub fn daraja_without_retries<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+) -> Result<Arc<dyn Daraja>, ConfigError> {
+    daraja_with_retries(
+        settings,
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        },
+    )
 }
 
-fn daraja_with_retries<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, retry: RetryPolicy) -> Result<Arc<dyn Daraja>, ConfigError> {
+fn daraja_with_retries<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    retry: RetryPolicy,
+) -> Result<Arc<dyn Daraja>, ConfigError> {
     let base_url = settings.required(vars::DARAJA_BASE_URL)?;
     let http = reqwest::Client::builder()
         .timeout(settings.daraja_timeout()?)
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(50))
         .build()
-        .map_err(|e| ConfigError::Invalid { name: vars::DARAJA_BASE_URL, reason: e.to_string() })?;
+        .map_err(|e| ConfigError::Invalid {
+            name: vars::DARAJA_BASE_URL,
+            reason: e.to_string(),
+        })?;
     Ok(Arc::new(HttpDaraja::new(base_url, http, retry)))
 }
 
-pub fn table<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Arc<dyn Table>, ConfigError> {
-    Ok(Arc::new(DynamoTable::new(crate::aws::dynamo_client(sdk), settings.required(vars::TABLE_NAME)?)))
+pub fn table<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<Arc<dyn Table>, ConfigError> {
+    Ok(Arc::new(DynamoTable::new(
+        crate::aws::dynamo_client(sdk),
+        settings.required(vars::TABLE_NAME)?,
+    )))
 }
 
-pub fn callback_queue<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Arc<dyn Queue>, ConfigError> {
-    Ok(Arc::new(SqsQueue::new(crate::aws::sqs_client(sdk), settings.required(vars::CALLBACK_QUEUE_URL)?)))
+pub fn callback_queue<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<Arc<dyn Queue>, ConfigError> {
+    Ok(Arc::new(SqsQueue::new(
+        crate::aws::sqs_client(sdk),
+        settings.required(vars::CALLBACK_QUEUE_URL)?,
+    )))
 }
 
 /// The callback processor with a handler for every callback kind.
-pub fn callback_processor(table: Arc<dyn Table>, secrets: Arc<SecretCache>, clock: Arc<dyn Clock>) -> CallbackProcessor {
+pub fn callback_processor(
+    table: Arc<dyn Table>,
+    secrets: Arc<SecretCache>,
+    clock: Arc<dyn Clock>,
+) -> CallbackProcessor {
     use crate::services::callback_intake::CallbackKind;
-    let settler = PaymentSettler { repo: PaymentRepo::new(table.clone()), table: table.clone(), clock: clock.clone() };
+    let settler = PaymentSettler {
+        repo: PaymentRepo::new(table.clone()),
+        table: table.clone(),
+        clock: clock.clone(),
+    };
     let c2b = crate::services::c2b_confirmations::C2bConfirmationHandler {
         table: table.clone(),
         secrets: secrets.clone(),
@@ -85,9 +125,16 @@ pub fn callback_processor(table: Arc<dyn Table>, secrets: Arc<SecretCache>, cloc
             secrets: secrets.clone(),
             clock: clock.clone(),
         });
-    let stk = StkCallbackHandler { settler, table: table.clone(), secrets, clock: clock.clone() };
-    let mut handlers: std::collections::HashMap<CallbackKind, Arc<dyn crate::services::callback_processor::CallbackHandler>> =
-        std::collections::HashMap::new();
+    let stk = StkCallbackHandler {
+        settler,
+        table: table.clone(),
+        secrets,
+        clock: clock.clone(),
+    };
+    let mut handlers: std::collections::HashMap<
+        CallbackKind,
+        Arc<dyn crate::services::callback_processor::CallbackHandler>,
+    > = std::collections::HashMap::new();
     handlers.insert(CallbackKind::StkCallback, Arc::new(stk));
     for kind in [
         CallbackKind::B2cResult,
@@ -158,7 +205,10 @@ pub fn payments_service(
 }
 
 /// Limits as an admission control on the payment service.
-pub fn limits(table: Arc<dyn Table>, config: crate::services::limits::LimitsConfig) -> Arc<dyn crate::services::limits::AdmissionControl> {
+pub fn limits(
+    table: Arc<dyn Table>,
+    config: crate::services::limits::LimitsConfig,
+) -> Arc<dyn crate::services::limits::AdmissionControl> {
     Arc::new(crate::services::limits::Limits { table, config })
 }
 
@@ -173,7 +223,11 @@ pub fn reconciler(
     crate::services::reconciliation::Reconciler {
         repo: PaymentRepo::new(table.clone()),
         table: table.clone(),
-        settler: PaymentSettler { repo: PaymentRepo::new(table.clone()), table, clock: clock.clone() },
+        settler: PaymentSettler {
+            repo: PaymentRepo::new(table.clone()),
+            table,
+            clock: clock.clone(),
+        },
         daraja,
         secrets,
         clock,
@@ -182,15 +236,23 @@ pub fn reconciler(
 }
 
 /// The payout queue (`PAYOUT_QUEUE_URL`).
-pub fn payout_queue<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Arc<dyn Queue>, ConfigError> {
-    Ok(Arc::new(SqsQueue::new(crate::aws::sqs_client(sdk), settings.required(vars::PAYOUT_QUEUE_URL)?)))
+pub fn payout_queue<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<Arc<dyn Queue>, ConfigError> {
+    Ok(Arc::new(SqsQueue::new(
+        crate::aws::sqs_client(sdk),
+        settings.required(vars::PAYOUT_QUEUE_URL)?,
+    )))
 }
 
 /// The SecurityCredential builder for B2C and Transaction Status (`B2C_CERTIFICATE_PEM` / `_FILE`).
 pub fn security_credentials<F: Fn(&str) -> Option<String>>(
     settings: &Settings<F>,
 ) -> Result<Arc<crate::services::b2c_credential::SecurityCredentials>, ConfigError> {
-    Ok(Arc::new(crate::services::b2c_credential::SecurityCredentials::new(settings.b2c_certificate()?)))
+    Ok(Arc::new(crate::services::b2c_credential::SecurityCredentials::new(
+        settings.b2c_certificate()?,
+    )))
 }
 
 /// The payout API service (`payouts-api`), limits attached.
@@ -204,7 +266,10 @@ pub fn payouts_service(
 ) -> crate::services::payouts::PayoutsService {
     crate::services::payouts::PayoutsService {
         repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
-        limits: Some(Arc::new(crate::services::payout_limits::PayoutLimits { table: table.clone(), config: limits })),
+        limits: Some(Arc::new(crate::services::payout_limits::PayoutLimits {
+            table: table.clone(),
+            config: limits,
+        })),
         table,
         queue,
         secrets,

@@ -33,13 +33,23 @@ fn http_events_reach_their_routes() {
             RouteMatch::Found { id, params } => {
                 assert_eq!(id, expected, "{file}");
                 for (name, value) in params {
-                    assert_eq!(request.path_param(&name), Some(value.as_str()), "{file}: API Gateway gives the same path parameters");
+                    assert_eq!(
+                        request.path_param(&name),
+                        Some(value.as_str()),
+                        "{file}: API Gateway gives the same path parameters"
+                    );
                 }
             }
             other => panic!("{file}: {other:?}"),
         }
-        assert!(!request.request_id.is_empty(), "{file}: the gateway's request id is kept");
-        assert!(request.source_ip.is_some(), "{file}: the source IP comes from the request context");
+        assert!(
+            !request.request_id.is_empty(),
+            "{file}: the gateway's request id is kept"
+        );
+        assert!(
+            request.source_ip.is_some(),
+            "{file}: the source IP comes from the request context"
+        );
     }
 }
 
@@ -65,5 +75,8 @@ fn the_sqs_event_decodes_into_callback_envelopes_and_failures_are_reported_by_id
     assert_eq!(envelope.kind, CallbackKind::StkCallback);
     assert!(checkout::daraja::parse_stk_callback(&envelope.body_bytes()).is_ok());
     let response = serde_json::to_value(batch_response(vec![deliveries[0].id.clone()])).unwrap();
-    assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], deliveries[0].id.as_str());
+    assert_eq!(
+        response["batchItemFailures"][0]["itemIdentifier"],
+        deliveries[0].id.as_str()
+    );
 }

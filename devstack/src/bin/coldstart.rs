@@ -51,9 +51,14 @@ async fn next(State(rt): State<Arc<Runtime>>) -> (HeaderMap, String) {
     headers.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap());
     headers.insert(
         "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:eu-west-1:123456789012:function:coldstart".parse().unwrap(),
+        "arn:aws:lambda:eu-west-1:123456789012:function:coldstart"
+            .parse()
+            .unwrap(),
     );
-    headers.insert("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".parse().unwrap());
+    headers.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000".parse().unwrap(),
+    );
     (headers, rt.event.clone())
 }
 
@@ -94,7 +99,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut samples = Vec::with_capacity(args.runs);
     for run in 0..args.runs {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let runtime = Arc::new(Runtime { event: event.clone(), served: Mutex::new(false), answered: tx });
+        let runtime = Arc::new(Runtime {
+            event: event.clone(),
+            served: Mutex::new(false),
+            answered: tx,
+        });
         let app = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))

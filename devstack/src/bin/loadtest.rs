@@ -71,7 +71,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let key = format!("load-{run_id}-{n}");
         tasks.push(tokio::spawn(async move {
             let body = serde_json::json!({"amount": 10, "phone": phone, "reference": "LOAD"});
-            let result = client.post(url).bearer_auth(token).header("idempotency-key", key).json(&body).send().await;
+            let result = client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await;
             let elapsed = scheduled.elapsed().as_micros() as u64;
             latencies.lock().await.record(elapsed.max(1)).ok();
             let mut o = outcomes.lock().await;
@@ -93,10 +99,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         task.await?;
     }
     let sent_for = started.elapsed();
-    let outcomes = Arc::try_unwrap(outcomes).map_err(|_| "outcomes still shared")?.into_inner();
+    let outcomes = Arc::try_unwrap(outcomes)
+        .map_err(|_| "outcomes still shared")?
+        .into_inner();
     let h = latencies.lock().await;
-    println!("sent {total} payments in {:.2} s ({:.0}/s offered at {}/s)", sent_for.as_secs_f64(), total as f64 / sent_for.as_secs_f64(), args.rate);
-    println!("accepted {}  other statuses {:?}  transport errors {}", outcomes.accepted, outcomes.other, outcomes.errors);
+    println!(
+        "sent {total} payments in {:.2} s ({:.0}/s offered at {}/s)",
+        sent_for.as_secs_f64(),
+        total as f64 / sent_for.as_secs_f64(),
+        args.rate
+    );
+    println!(
+        "accepted {}  other statuses {:?}  transport errors {}",
+        outcomes.accepted, outcomes.other, outcomes.errors
+    );
     println!(
         "POST /v1/payments latency (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
         h.value_at_quantile(0.50) as f64 / 1000.0,
@@ -118,7 +134,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let url = format!("{}/v1/payments/{id}", args.target);
                 let token = token.clone();
                 async move {
-                    let v: serde_json::Value = client.get(url).bearer_auth(token).send().await.ok()?.json().await.ok()?;
+                    let v: serde_json::Value = client
+                        .get(url)
+                        .bearer_auth(token)
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
                     Some(v["status"].as_str().unwrap_or("").to_owned())
                 }
             }))

@@ -12,8 +12,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::sdk_config().await;
     let table = wiring::table(&settings, &sdk)?;
     let secrets = wiring::secrets(&settings, Some(&sdk))?;
-    let mut service =
-        wiring::payments_service(table.clone(), wiring::daraja(&settings)?, secrets.clone(), wiring::clock(), settings.payments()?);
+    let mut service = wiring::payments_service(
+        table.clone(),
+        wiring::daraja(&settings)?,
+        secrets.clone(),
+        wiring::clock(),
+        settings.payments()?,
+    );
     service.admission = Some(wiring::limits(table, settings.limits()?));
     let auth = Authenticator::new(settings.jwt()?, secrets);
     let app = Arc::new((service, auth));

@@ -30,26 +30,36 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ))),
         None => None,
     };
-    let reconciler = Arc::new(wiring::reconciler(table, daraja, secrets, wiring::clock(), settings.reconcile()?));
-    lambda_runtime::run(service_fn(move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
-        let reconciler = reconciler.clone();
-        let payout_reconciler = payout_reconciler.clone();
-        async move {
-            // Side by side, so both fit the function's timeout (each has its own time budget).
-            let payout_sweep = async {
-                match &payout_reconciler {
-                    Some(payout_reconciler) => serde_json::to_value(payout_reconciler.sweep().await).unwrap_or_default(),
-                    None => serde_json::Value::Null,
+    let reconciler = Arc::new(wiring::reconciler(
+        table,
+        daraja,
+        secrets,
+        wiring::clock(),
+        settings.reconcile()?,
+    ));
+    lambda_runtime::run(service_fn(
+        move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
+            let reconciler = reconciler.clone();
+            let payout_reconciler = payout_reconciler.clone();
+            async move {
+                // Side by side, so both fit the function's timeout (each has its own time budget).
+                let payout_sweep = async {
+                    match &payout_reconciler {
+                        Some(payout_reconciler) => {
+                            serde_json::to_value(payout_reconciler.sweep().await).unwrap_or_default()
+                        }
+                        None => serde_json::Value::Null,
+                    }
+                };
+                let (report, payouts) = tokio::join!(reconciler.sweep(), payout_sweep);
+                metrics::count("Sweeps", 1, &[]);
+                let mut value = serde_json::to_value(report).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("payouts".into(), payouts);
                 }
-            };
-            let (report, payouts) = tokio::join!(reconciler.sweep(), payout_sweep);
-            metrics::count("Sweeps", 1, &[]);
-            let mut value = serde_json::to_value(report).unwrap_or_default();
-            if let Some(object) = value.as_object_mut() {
-                object.insert("payouts".into(), payouts);
+                Ok::<_, std::convert::Infallible>(value)
             }
-            Ok::<_, std::convert::Infallible>(value)
-        }
-    }))
+        },
+    ))
     .await
 }

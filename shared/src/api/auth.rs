@@ -18,7 +18,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(settings: JwtSettings, secrets: Arc<SecretCache>) -> Authenticator {
-        Authenticator { settings, secrets, verifier: RwLock::new(None) }
+        Authenticator {
+            settings,
+            secrets,
+            verifier: RwLock::new(None),
+        }
     }
 
     async fn verifier(&self) -> Result<Arc<JwtVerifier>, ApiError> {
@@ -56,12 +60,16 @@ impl Authenticator {
         if scopes.iter().any(|s| principal.has_scope(s)) {
             Ok(principal)
         } else {
-            Err(ApiError::Forbidden { scope: scopes.first().copied().unwrap_or("") })
+            Err(ApiError::Forbidden {
+                scope: scopes.first().copied().unwrap_or(""),
+            })
         }
     }
 
     pub async fn authenticate(&self, request: &ApiRequest) -> Result<Principal, ApiError> {
         let verifier = self.verifier().await?;
-        verifier.verify_header(request.header("authorization")).map_err(ApiError::Unauthenticated)
+        verifier
+            .verify_header(request.header("authorization"))
+            .map_err(ApiError::Unauthenticated)
     }
 }

@@ -7,9 +7,17 @@ use super::http::{ApiRequest, ApiResponse};
 use crate::services::callback_intake::{CallbackIntake, CallbackKind, IntakeError};
 
 /// Acknowledges only after the callback is durable; otherwise a 5xx so nothing is lost silently.
-pub async fn receive(intake: &CallbackIntake, kind: CallbackKind, request: ApiRequest, ack_body: &'static str) -> ApiResponse {
+pub async fn receive(
+    intake: &CallbackIntake,
+    kind: CallbackKind,
+    request: ApiRequest,
+    ack_body: &'static str,
+) -> ApiResponse {
     let token = request.path_param("token").unwrap_or_default().to_owned();
-    match intake.accept(kind, &token, &request.body, request.source_ip, &request.request_id).await {
+    match intake
+        .accept(kind, &token, &request.body, request.source_ip, &request.request_id)
+        .await
+    {
         Ok(_) => ApiResponse::raw_json(StatusCode::OK, Bytes::from_static(ack_body.as_bytes())),
         Err(IntakeError::TooLarge) => ApiResponse::raw_json(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -43,6 +51,9 @@ pub async fn dispatch(intake: &CallbackIntake, request: ApiRequest) -> ApiRespon
     } else if path.starts_with("/callbacks/b2c/status-timeout/") {
         receive(intake, CallbackKind::TransactionStatusTimeout, request, B2C_ACK).await
     } else {
-        ApiResponse::raw_json(StatusCode::NOT_FOUND, Bytes::from_static(br#"{"ResultCode":1,"ResultDesc":"Unknown callback route"}"#))
+        ApiResponse::raw_json(
+            StatusCode::NOT_FOUND,
+            Bytes::from_static(br#"{"ResultCode":1,"ResultDesc":"Unknown callback route"}"#),
+        )
     }
 }

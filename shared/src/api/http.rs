@@ -52,7 +52,11 @@ impl ApiRequest {
         let mut values = self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
-            return Err(ApiError::Validation(vec![FieldError::new(name, "repeated", "give this parameter once")]));
+            return Err(ApiError::Validation(vec![FieldError::new(
+                name,
+                "repeated",
+                "give this parameter once",
+            )]));
         }
         Ok(first)
     }
@@ -83,11 +87,18 @@ impl ApiRequest {
         if !media_type.eq_ignore_ascii_case("application/json") {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let fields: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice::<serde_json::Value>(&self.body) {
-            Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) => return Err(ApiError::MalformedJson("the body must be a JSON object".into())),
-            Err(e) => return Err(ApiError::MalformedJson(format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()))),
-        };
+        let fields: serde_json::Map<String, serde_json::Value> =
+            match serde_json::from_slice::<serde_json::Value>(&self.body) {
+                Ok(serde_json::Value::Object(map)) => map,
+                Ok(_) => return Err(ApiError::MalformedJson("the body must be a JSON object".into())),
+                Err(e) => {
+                    return Err(ApiError::MalformedJson(format!(
+                        "the body is not valid JSON (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    )))
+                }
+            };
         let raw: HashMap<String, Box<RawValue>> = serde_json::from_slice(&self.body)
             .map_err(|_| ApiError::MalformedJson("the body must be a JSON object".into()))?;
         Ok(JsonObject { values: fields, raw })

@@ -23,7 +23,9 @@ use super::views::{ListView, PaymentView};
 use crate::auth::scopes;
 use crate::domain::amount::AmountError;
 use crate::domain::text::{MetadataError, TextError};
-use crate::domain::{Amount, AmountLimits, Description, Metadata, Msisdn, NewPayment, PaymentId, PaymentStatus, Reference};
+use crate::domain::{
+    Amount, AmountLimits, Description, Metadata, Msisdn, NewPayment, PaymentId, PaymentStatus, Reference,
+};
 use crate::idempotency::IdempotencyKey;
 use crate::repo::listing::Cursor;
 use crate::repo::payments::{PaymentListFilter, PaymentRepo};
@@ -36,7 +38,12 @@ pub const MAX_PAGE: usize = 100;
 
 const FIELDS: &[&str] = &["amount", "phone", "reference", "description", "metadata"];
 
-pub fn amount_field(body: &JsonObject, field: &str, limits: AmountLimits, errors: &mut Vec<FieldError>) -> Option<Amount> {
+pub fn amount_field(
+    body: &JsonObject,
+    field: &str,
+    limits: AmountLimits,
+    errors: &mut Vec<FieldError>,
+) -> Option<Amount> {
     let Some(raw) = body.raw(field).filter(|r| r.trim() != "null") else {
         errors.push(FieldError::new(field, "required", "amount is required"));
         return None;
@@ -91,7 +98,11 @@ pub fn text_field<T>(
         return None;
     };
     let Some(text) = value.as_str() else {
-        errors.push(FieldError::new(field, "invalid_type", format!("{field} must be a string")));
+        errors.push(FieldError::new(
+            field,
+            "invalid_type",
+            format!("{field} must be a string"),
+        ));
         return None;
     };
     match parse(text) {
@@ -108,7 +119,9 @@ pub fn text_field<T>(
 }
 
 pub fn metadata_field(body: &JsonObject, errors: &mut Vec<FieldError>) -> Metadata {
-    let Some(value) = body.get("metadata") else { return Metadata::default() };
+    let Some(value) = body.get("metadata") else {
+        return Metadata::default();
+    };
     match Metadata::parse(value) {
         Ok(m) => m,
         Err(e) => {
@@ -132,15 +145,22 @@ pub fn parse_new_payment(body: &JsonObject) -> Result<NewPayment, ApiError> {
     let description = text_field(body, "description", false, Description::parse, &mut errors);
     let metadata = metadata_field(body, &mut errors);
     match (amount, phone, reference) {
-        (Some(amount), Some(phone), Some(reference)) if errors.is_empty() => {
-            Ok(NewPayment { amount, phone, reference, description, metadata })
-        }
+        (Some(amount), Some(phone), Some(reference)) if errors.is_empty() => Ok(NewPayment {
+            amount,
+            phone,
+            reference,
+            description,
+            metadata,
+        }),
         _ => Err(ApiError::Validation(errors)),
     }
 }
 
 pub fn idempotency_key(request: &ApiRequest) -> Result<IdempotencyKey, ApiError> {
-    let value = request.headers.get("idempotency-key").ok_or(ApiError::IdempotencyKeyMissing)?;
+    let value = request
+        .headers
+        .get("idempotency-key")
+        .ok_or(ApiError::IdempotencyKeyMissing)?;
     let text = value.to_str().map_err(|_| ApiError::IdempotencyKeyInvalid)?;
     IdempotencyKey::parse(text).ok_or(ApiError::IdempotencyKeyInvalid)
 }
@@ -151,16 +171,23 @@ pub async fn create(service: &PaymentsService, auth: &Authenticator, request: Ap
         let key = idempotency_key(&request)?;
         let body = request.json_object(MAX_BODY_BYTES)?;
         let new_payment = parse_new_payment(&body)?;
-        service.initiate(&principal.client, &key, new_payment, &request.request_id).await
+        service
+            .initiate(&principal.client, &key, new_payment, &request.request_id)
+            .await
     })
     .await
 }
 
 pub async fn get(repo: &PaymentRepo, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
     respond(&request.request_id, async {
-        let principal = auth.require_any(&request, &[scopes::PAYMENTS_READ, scopes::PAYMENTS_READ_ALL]).await?;
+        let principal = auth
+            .require_any(&request, &[scopes::PAYMENTS_READ, scopes::PAYMENTS_READ_ALL])
+            .await?;
         let not_found = ApiError::NotFound { resource: "payment" };
-        let id = request.path_param("id").and_then(|id| PaymentId::parse(id).ok()).ok_or(not_found.clone())?;
+        let id = request
+            .path_param("id")
+            .and_then(|id| PaymentId::parse(id).ok())
+            .ok_or(not_found.clone())?;
         let payment = repo.get(&id).await.map_err(store_error)?.ok_or(not_found.clone())?;
         // Another client's payment is indistinguishable from a missing one.
         if payment.owner != principal.client && !principal.has_scope(scopes::PAYMENTS_READ_ALL) {
@@ -171,13 +198,21 @@ pub async fn get(repo: &PaymentRepo, auth: &Authenticator, request: ApiRequest) 
     .await
 }
 
-fn timestamp_param(request: &ApiRequest, name: &str, errors: &mut Vec<FieldError>) -> Result<Option<DateTime<Utc>>, ApiError> {
+fn timestamp_param(
+    request: &ApiRequest,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     Ok(match request.query_param(name)? {
         None => None,
         Some(text) => match DateTime::parse_from_rfc3339(text) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
-                errors.push(FieldError::new(name, "invalid_timestamp", "use RFC 3339, e.g. 2026-11-21T00:00:00Z"));
+                errors.push(FieldError::new(
+                    name,
+                    "invalid_timestamp",
+                    "use RFC 3339, e.g. 2026-11-21T00:00:00Z",
+                ));
                 None
             }
         },
@@ -191,7 +226,11 @@ pub fn page_params(request: &ApiRequest, errors: &mut Vec<FieldError>) -> Result
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
             _ => {
-                errors.push(FieldError::new("limit", "out_of_range", format!("limit must be an integer from 1 to {MAX_PAGE}")));
+                errors.push(FieldError::new(
+                    "limit",
+                    "out_of_range",
+                    format!("limit must be an integer from 1 to {MAX_PAGE}"),
+                ));
                 DEFAULT_PAGE
             }
         },
@@ -201,7 +240,11 @@ pub fn page_params(request: &ApiRequest, errors: &mut Vec<FieldError>) -> Result
         Some(text) => match Cursor::parse(text) {
             Some(c) => Some(c),
             None => {
-                errors.push(FieldError::new("cursor", "invalid_cursor", "use the next_cursor of a previous page"));
+                errors.push(FieldError::new(
+                    "cursor",
+                    "invalid_cursor",
+                    "use the next_cursor of a previous page",
+                ));
                 None
             }
         },
@@ -226,7 +269,9 @@ pub fn range_params(request: &ApiRequest, errors: &mut Vec<FieldError>) -> Resul
 
 pub async fn list(repo: &PaymentRepo, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
     respond(&request.request_id, async {
-        let principal = auth.require_any(&request, &[scopes::PAYMENTS_READ, scopes::PAYMENTS_READ_ALL]).await?;
+        let principal = auth
+            .require_any(&request, &[scopes::PAYMENTS_READ, scopes::PAYMENTS_READ_ALL])
+            .await?;
         request.only_query_params(&["status", "reference", "from", "to", "limit", "cursor"])?;
         let mut errors = Vec::new();
         let status = match request.query_param("status")? {
@@ -258,8 +303,18 @@ pub async fn list(repo: &PaymentRepo, auth: &Authenticator, request: ApiRequest)
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let owner = if principal.has_scope(scopes::PAYMENTS_READ_ALL) { None } else { Some(principal.client.clone()) };
-        let filter = PaymentListFilter { owner, status, reference, from, to };
+        let owner = if principal.has_scope(scopes::PAYMENTS_READ_ALL) {
+            None
+        } else {
+            Some(principal.client.clone())
+        };
+        let filter = PaymentListFilter {
+            owner,
+            status,
+            reference,
+            from,
+            to,
+        };
         let page = repo.list(&filter, limit, cursor.as_ref()).await.map_err(store_error)?;
         let view = ListView {
             data: page.payments.iter().map(PaymentView::from).collect(),

@@ -18,7 +18,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &'static str, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.to_owned(), code, message: message.into() }
+        FieldError {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -60,7 +64,11 @@ pub enum ApiError {
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     #[error("Daraja refused the request: {message}")]
-    DarajaRejected { resource_id: String, code: String, message: String },
+    DarajaRejected {
+        resource_id: String,
+        code: String,
+        message: String,
+    },
     #[error("Daraja is unavailable; nothing was sent")]
     DarajaUnavailable { resource_id: String },
     #[error("{}", limit_detail(.0))]
@@ -84,7 +92,11 @@ pub enum ApiError {
 
 fn limit_detail(refusal: &LimitRefusal) -> String {
     match refusal.resets_at {
-        Some(at) => format!("the {} limit is reached; it resets at {}", refusal.limit, at.to_rfc3339()),
+        Some(at) => format!(
+            "the {} limit is reached; it resets at {}",
+            refusal.limit,
+            at.to_rfc3339()
+        ),
         None => format!("the {} limit refuses this request", refusal.limit),
     }
 }
@@ -169,7 +181,10 @@ impl ApiError {
     /// The problem+json response.
     pub fn to_response(&self, request_id: &str) -> ApiResponse {
         let mut body = Map::new();
-        body.insert("type".into(), json!(format!("https://docs.mpesa-checkout.dev/problems/{}", self.code())));
+        body.insert(
+            "type".into(),
+            json!(format!("https://docs.mpesa-checkout.dev/problems/{}", self.code())),
+        );
         body.insert("title".into(), json!(self.title()));
         body.insert("status".into(), json!(self.status().as_u16()));
         body.insert("detail".into(), json!(self.to_string()));
@@ -179,7 +194,11 @@ impl ApiError {
             ApiError::Validation(errors) => {
                 body.insert("errors".into(), json!(errors));
             }
-            ApiError::DarajaRejected { resource_id, code, message } => {
+            ApiError::DarajaRejected {
+                resource_id,
+                code,
+                message,
+            } => {
                 insert_resource_id(&mut body, resource_id);
                 body.insert("daraja".into(), json!({"code": code, "message": message}));
             }
@@ -187,7 +206,10 @@ impl ApiError {
             ApiError::LimitExceeded(refusal) => {
                 body.insert("limit".into(), json!(refusal.limit));
                 if let Some(at) = refusal.resets_at {
-                    body.insert("resets_at".into(), json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+                    body.insert(
+                        "resets_at".into(),
+                        json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    );
                 }
             }
             _ => {}
@@ -201,7 +223,11 @@ impl ApiError {
         match self {
             ApiError::Unauthenticated(_) => response.with_header("www-authenticate", "Bearer"),
             ApiError::RequestInProgress => response.with_header("retry-after", "1"),
-            ApiError::LimitExceeded(LimitRefusal { resets_at: Some(at), is_rate: true, .. }) => {
+            ApiError::LimitExceeded(LimitRefusal {
+                resets_at: Some(at),
+                is_rate: true,
+                ..
+            }) => {
                 let seconds = (*at - Utc::now()).num_seconds().max(1);
                 response.with_header("retry-after", &seconds.to_string())
             }
@@ -244,21 +270,35 @@ mod tests {
 
     #[test]
     fn daraja_rejection_carries_the_payment_id_at_top_level() {
-        let e = ApiError::DarajaRejected { resource_id: "pay_1".into(), code: "400.002.02".into(), message: "Invalid".into() };
+        let e = ApiError::DarajaRejected {
+            resource_id: "pay_1".into(),
+            code: "400.002.02".into(),
+            message: "Invalid".into(),
+        };
         let v: Value = serde_json::from_slice(&e.to_response("r").body).unwrap();
         assert_eq!(v["payment_id"], "pay_1");
         assert_eq!(v["status"], 502);
-        let e = ApiError::DarajaUnavailable { resource_id: "po_1".into() };
+        let e = ApiError::DarajaUnavailable {
+            resource_id: "po_1".into(),
+        };
         let v: Value = serde_json::from_slice(&e.to_response("r").body).unwrap();
         assert_eq!(v["payout_id"], "po_1");
     }
 
     #[test]
     fn rates_are_429_and_caps_422() {
-        let rate = ApiError::LimitExceeded(LimitRefusal { limit: "phone_prompts".into(), resets_at: Some(Utc::now()), is_rate: true });
+        let rate = ApiError::LimitExceeded(LimitRefusal {
+            limit: "phone_prompts".into(),
+            resets_at: Some(Utc::now()),
+            is_rate: true,
+        });
         assert_eq!(rate.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(rate.to_response("r").headers.contains_key("retry-after"));
-        let cap = ApiError::LimitExceeded(LimitRefusal { limit: "merchant_daily_amount".into(), resets_at: None, is_rate: false });
+        let cap = ApiError::LimitExceeded(LimitRefusal {
+            limit: "merchant_daily_amount".into(),
+            resets_at: None,
+            is_rate: false,
+        });
         assert_eq!(cap.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

@@ -42,32 +42,161 @@ pub struct Route {
 }
 
 pub const ROUTES: &[Route] = &[
-    Route { method: Method::POST, path: "/v1/payments", id: RouteId::CreatePayment, function: "initiate", authenticated: true },
-    Route { method: Method::GET, path: "/v1/payments", id: RouteId::ListPayments, function: "status", authenticated: true },
-    Route { method: Method::GET, path: "/v1/payments/{id}", id: RouteId::GetPayment, function: "status", authenticated: true },
-    Route { method: Method::POST, path: "/callbacks/stk/{token}", id: RouteId::StkCallback, function: "callback", authenticated: false },
-    Route { method: Method::GET, path: "/v1/health", id: RouteId::Health, function: "health", authenticated: false },
-    Route { method: Method::POST, path: "/v1/c2b/registrations", id: RouteId::C2bRegister, function: "c2b-api", authenticated: true },
-    Route { method: Method::POST, path: "/v1/c2b/expected-payments", id: RouteId::CreateExpectedPayment, function: "c2b-api", authenticated: true },
-    Route { method: Method::GET, path: "/v1/c2b/expected-payments/{id}", id: RouteId::GetExpectedPayment, function: "c2b-api", authenticated: true },
-    Route { method: Method::GET, path: "/v1/c2b/payments", id: RouteId::ListC2bPayments, function: "c2b-api", authenticated: true },
-    Route { method: Method::GET, path: "/v1/c2b/payments/{id}", id: RouteId::GetC2bPayment, function: "c2b-api", authenticated: true },
-    Route { method: Method::POST, path: "/c2b/validation/{token}", id: RouteId::C2bValidation, function: "c2b-validation", authenticated: false },
-    Route { method: Method::POST, path: "/c2b/confirmation/{token}", id: RouteId::C2bConfirmation, function: "c2b-confirmation", authenticated: false },
-    Route { method: Method::POST, path: "/v1/payouts", id: RouteId::CreatePayout, function: "payouts-api", authenticated: true },
-    Route { method: Method::GET, path: "/v1/payouts", id: RouteId::ListPayouts, function: "payouts-api", authenticated: true },
-    Route { method: Method::GET, path: "/v1/payouts/{id}", id: RouteId::GetPayout, function: "payouts-api", authenticated: true },
-    Route { method: Method::POST, path: "/v1/payouts/{id}/approve", id: RouteId::ApprovePayout, function: "payouts-api", authenticated: true },
-    Route { method: Method::POST, path: "/v1/payouts/{id}/reject", id: RouteId::RejectPayout, function: "payouts-api", authenticated: true },
-    Route { method: Method::POST, path: "/callbacks/b2c/result/{token}", id: RouteId::B2cResultCallback, function: "callback", authenticated: false },
-    Route { method: Method::POST, path: "/callbacks/b2c/timeout/{token}", id: RouteId::B2cTimeoutCallback, function: "callback", authenticated: false },
-    Route { method: Method::POST, path: "/callbacks/b2c/status/{token}", id: RouteId::B2cStatusCallback, function: "callback", authenticated: false },
-    Route { method: Method::POST, path: "/callbacks/b2c/status-timeout/{token}", id: RouteId::B2cStatusTimeoutCallback, function: "callback", authenticated: false },
+    Route {
+        method: Method::POST,
+        path: "/v1/payments",
+        id: RouteId::CreatePayment,
+        function: "initiate",
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/payments",
+        id: RouteId::ListPayments,
+        function: "status",
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/payments/{id}",
+        id: RouteId::GetPayment,
+        function: "status",
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/callbacks/stk/{token}",
+        id: RouteId::StkCallback,
+        function: "callback",
+        authenticated: false,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/health",
+        id: RouteId::Health,
+        function: "health",
+        authenticated: false,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/c2b/registrations",
+        id: RouteId::C2bRegister,
+        function: "c2b-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/c2b/expected-payments",
+        id: RouteId::CreateExpectedPayment,
+        function: "c2b-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/c2b/expected-payments/{id}",
+        id: RouteId::GetExpectedPayment,
+        function: "c2b-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/c2b/payments",
+        id: RouteId::ListC2bPayments,
+        function: "c2b-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/c2b/payments/{id}",
+        id: RouteId::GetC2bPayment,
+        function: "c2b-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/c2b/validation/{token}",
+        id: RouteId::C2bValidation,
+        function: "c2b-validation",
+        authenticated: false,
+    },
+    Route {
+        method: Method::POST,
+        path: "/c2b/confirmation/{token}",
+        id: RouteId::C2bConfirmation,
+        function: "c2b-confirmation",
+        authenticated: false,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/payouts",
+        id: RouteId::CreatePayout,
+        function: "payouts-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/payouts",
+        id: RouteId::ListPayouts,
+        function: "payouts-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/payouts/{id}",
+        id: RouteId::GetPayout,
+        function: "payouts-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/payouts/{id}/approve",
+        id: RouteId::ApprovePayout,
+        function: "payouts-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/payouts/{id}/reject",
+        id: RouteId::RejectPayout,
+        function: "payouts-api",
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/callbacks/b2c/result/{token}",
+        id: RouteId::B2cResultCallback,
+        function: "callback",
+        authenticated: false,
+    },
+    Route {
+        method: Method::POST,
+        path: "/callbacks/b2c/timeout/{token}",
+        id: RouteId::B2cTimeoutCallback,
+        function: "callback",
+        authenticated: false,
+    },
+    Route {
+        method: Method::POST,
+        path: "/callbacks/b2c/status/{token}",
+        id: RouteId::B2cStatusCallback,
+        function: "callback",
+        authenticated: false,
+    },
+    Route {
+        method: Method::POST,
+        path: "/callbacks/b2c/status-timeout/{token}",
+        id: RouteId::B2cStatusTimeoutCallback,
+        function: "callback",
+        authenticated: false,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteMatch {
-    Found { id: RouteId, params: HashMap<String, String> },
+    Found {
+        id: RouteId,
+        params: HashMap<String, String>,
+    },
     MethodNotAllowed,
     NotFound,
 }
@@ -115,7 +244,13 @@ mod tests {
 
     #[test]
     fn matching() {
-        assert!(matches!(match_route(&Method::POST, "/v1/payments"), RouteMatch::Found { id: RouteId::CreatePayment, .. }));
+        assert!(matches!(
+            match_route(&Method::POST, "/v1/payments"),
+            RouteMatch::Found {
+                id: RouteId::CreatePayment,
+                ..
+            }
+        ));
         match match_route(&Method::GET, "/v1/payments/pay_123") {
             RouteMatch::Found { id, params } => {
                 assert_eq!(id, RouteId::GetPayment);
@@ -123,7 +258,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(match_route(&Method::DELETE, "/v1/payments"), RouteMatch::MethodNotAllowed);
+        assert_eq!(
+            match_route(&Method::DELETE, "/v1/payments"),
+            RouteMatch::MethodNotAllowed
+        );
         assert_eq!(match_route(&Method::GET, "/v1/nothing"), RouteMatch::NotFound);
         assert_eq!(match_route(&Method::GET, "/v1/payments/a/b"), RouteMatch::NotFound);
         assert_eq!(match_route(&Method::POST, "/callbacks/stk/"), RouteMatch::NotFound);
@@ -136,17 +274,29 @@ mod tests {
             other => panic!("{path}: {other:?}"),
         };
         assert_eq!(found(Method::POST, "/v1/c2b/registrations").0, RouteId::C2bRegister);
-        assert_eq!(found(Method::POST, "/v1/c2b/expected-payments").0, RouteId::CreateExpectedPayment);
+        assert_eq!(
+            found(Method::POST, "/v1/c2b/expected-payments").0,
+            RouteId::CreateExpectedPayment
+        );
         assert_eq!(found(Method::GET, "/v1/c2b/expected-payments/exp_1").1["id"], "exp_1");
         assert_eq!(found(Method::GET, "/v1/c2b/payments").0, RouteId::ListC2bPayments);
         assert_eq!(found(Method::GET, "/v1/c2b/payments/c2b_1").0, RouteId::GetC2bPayment);
         let (id, params) = found(Method::POST, "/c2b/validation/600984.abc");
         assert_eq!((id, params["token"].as_str()), (RouteId::C2bValidation, "600984.abc"));
-        assert_eq!(found(Method::POST, "/c2b/confirmation/600984.abc").0, RouteId::C2bConfirmation);
-        assert_eq!(match_route(&Method::GET, "/c2b/validation/x"), RouteMatch::MethodNotAllowed);
+        assert_eq!(
+            found(Method::POST, "/c2b/confirmation/600984.abc").0,
+            RouteId::C2bConfirmation
+        );
+        assert_eq!(
+            match_route(&Method::GET, "/c2b/validation/x"),
+            RouteMatch::MethodNotAllowed
+        );
         for route in ROUTES.iter().filter(|r| r.path.starts_with("/c2b/")) {
             // Safaricom refuses C2B URLs containing these words anywhere.
-            assert_eq!(crate::daraja::check_c2b_url(&format!("https://pay.example.co.ke{}", route.path), true), Ok(()));
+            assert_eq!(
+                crate::daraja::check_c2b_url(&format!("https://pay.example.co.ke{}", route.path), true),
+                Ok(())
+            );
             assert!(!route.authenticated);
         }
     }

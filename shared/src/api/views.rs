@@ -13,7 +13,10 @@ pub struct ResultView {
 
 impl From<&DarajaResult> for ResultView {
     fn from(r: &DarajaResult) -> Self {
-        ResultView { code: r.code.as_str().to_owned(), description: r.description.clone() }
+        ResultView {
+            code: r.code.as_str().to_owned(),
+            description: r.description.clone(),
+        }
     }
 }
 
@@ -30,7 +33,11 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 
 impl From<&HistoryEntry> for HistoryView {
     fn from(h: &HistoryEntry) -> Self {
-        HistoryView { status: h.status, at: timestamp(h.at), source: h.source }
+        HistoryView {
+            status: h.status,
+            at: timestamp(h.at),
+            source: h.source,
+        }
     }
 }
 

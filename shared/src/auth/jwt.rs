@@ -128,8 +128,13 @@ impl JwtVerifier {
         let data = decode::<Claims>(token, key, &validation).map_err(map_error)?;
         let sub = data.claims.sub.ok_or(AuthError::MissingClaim("sub"))?;
         let client = ClientId::parse(&sub).map_err(|_| AuthError::BadSubject)?;
-        let scopes: BTreeSet<String> =
-            data.claims.scope.unwrap_or_default().split_ascii_whitespace().map(str::to_owned).collect();
+        let scopes: BTreeSet<String> = data
+            .claims
+            .scope
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect();
         Ok(Principal { client, scopes })
     }
 }
@@ -180,8 +185,13 @@ mod tests {
 
     #[test]
     fn valid_token_yields_subject_and_scopes() {
-        let token = mint_hs256(&secret(), &json!({"sub": "shop-1", "exp": now() + 60, "scope": "payments:write payments:read"}));
-        let p = verifier(JwtSettings::default()).verify_header(Some(&format!("Bearer {token}"))).unwrap();
+        let token = mint_hs256(
+            &secret(),
+            &json!({"sub": "shop-1", "exp": now() + 60, "scope": "payments:write payments:read"}),
+        );
+        let p = verifier(JwtSettings::default())
+            .verify_header(Some(&format!("Bearer {token}")))
+            .unwrap();
         assert_eq!(p.client.as_str(), "shop-1");
         assert!(p.has_scope("payments:write") && p.has_scope("payments:read"));
         assert!(!p.has_scope("payments:read_all"));
@@ -201,18 +211,34 @@ mod tests {
         assert_eq!(v.verify(&no_exp), Err(AuthError::MissingClaim("exp")));
         let no_sub = mint_hs256(&secret(), &json!({"exp": now() + 60}));
         assert_eq!(v.verify(&no_sub), Err(AuthError::MissingClaim("sub")));
-        let other_key = mint_hs256(&Secret::new("another-secret-also-32-characters-long"), &json!({"sub": "s", "exp": now() + 60}));
+        let other_key = mint_hs256(
+            &Secret::new("another-secret-also-32-characters-long"),
+            &json!({"sub": "s", "exp": now() + 60}),
+        );
         assert_eq!(v.verify(&other_key), Err(AuthError::BadSignature));
     }
 
     #[test]
     fn checks_issuer_and_audience_when_configured() {
-        let v = verifier(JwtSettings { issuer: Some("https://idp".into()), audience: Some("checkout".into()), ..Default::default() });
-        let good = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp", "aud": "checkout"}));
+        let v = verifier(JwtSettings {
+            issuer: Some("https://idp".into()),
+            audience: Some("checkout".into()),
+            ..Default::default()
+        });
+        let good = mint_hs256(
+            &secret(),
+            &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp", "aud": "checkout"}),
+        );
         assert!(v.verify(&good).is_ok());
-        let wrong_iss = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60, "iss": "https://evil", "aud": "checkout"}));
+        let wrong_iss = mint_hs256(
+            &secret(),
+            &json!({"sub": "s", "exp": now() + 60, "iss": "https://evil", "aud": "checkout"}),
+        );
         assert_eq!(v.verify(&wrong_iss), Err(AuthError::WrongIssuer));
-        let wrong_aud = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp", "aud": "other"}));
+        let wrong_aud = mint_hs256(
+            &secret(),
+            &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp", "aud": "other"}),
+        );
         assert_eq!(v.verify(&wrong_aud), Err(AuthError::WrongAudience));
         let missing = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60}));
         assert_eq!(v.verify(&missing), Err(AuthError::WrongIssuer));
@@ -234,7 +260,14 @@ mod tests {
         // Only RS256 is configured: an HS256 token signed with the public key text must fail.
         let public_pem = include_str!("../../tests/fixtures/jwt/rs256-public.pem");
         let private_pem = include_str!("../../tests/fixtures/jwt/rs256-private.pem");
-        let v = JwtVerifier::new(None, JwtSettings { public_key_pem: Some(public_pem.into()), ..Default::default() }).unwrap();
+        let v = JwtVerifier::new(
+            None,
+            JwtSettings {
+                public_key_pem: Some(public_pem.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let forged = mint_hs256(&Secret::new(public_pem), &json!({"sub": "s", "exp": now() + 60}));
         assert_eq!(v.verify(&forged), Err(AuthError::BadSignature));
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap();
@@ -251,18 +284,42 @@ mod tests {
     fn es256_keys_work() {
         let public_pem = include_str!("../../tests/fixtures/jwt/es256-public.pem");
         let private_pem = include_str!("../../tests/fixtures/jwt/es256-private.pem");
-        let v = JwtVerifier::new(None, JwtSettings { public_key_pem: Some(public_pem.into()), ..Default::default() }).unwrap();
+        let v = JwtVerifier::new(
+            None,
+            JwtSettings {
+                public_key_pem: Some(public_pem.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let key = jsonwebtoken::EncodingKey::from_ec_pem(private_pem.as_bytes()).unwrap();
-        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::ES256), &json!({"sub": "s", "exp": now() + 60}), &key).unwrap();
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::ES256),
+            &json!({"sub": "s", "exp": now() + 60}),
+            &key,
+        )
+        .unwrap();
         assert!(v.verify(&token).is_ok());
         // An HS256 token is refused when no shared secret is configured.
-        assert_eq!(v.verify(&mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60}))), Err(AuthError::BadSignature));
+        assert_eq!(
+            v.verify(&mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60}))),
+            Err(AuthError::BadSignature)
+        );
     }
 
     #[test]
     fn no_key_is_a_configuration_error() {
-        assert_eq!(JwtVerifier::new(None, JwtSettings::default()).err(), Some(KeyError::NoKey));
-        let bad = JwtSettings { public_key_pem: Some("not a key".into()), ..Default::default() };
-        assert!(matches!(JwtVerifier::new(None, bad).err(), Some(KeyError::BadPublicKey(_))));
+        assert_eq!(
+            JwtVerifier::new(None, JwtSettings::default()).err(),
+            Some(KeyError::NoKey)
+        );
+        let bad = JwtSettings {
+            public_key_pem: Some("not a key".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            JwtVerifier::new(None, bad).err(),
+            Some(KeyError::BadPublicKey(_))
+        ));
     }
 }

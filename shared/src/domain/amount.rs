@@ -23,8 +23,14 @@ pub struct AmountLimits {
 }
 
 impl AmountLimits {
-    pub const STK_PUSH: AmountLimits = AmountLimits { min: 1, max: MAX_TRANSACTION_KES };
-    pub const B2C: AmountLimits = AmountLimits { min: 10, max: MAX_TRANSACTION_KES };
+    pub const STK_PUSH: AmountLimits = AmountLimits {
+        min: 1,
+        max: MAX_TRANSACTION_KES,
+    };
+    pub const B2C: AmountLimits = AmountLimits {
+        min: 10,
+        max: MAX_TRANSACTION_KES,
+    };
 
     pub fn contains(&self, amount: Amount) -> bool {
         (self.min..=self.max).contains(&amount.0)
@@ -70,10 +76,16 @@ impl Amount {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(classify_non_integer(digits));
         }
-        let value = parse_bounded_digits(digits).ok_or(AmountError::OutOfRange { min: limits.min, max: limits.max })?;
+        let value = parse_bounded_digits(digits).ok_or(AmountError::OutOfRange {
+            min: limits.min,
+            max: limits.max,
+        })?;
         let amount = Amount::new(value)?;
         if !limits.contains(amount) {
-            return Err(AmountError::OutOfRange { min: limits.min, max: limits.max });
+            return Err(AmountError::OutOfRange {
+                min: limits.min,
+                max: limits.max,
+            });
         }
         Ok(amount)
     }
@@ -118,7 +130,9 @@ pub enum DarajaAmountError {
 
 fn classify_non_integer(text: &str) -> AmountError {
     let looks_numeric = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
         && text.bytes().any(|b| b.is_ascii_digit());
     if looks_numeric {
         AmountError::NotWhole
@@ -202,13 +216,22 @@ mod tests {
         for text in ["100", "100.0", "100.00", "\"100\"", "\"100.00\"", " 100 "] {
             assert_eq!(Amount::parse_daraja_literal(text).unwrap().shillings(), 100, "{text}");
         }
-        assert_eq!(Amount::parse_daraja_literal("100.50"), Err(DarajaAmountError::Fractional));
-        assert_eq!(Amount::parse_daraja_literal("\"500.01\""), Err(DarajaAmountError::Fractional));
+        assert_eq!(
+            Amount::parse_daraja_literal("100.50"),
+            Err(DarajaAmountError::Fractional)
+        );
+        assert_eq!(
+            Amount::parse_daraja_literal("\"500.01\""),
+            Err(DarajaAmountError::Fractional)
+        );
         assert_eq!(Amount::parse_daraja_literal("\"\""), Err(DarajaAmountError::Malformed));
         assert_eq!(Amount::parse_daraja_literal("null"), Err(DarajaAmountError::Malformed));
         assert_eq!(Amount::parse_daraja_literal("1e2"), Err(DarajaAmountError::Malformed));
         assert_eq!(Amount::parse_daraja_literal("-100"), Err(DarajaAmountError::Malformed));
-        assert_eq!(Amount::parse_daraja_literal("0.00"), Err(DarajaAmountError::NotPositive));
+        assert_eq!(
+            Amount::parse_daraja_literal("0.00"),
+            Err(DarajaAmountError::NotPositive)
+        );
     }
 
     proptest! {

@@ -15,7 +15,8 @@ pub struct InvalidClientId;
 impl ClientId {
     pub fn parse(value: &str) -> Result<Self, InvalidClientId> {
         // '#' is our storage key separator; refusing it keeps keys unambiguous.
-        let ok = !value.is_empty() && value.len() <= 255 && value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'#');
+        let ok =
+            !value.is_empty() && value.len() <= 255 && value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'#');
         if ok {
             Ok(ClientId(value.to_owned()))
         } else {

@@ -2,8 +2,8 @@
 //! payments. Nothing here knows about AWS, HTTP or Daraja's wire format.
 
 pub mod amount;
-pub mod c2b;
 pub mod b2c_outcome;
+pub mod c2b;
 pub mod client;
 pub mod expected_payment;
 pub mod ids;
@@ -15,6 +15,7 @@ pub mod stk_outcome;
 pub mod text;
 
 pub use amount::{Amount, AmountError, AmountLimits};
+pub use b2c_outcome::{b2c_outcome, B2cOutcome, FailureCategory, PayoutFailureReason};
 pub use client::ClientId;
 pub use ids::{C2bPaymentId, ExpectedPaymentId, PaymentId, PayoutId};
 pub use msisdn::Msisdn;
@@ -22,7 +23,6 @@ pub use payment::{
     decide, DarajaResult, Decision, HistoryEntry, Ignored, NewPayment, Payment, PaymentEvent, PaymentStatus,
     PaymentTimings, Source, StkFinalResult,
 };
-pub use b2c_outcome::{b2c_outcome, B2cOutcome, FailureCategory, PayoutFailureReason};
 pub use payout::{
     ApprovalDecision, B2cFinalResult, NewPayout, Payout, PayoutDecision, PayoutEvent, PayoutIgnored, PayoutKind,
     PayoutSource, PayoutStatus, PayoutTimings,

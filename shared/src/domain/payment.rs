@@ -144,7 +144,14 @@ impl Default for PaymentTimings {
 }
 
 impl Payment {
-    pub fn create(id: PaymentId, owner: ClientId, shortcode: String, request: NewPayment, now: DateTime<Utc>, timings: PaymentTimings) -> Payment {
+    pub fn create(
+        id: PaymentId,
+        owner: ClientId,
+        shortcode: String,
+        request: NewPayment,
+        now: DateTime<Utc>,
+        timings: PaymentTimings,
+    ) -> Payment {
         Payment {
             id,
             owner,
@@ -163,7 +170,11 @@ impl Payment {
             late: false,
             created_at: now,
             updated_at: now,
-            history: vec![HistoryEntry { status: PaymentStatus::Pending, at: now, source: Source::Api }],
+            history: vec![HistoryEntry {
+                status: PaymentStatus::Pending,
+                at: now,
+                source: Source::Api,
+            }],
             deadline_at: now + timings.deadline_after,
             next_check_at: Some(now + timings.first_check_after),
             reconcile_attempts: 0,
@@ -186,7 +197,11 @@ impl Payment {
         let mut next = self.clone();
         next.status = status;
         next.updated_at = now;
-        next.history.push(HistoryEntry { status, at: now, source });
+        next.history.push(HistoryEntry {
+            status,
+            at: now,
+            source,
+        });
         if !status.is_open() {
             next.next_check_at = None;
         }
@@ -207,7 +222,10 @@ pub struct StkFinalResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentEvent {
     /// Daraja accepted the push: the prompt is on the phone.
-    DarajaAccepted { checkout_request_id: String, merchant_request_id: String },
+    DarajaAccepted {
+        checkout_request_id: String,
+        merchant_request_id: String,
+    },
     /// Daraja refused the push synchronously: no prompt was sent.
     DarajaRejected { result: DarajaResult },
     /// Daraja could not be reached (or rate-limited us) and provably sent nothing.
@@ -226,7 +244,10 @@ pub enum Ignored {
     /// The event does not apply in this state (e.g. an acceptance arriving after the callback).
     NotApplicable { status: PaymentStatus },
     /// A different final result for an already-settled payment.
-    ConflictingResult { status: PaymentStatus, reported: ResultCode },
+    ConflictingResult {
+        status: PaymentStatus,
+        reported: ResultCode,
+    },
     /// The result names another CheckoutRequestID than the one Daraja gave us.
     CheckoutRequestMismatch { expected: String, reported: String },
     /// A success whose amount differs from the payment's (or is missing).
@@ -262,7 +283,10 @@ pub enum Decision {
 pub fn decide(payment: &Payment, event: &PaymentEvent, now: DateTime<Utc>) -> Decision {
     use PaymentStatus::*;
     match event {
-        PaymentEvent::DarajaAccepted { checkout_request_id, merchant_request_id } => {
+        PaymentEvent::DarajaAccepted {
+            checkout_request_id,
+            merchant_request_id,
+        } => {
             if payment.status != Pending {
                 return Decision::Ignore(Ignored::NotApplicable { status: payment.status });
             }
@@ -315,7 +339,10 @@ fn decide_final(payment: &Payment, reported: &StkFinalResult, source: Source, no
     if outcome == StkOutcome::Completed && source == Source::Callback {
         // A callback is untrusted input: a success must carry our amount and a receipt.
         if reported.amount != Some(payment.amount) {
-            return Decision::Ignore(Ignored::AmountMismatch { expected: payment.amount, reported: reported.amount });
+            return Decision::Ignore(Ignored::AmountMismatch {
+                expected: payment.amount,
+                reported: reported.amount,
+            });
         }
         if reported.receipt.as_deref().is_none_or(str::is_empty) {
             return Decision::Ignore(Ignored::MissingReceipt);
@@ -348,7 +375,10 @@ fn decide_final(payment: &Payment, reported: &StkFinalResult, source: Source, no
             return Decision::Ignore(Ignored::Duplicate);
         }
         status => {
-            return Decision::Ignore(Ignored::ConflictingResult { status, reported: reported.result.code.clone() });
+            return Decision::Ignore(Ignored::ConflictingResult {
+                status,
+                reported: reported.result.code.clone(),
+            });
         }
     }
 
@@ -381,7 +411,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn t0() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-21T11:30:05Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-21T11:30:05Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn new_payment() -> Payment {
@@ -402,14 +434,20 @@ mod tests {
     }
 
     fn accepted() -> PaymentEvent {
-        PaymentEvent::DarajaAccepted { checkout_request_id: "ws_CO_1".into(), merchant_request_id: "m-1".into() }
+        PaymentEvent::DarajaAccepted {
+            checkout_request_id: "ws_CO_1".into(),
+            merchant_request_id: "m-1".into(),
+        }
     }
 
     fn callback(code: &str, amount: Option<u64>, receipt: Option<&str>) -> PaymentEvent {
         PaymentEvent::Final {
             outcome: StkFinalResult {
                 checkout_request_id: "ws_CO_1".into(),
-                result: DarajaResult { code: ResultCode::new(code), description: "desc".into() },
+                result: DarajaResult {
+                    code: ResultCode::new(code),
+                    description: "desc".into(),
+                },
                 receipt: receipt.map(str::to_owned),
                 amount: amount.map(|a| Amount::new(a).unwrap()),
             },
@@ -447,10 +485,22 @@ mod tests {
 
     #[test]
     fn duplicate_and_conflicting_callbacks_change_nothing() {
-        let done = apply(&apply(&new_payment(), &accepted()), &callback("0", Some(100), Some("R1")));
-        assert_eq!(ignored(&done, &callback("0", Some(100), Some("R1"))), Ignored::Duplicate);
-        assert!(matches!(ignored(&done, &callback("1032", None, None)), Ignored::ConflictingResult { .. }));
-        assert!(matches!(ignored(&done, &callback("0", Some(100), Some("R2"))), Ignored::ConflictingResult { .. }));
+        let done = apply(
+            &apply(&new_payment(), &accepted()),
+            &callback("0", Some(100), Some("R1")),
+        );
+        assert_eq!(
+            ignored(&done, &callback("0", Some(100), Some("R1"))),
+            Ignored::Duplicate
+        );
+        assert!(matches!(
+            ignored(&done, &callback("1032", None, None)),
+            Ignored::ConflictingResult { .. }
+        ));
+        assert!(matches!(
+            ignored(&done, &callback("0", Some(100), Some("R2"))),
+            Ignored::ConflictingResult { .. }
+        ));
         let cancelled = apply(&apply(&new_payment(), &accepted()), &callback("1032", None, None));
         assert_eq!(cancelled.failure_reason, Some(FailureReason::CancelledByCustomer));
         assert_eq!(ignored(&cancelled, &callback("1032", None, None)), Ignored::Duplicate);
@@ -461,14 +511,23 @@ mod tests {
     #[test]
     fn callback_success_must_match_amount_and_carry_a_receipt() {
         let sent = apply(&new_payment(), &accepted());
-        assert!(matches!(ignored(&sent, &callback("0", Some(101), Some("R"))), Ignored::AmountMismatch { .. }));
-        assert!(matches!(ignored(&sent, &callback("0", None, Some("R"))), Ignored::AmountMismatch { .. }));
+        assert!(matches!(
+            ignored(&sent, &callback("0", Some(101), Some("R"))),
+            Ignored::AmountMismatch { .. }
+        ));
+        assert!(matches!(
+            ignored(&sent, &callback("0", None, Some("R"))),
+            Ignored::AmountMismatch { .. }
+        ));
         assert_eq!(ignored(&sent, &callback("0", Some(100), None)), Ignored::MissingReceipt);
         let mut other = callback("0", Some(100), Some("R"));
         if let PaymentEvent::Final { outcome, .. } = &mut other {
             outcome.checkout_request_id = "ws_CO_other".into();
         }
-        assert!(matches!(ignored(&sent, &other), Ignored::CheckoutRequestMismatch { .. }));
+        assert!(matches!(
+            ignored(&sent, &other),
+            Ignored::CheckoutRequestMismatch { .. }
+        ));
     }
 
     #[test]
@@ -503,7 +562,10 @@ mod tests {
         let event = PaymentEvent::Final {
             outcome: StkFinalResult {
                 checkout_request_id: "ws_CO_1".into(),
-                result: DarajaResult { code: ResultCode::new("0"), description: "ok".into() },
+                result: DarajaResult {
+                    code: ResultCode::new("0"),
+                    description: "ok".into(),
+                },
                 receipt: None,
                 amount: None,
             },
@@ -518,14 +580,20 @@ mod tests {
         assert_eq!(with_receipt.mpesa_receipt.as_deref(), Some("R1"));
         assert_eq!(with_receipt.history, done.history);
         // ...and a repeat of it is a duplicate.
-        assert_eq!(ignored(&with_receipt, &callback("0", Some(100), Some("R1"))), Ignored::Duplicate);
+        assert_eq!(
+            ignored(&with_receipt, &callback("0", Some(100), Some("R1"))),
+            Ignored::Duplicate
+        );
         assert_eq!(ignored(&with_receipt, &event), Ignored::Duplicate);
     }
 
     #[test]
     fn rejection_only_from_pending() {
         let rejected = PaymentEvent::DarajaRejected {
-            result: DarajaResult { code: ResultCode::new("500.001.1001"), description: "Wrong credentials".into() },
+            result: DarajaResult {
+                code: ResultCode::new("500.001.1001"),
+                description: "Wrong credentials".into(),
+            },
         };
         let failed = apply(&new_payment(), &rejected);
         assert_eq!(failed.status, PaymentStatus::Failed);
@@ -539,14 +607,26 @@ mod tests {
         prop_oneof![
             Just(accepted()),
             Just(PaymentEvent::DarajaRejected {
-                result: DarajaResult { code: ResultCode::new("400.002.02"), description: "bad".into() }
+                result: DarajaResult {
+                    code: ResultCode::new("400.002.02"),
+                    description: "bad".into()
+                }
             }),
             Just(PaymentEvent::DeadlinePassed),
-            (codes, prop::option::of(prop::sample::select(vec![100u64, 99])), prop::option::of(prop::sample::select(vec!["R1", "R2"])), prop::bool::ANY)
+            (
+                codes,
+                prop::option::of(prop::sample::select(vec![100u64, 99])),
+                prop::option::of(prop::sample::select(vec!["R1", "R2"])),
+                prop::bool::ANY
+            )
                 .prop_map(|(code, amount, receipt, from_callback)| {
                     let mut e = callback(code, amount, receipt);
                     if let PaymentEvent::Final { source, .. } = &mut e {
-                        *source = if from_callback { Source::Callback } else { Source::Reconciliation };
+                        *source = if from_callback {
+                            Source::Callback
+                        } else {
+                            Source::Reconciliation
+                        };
                     }
                     e
                 }),

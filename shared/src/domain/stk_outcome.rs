@@ -123,8 +123,16 @@ mod tests {
 
     #[test]
     fn reasons_serialise_as_their_stable_names() {
-        for reason in [CancelledByCustomer, NoFinalResult, DarajaRejected, MerchantMisconfigured] {
-            assert_eq!(serde_json::to_value(reason).unwrap(), serde_json::json!(reason.as_str()));
+        for reason in [
+            CancelledByCustomer,
+            NoFinalResult,
+            DarajaRejected,
+            MerchantMisconfigured,
+        ] {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::json!(reason.as_str())
+            );
         }
     }
 }

@@ -131,13 +131,19 @@ impl Metadata {
         for (key, value) in object {
             let key_ok = !key.is_empty()
                 && key.chars().count() <= Self::MAX_KEY_CHARS
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !key_ok {
-                return Err(MetadataError::InvalidKey { max: Self::MAX_KEY_CHARS });
+                return Err(MetadataError::InvalidKey {
+                    max: Self::MAX_KEY_CHARS,
+                });
             }
             let text = value.as_str().ok_or(MetadataError::NotAStringMap)?;
             if text.chars().count() > Self::MAX_VALUE_CHARS {
-                return Err(MetadataError::ValueTooLong { max: Self::MAX_VALUE_CHARS });
+                return Err(MetadataError::ValueTooLong {
+                    max: Self::MAX_VALUE_CHARS,
+                });
             }
             map.insert(key.clone(), text.to_owned());
         }
@@ -163,7 +169,10 @@ mod tests {
         assert!(Reference::parse("ORDER1234").is_ok());
         assert!(Reference::parse("A-1_2.3 x").is_ok());
         assert!(Reference::parse("123456789012").is_ok());
-        assert_eq!(Reference::parse("1234567890123"), Err(TextError::Length { min: 1, max: 12 }));
+        assert_eq!(
+            Reference::parse("1234567890123"),
+            Err(TextError::Length { min: 1, max: 12 })
+        );
         assert_eq!(Reference::parse(""), Err(TextError::Length { min: 1, max: 12 }));
         assert!(matches!(Reference::parse("ORDER#1"), Err(TextError::Characters { .. })));
         assert!(matches!(Reference::parse("a&b"), Err(TextError::Characters { .. })));
@@ -180,14 +189,19 @@ mod tests {
         assert!(Metadata::parse(&json!({"order_id": "A-1"})).is_ok());
         assert_eq!(Metadata::parse(&json!([1])), Err(MetadataError::NotAStringMap));
         assert_eq!(Metadata::parse(&json!({"n": 1})), Err(MetadataError::NotAStringMap));
-        assert_eq!(Metadata::parse(&json!({"": "x"})), Err(MetadataError::InvalidKey { max: 40 }));
-        assert_eq!(Metadata::parse(&json!({"a b": "x"})), Err(MetadataError::InvalidKey { max: 40 }));
+        assert_eq!(
+            Metadata::parse(&json!({"": "x"})),
+            Err(MetadataError::InvalidKey { max: 40 })
+        );
+        assert_eq!(
+            Metadata::parse(&json!({"a b": "x"})),
+            Err(MetadataError::InvalidKey { max: 40 })
+        );
         assert_eq!(
             Metadata::parse(&json!({"k": "x".repeat(501)})),
             Err(MetadataError::ValueTooLong { max: 500 })
         );
-        let many: serde_json::Map<String, serde_json::Value> =
-            (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
+        let many: serde_json::Map<String, serde_json::Value> = (0..21).map(|i| (format!("k{i}"), json!("v"))).collect();
         assert_eq!(
             Metadata::parse(&serde_json::Value::Object(many)),
             Err(MetadataError::TooManyKeys { max: 20 })

@@ -21,7 +21,11 @@ pub struct Delivery {
 
 impl From<&Message> for Delivery {
     fn from(m: &Message) -> Self {
-        Delivery { id: m.id.clone(), body: m.body.clone(), receive_count: m.receive_count }
+        Delivery {
+            id: m.id.clone(),
+            body: m.body.clone(),
+            receive_count: m.receive_count,
+        }
     }
 }
 
@@ -65,7 +69,9 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
         let received = tokio::select! {
             r = queue.receive(options.batch_size, options.wait) => r,
             _ = shutdown.changed() => break,

@@ -55,13 +55,23 @@ pub fn insert(record: &CallbackRecord) -> Write {
         item = item.with_index(Index::Gsi1, format!("CB#RES#{resource}"), sort.clone());
     }
     if record.verdict == Verdict::Anomaly {
-        item = item.with_index(Index::Gsi2, format!("CB#ANOMALY#{}", record.received_at.format("%Y-%m-%d")), sort);
+        item = item.with_index(
+            Index::Gsi2,
+            format!("CB#ANOMALY#{}", record.received_at.format("%Y-%m-%d")),
+            sort,
+        );
     }
-    Write::Put { item, condition: Condition::Absent { now_epoch: 0 } }
+    Write::Put {
+        item,
+        condition: Condition::Absent { now_epoch: 0 },
+    }
 }
 
 fn serde_plain(verdict: &Verdict) -> String {
-    serde_json::to_value(verdict).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(verdict)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 pub fn from_item(item: &Item) -> Option<CallbackRecord> {

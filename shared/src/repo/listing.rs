@@ -30,7 +30,8 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
         let sort = String::from_utf8(bytes).ok()?;
         // A sort key is 16 digits, '#', an id.
-        let valid = sort.len() > 17 && sort.as_bytes()[..16].iter().all(u8::is_ascii_digit) && sort.as_bytes()[16] == b'#';
+        let valid =
+            sort.len() > 17 && sort.as_bytes()[..16].iter().all(u8::is_ascii_digit) && sort.as_bytes()[16] == b'#';
         valid.then_some(Cursor(sort))
     }
 
@@ -53,7 +54,9 @@ pub async fn newest_first(
     limit: usize,
     cursor: Option<&Cursor>,
 ) -> Result<Page, StoreError> {
-    let mut upper: Option<Bound> = filter.to.map(|to| Bound::Exclusive(time_bound(to + chrono::Duration::milliseconds(1))));
+    let mut upper: Option<Bound> = filter
+        .to
+        .map(|to| Bound::Exclusive(time_bound(to + chrono::Duration::milliseconds(1))));
     if let Some(cursor) = cursor {
         let below_cursor = Bound::Exclusive(cursor.0.clone());
         upper = match upper {
@@ -78,15 +81,27 @@ pub async fn newest_first(
     let results = futures::future::join_all(queries.iter().map(|q| table.query(q))).await;
     for result in results {
         for item in result? {
-            let sort = item.indexes.iter().find(|k| k.index == index).map(|k| k.sort.clone()).unwrap_or_default();
+            let sort = item
+                .indexes
+                .iter()
+                .find(|k| k.index == index)
+                .map(|k| k.sort.clone())
+                .unwrap_or_default();
             merged.push((sort, item));
         }
     }
     merged.sort_by(|a, b| b.0.cmp(&a.0));
     let has_more = merged.len() > limit;
     merged.truncate(limit);
-    let next = if has_more { merged.last().map(|(sort, _)| Cursor(sort.clone())) } else { None };
-    Ok(Page { items: merged.into_iter().map(|(_, item)| item).collect(), next })
+    let next = if has_more {
+        merged.last().map(|(sort, _)| Cursor(sort.clone()))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: merged.into_iter().map(|(_, item)| item).collect(),
+        next,
+    })
 }
 
 #[cfg(test)]

@@ -62,15 +62,26 @@ impl PaymentRepo {
 
     /// Creates the payment; fails if the id exists.
     pub fn insert(payment: &Payment) -> Write {
-        Write::Put { item: to_item(payment, 1), condition: Condition::Absent { now_epoch: 0 } }
+        Write::Put {
+            item: to_item(payment, 1),
+            condition: Condition::Absent { now_epoch: 0 },
+        }
     }
 
     /// Replaces the payment read at `payment.version` (the version it was read at).
     pub fn update(payment: &Payment) -> Write {
-        Write::Put { item: to_item(payment, payment.version + 1), condition: Condition::VersionIs(payment.version) }
+        Write::Put {
+            item: to_item(payment, payment.version + 1),
+            condition: Condition::VersionIs(payment.version),
+        }
     }
 
-    pub async fn list(&self, filter: &PaymentListFilter, limit: usize, cursor: Option<&Cursor>) -> Result<PaymentPage, StoreError> {
+    pub async fn list(
+        &self,
+        filter: &PaymentListFilter,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<PaymentPage, StoreError> {
         let (index, prefix) = match &filter.owner {
             Some(owner) => (Index::Gsi1, format!("PAY#OWNER#{owner}")),
             None => (Index::Gsi2, "PAY#ALL".to_owned()),
@@ -82,10 +93,17 @@ impl PaymentRepo {
         if let Some(reference) = &filter.reference {
             attrs.push(("reference".to_owned(), reference.as_str().to_owned()));
         }
-        let list_filter = ListFilter { attrs, from: filter.from, to: filter.to };
+        let list_filter = ListFilter {
+            attrs,
+            from: filter.from,
+            to: filter.to,
+        };
         let page = newest_first(self.table.as_ref(), index, &prefix, &list_filter, limit, cursor).await?;
         let payments = page.items.iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok(PaymentPage { payments, next: page.next })
+        Ok(PaymentPage {
+            payments,
+            next: page.next,
+        })
     }
 
     /// Open payments whose next check is due at `now`, oldest first; reads only open items.
@@ -111,7 +129,11 @@ fn to_item(payment: &Payment, version: u64) -> Item {
     let shard = shard_of(id);
     let created = time_sort_key(payment.created_at, id);
     let mut item = Item::new(key(&payment.id), version, doc)
-        .with_index(Index::Gsi1, format!("PAY#OWNER#{}#{shard}", payment.owner), created.clone())
+        .with_index(
+            Index::Gsi1,
+            format!("PAY#OWNER#{}#{shard}", payment.owner),
+            created.clone(),
+        )
         .with_index(Index::Gsi2, format!("PAY#ALL#{shard}"), created)
         .with_attr("status", payment.status.as_str())
         .with_attr("reference", payment.reference.as_str());

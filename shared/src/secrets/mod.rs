@@ -97,11 +97,15 @@ impl AppSecrets {
             SecretsError::Malformed(format!("{} (line {}, column {})", classify(&e), e.line(), e.column()))
         })?;
         if secrets.callback_hmac_key.expose().len() < Self::MIN_KEY_CHARS {
-            return Err(SecretsError::Malformed("callback_hmac_key must be at least 32 characters".into()));
+            return Err(SecretsError::Malformed(
+                "callback_hmac_key must be at least 32 characters".into(),
+            ));
         }
         if let Some(key) = &secrets.jwt_hs256_secret {
             if key.expose().len() < Self::MIN_KEY_CHARS {
-                return Err(SecretsError::Malformed("jwt_hs256_secret must be at least 32 characters".into()));
+                return Err(SecretsError::Malformed(
+                    "jwt_hs256_secret must be at least 32 characters".into(),
+                ));
             }
         }
         let shortcode_ok = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit());
@@ -139,7 +143,12 @@ pub struct SecretCache {
 
 impl SecretCache {
     pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> SecretCache {
-        SecretCache { source, ttl, stale_grace: Duration::from_secs(3600), slot: RwLock::new(None) }
+        SecretCache {
+            source,
+            ttl,
+            stale_grace: Duration::from_secs(3600),
+            slot: RwLock::new(None),
+        }
     }
 
     pub async fn get(&self) -> Result<Arc<AppSecrets>, SecretsError> {
@@ -217,7 +226,10 @@ mod tests {
         let typed = serde_json::json!({"daraja_consumer_key": 42}).to_string();
         let err = AppSecrets::parse(&typed).unwrap_err().to_string();
         assert!(!err.contains("42"), "{err}");
-        assert!(AppSecrets::parse("{}").unwrap_err().to_string().contains("missing field"));
+        assert!(AppSecrets::parse("{}")
+            .unwrap_err()
+            .to_string()
+            .contains("missing field"));
         let bad_code = sample_json().replace("174379", "17a");
         assert!(AppSecrets::parse(&bad_code).is_err());
     }

@@ -97,7 +97,11 @@ impl CallbackIntake {
         request_id: &str,
     ) -> Result<String, IntakeError> {
         if body.len() > MAX_CALLBACK_BODY_BYTES {
-            metrics::count("CallbacksRefused", 1, &[("Kind", kind.as_str()), ("Reason", "too_large")]);
+            metrics::count(
+                "CallbacksRefused",
+                1,
+                &[("Kind", kind.as_str()), ("Reason", "too_large")],
+            );
             return Err(IntakeError::TooLarge);
         }
         let (body, body_base64) = match std::str::from_utf8(body) {

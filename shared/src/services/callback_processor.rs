@@ -48,7 +48,10 @@ impl CallbackProcessor {
             }
         };
         let Some(handler) = self.handlers.get(&envelope.kind) else {
-            tracing::error!(kind = envelope.kind.as_str(), "no handler for callback kind; leaving it for the DLQ");
+            tracing::error!(
+                kind = envelope.kind.as_str(),
+                "no handler for callback kind; leaving it for the DLQ"
+            );
             return Err(Retry(format!("no handler for {}", envelope.kind.as_str())));
         };
         let verdict = handler.handle(&delivery.id, &envelope).await?;
@@ -58,7 +61,11 @@ impl CallbackProcessor {
             Verdict::Ignored => "ignored",
             Verdict::Anomaly => "anomaly",
         };
-        metrics::count("CallbacksProcessed", 1, &[("Kind", envelope.kind.as_str()), ("Verdict", verdict_name)]);
+        metrics::count(
+            "CallbacksProcessed",
+            1,
+            &[("Kind", envelope.kind.as_str()), ("Verdict", verdict_name)],
+        );
         Ok(())
     }
 

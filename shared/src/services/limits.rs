@@ -41,7 +41,10 @@ impl Default for LimitsConfig {
         LimitsConfig {
             payment_min: 1,
             payment_max: 250_000,
-            phone_prompts: Some(RollingLimit { max: 3, window: Duration::minutes(5) }),
+            phone_prompts: Some(RollingLimit {
+                max: 3,
+                window: Duration::minutes(5),
+            }),
             // M-Pesa's own daily transaction value limit for a customer.
             phone_daily_amount: Some(500_000),
             merchant_daily_count: Some(100_000),
@@ -69,7 +72,13 @@ pub trait AdmissionControl: Send + Sync {
     /// Refuses by policy, or returns the writes that must commit with the payment.
     async fn admit(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Admission, ApiError>;
     /// Why write `index` of `admission` failed: a refusal, or `None` for a race worth retrying.
-    async fn explain(&self, admission: &Admission, index: usize, payment: &Payment, now: DateTime<Utc>) -> Option<ApiError>;
+    async fn explain(
+        &self,
+        admission: &Admission,
+        index: usize,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Option<ApiError>;
 }
 
 pub struct Limits {
@@ -117,7 +126,11 @@ fn merchant_day_key(client: &ClientId, day: &str) -> String {
 }
 
 pub(crate) fn refusal(limit: &str, resets_at: Option<DateTime<Utc>>, is_rate: bool) -> ApiError {
-    ApiError::LimitExceeded(LimitRefusal { limit: limit.to_owned(), resets_at, is_rate })
+    ApiError::LimitExceeded(LimitRefusal {
+        limit: limit.to_owned(),
+        resets_at,
+        is_rate,
+    })
 }
 
 impl Limits {
@@ -136,7 +149,10 @@ impl AdmissionControl for Limits {
         if amount > self.config.payment_max {
             return Err(refusal("payment_amount_max", None, false));
         }
-        let mut admission = Admission { writes: Vec::new(), kinds: Vec::new() };
+        let mut admission = Admission {
+            writes: Vec::new(),
+            kinds: Vec::new(),
+        };
         let (day, next_day) = nairobi_day(now);
         let day_expiry = (next_day + Duration::days(1)).timestamp();
 
@@ -149,7 +165,12 @@ impl AdmissionControl for Limits {
                     serde_json::from_str::<PromptWindow>(&item.doc).unwrap_or_default(),
                     Condition::VersionIs(item.version),
                 ),
-                None => (PromptWindow::default(), Condition::Absent { now_epoch: now.timestamp() }),
+                None => (
+                    PromptWindow::default(),
+                    Condition::Absent {
+                        now_epoch: now.timestamp(),
+                    },
+                ),
             };
             window.sent.retain(|t| *t > window_start);
             if window.sent.len() >= limit.max as usize {
@@ -167,7 +188,11 @@ impl AdmissionControl for Limits {
         if let Some(cap) = self.config.phone_daily_amount {
             admission.writes.push(Write::Add {
                 key: phone_day_key(&payment.phone, &day),
-                counters: vec![CounterAdd { name: "amount".into(), delta: Self::to_i64(amount), max: Some(Self::to_i64(cap)) }],
+                counters: vec![CounterAdd {
+                    name: "amount".into(),
+                    delta: Self::to_i64(amount),
+                    max: Some(Self::to_i64(cap)),
+                }],
                 expires_at: Some(day_expiry),
             });
             admission.kinds.push(LimitKind::PhoneDailyAmount);
@@ -175,10 +200,18 @@ impl AdmissionControl for Limits {
         if self.config.merchant_daily_count.is_some() || self.config.merchant_daily_amount.is_some() {
             let mut counters = Vec::new();
             if let Some(cap) = self.config.merchant_daily_count {
-                counters.push(CounterAdd { name: "count".into(), delta: 1, max: Some(Self::to_i64(cap)) });
+                counters.push(CounterAdd {
+                    name: "count".into(),
+                    delta: 1,
+                    max: Some(Self::to_i64(cap)),
+                });
             }
             if let Some(cap) = self.config.merchant_daily_amount {
-                counters.push(CounterAdd { name: "amount".into(), delta: Self::to_i64(amount), max: Some(Self::to_i64(cap)) });
+                counters.push(CounterAdd {
+                    name: "amount".into(),
+                    delta: Self::to_i64(amount),
+                    max: Some(Self::to_i64(cap)),
+                });
             }
             admission.writes.push(Write::Add {
                 key: merchant_day_key(&payment.owner, &day),
@@ -190,7 +223,13 @@ impl AdmissionControl for Limits {
         Ok(admission)
     }
 
-    async fn explain(&self, admission: &Admission, index: usize, payment: &Payment, now: DateTime<Utc>) -> Option<ApiError> {
+    async fn explain(
+        &self,
+        admission: &Admission,
+        index: usize,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Option<ApiError> {
         let (day, next_day) = nairobi_day(now);
         match admission.kinds.get(index)? {
             // The window changed since we read it: decide again from the new one.
@@ -221,7 +260,9 @@ mod tests {
 
     #[test]
     fn nairobi_days_roll_at_local_midnight() {
-        let t = DateTime::parse_from_rfc3339("2026-11-21T20:59:59Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-21T20:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let (day, next) = nairobi_day(t);
         assert_eq!(day, "2026-11-21");
         assert_eq!(next.to_rfc3339(), "2026-11-21T21:00:00+00:00");

@@ -1,6 +1,7 @@
 //! Use cases: the application logic between the HTTP/queue edges and the domain. Each service
 //! holds exactly the ports it needs.
 
+pub mod b2c_credential;
 pub mod c2b_confirmations;
 pub mod c2b_registration;
 pub mod c2b_validation;
@@ -8,7 +9,6 @@ pub mod callback_intake;
 pub mod callback_processor;
 pub mod expected_payments;
 pub mod limits;
-pub mod b2c_credential;
 pub mod payments;
 pub mod payout_callbacks;
 pub mod payout_limits;

@@ -60,10 +60,18 @@ fn push_event(result: Result<crate::daraja::StkPushAccepted, DarajaError>) -> Op
             None
         }
         Err(DarajaError::Rejected { code, message, .. }) | Err(DarajaError::Auth { code, message }) => {
-            Some(PaymentEvent::DarajaRejected { result: DarajaResult { code: ResultCode::new(code), description: message } })
+            Some(PaymentEvent::DarajaRejected {
+                result: DarajaResult {
+                    code: ResultCode::new(code),
+                    description: message,
+                },
+            })
         }
         Err(DarajaError::RateLimited { code, message }) => Some(PaymentEvent::DarajaUnavailable {
-            result: Some(DarajaResult { code: ResultCode::new(code), description: message }),
+            result: Some(DarajaResult {
+                code: ResultCode::new(code),
+                description: message,
+            }),
         }),
         Err(error) => {
             tracing::warn!(%error, "Daraja unavailable; nothing sent");
@@ -82,11 +90,17 @@ fn initiation_response(payment: &Payment, request_id: &str) -> ApiResponse {
                 .as_ref()
                 .map(|r| (r.code.as_str().to_owned(), r.description.clone()))
                 .unwrap_or_default();
-            ApiError::DarajaRejected { resource_id: payment.id.to_string(), code, message }.to_response(request_id)
+            ApiError::DarajaRejected {
+                resource_id: payment.id.to_string(),
+                code,
+                message,
+            }
+            .to_response(request_id)
         }
-        (PaymentStatus::Failed, Some(FailureReason::DarajaUnavailable)) => {
-            ApiError::DarajaUnavailable { resource_id: payment.id.to_string() }.to_response(request_id)
+        (PaymentStatus::Failed, Some(FailureReason::DarajaUnavailable)) => ApiError::DarajaUnavailable {
+            resource_id: payment.id.to_string(),
         }
+        .to_response(request_id),
         _ => ApiResponse::json(StatusCode::ACCEPTED, &PaymentView::from(payment)),
     }
 }
@@ -120,11 +134,22 @@ impl PaymentsService {
         loop {
             attempt += 1;
             let mut writes = vec![
-                idempotency::claim(&record_key, hash.clone(), payment.id.as_str(), now, self.config.idempotency_lock),
+                idempotency::claim(
+                    &record_key,
+                    hash.clone(),
+                    payment.id.as_str(),
+                    now,
+                    self.config.idempotency_lock,
+                ),
                 PaymentRepo::insert(&payment),
             ];
             let admission = match &self.admission {
-                Some(admission) => Some(admission.admit(&payment, now).await.inspect_err(|refusal| refused(client, &payment, refusal))?),
+                Some(admission) => Some(
+                    admission
+                        .admit(&payment, now)
+                        .await
+                        .inspect_err(|refusal| refused(client, &payment, refusal))?,
+                ),
                 None => None,
             };
             if let Some(admission) = &admission {
@@ -160,7 +185,9 @@ impl PaymentsService {
         let record = IdempotencyRecord {
             request_hash: hash,
             resource_id: payment.id.to_string(),
-            state: RecordState::InProgress { locked_until: now + self.config.idempotency_lock },
+            state: RecordState::InProgress {
+                locked_until: now + self.config.idempotency_lock,
+            },
             created_at: now,
             version: 1,
         };
@@ -168,7 +195,8 @@ impl PaymentsService {
 
         let push = self.push(&secrets, &payment, now).await;
         let event = push_event(push);
-        self.settle_initiation(payment, event, &record_key, &record, request_id).await
+        self.settle_initiation(payment, event, &record_key, &record, request_id)
+            .await
     }
 
     async fn push(
@@ -187,8 +215,16 @@ impl PaymentsService {
             consumer_key: secrets.daraja_consumer_key.clone(),
             consumer_secret: secrets.daraja_consumer_secret.clone(),
         };
-        let party_b = self.config.party_b.clone().unwrap_or_else(|| secrets.stk_shortcode.clone());
-        let description = payment.description.as_ref().map(|d| d.as_str()).unwrap_or(payment.reference.as_str());
+        let party_b = self
+            .config
+            .party_b
+            .clone()
+            .unwrap_or_else(|| secrets.stk_shortcode.clone());
+        let description = payment
+            .description
+            .as_ref()
+            .map(|d| d.as_str())
+            .unwrap_or(payment.reference.as_str());
         let request = StkPushRequest {
             credentials: &credentials,
             shortcode: &secrets.stk_shortcode,
@@ -206,7 +242,11 @@ impl PaymentsService {
         let result = self.daraja.stk_push(&request).await;
         metrics::timing("DarajaStkPushLatency", started.elapsed());
         if let Err(error) = &result {
-            metrics::count("DarajaErrors", 1, &[("Operation", "stk_push"), ("Kind", error_kind(error))]);
+            metrics::count(
+                "DarajaErrors",
+                1,
+                &[("Operation", "stk_push"), ("Kind", error_kind(error))],
+            );
         }
         result
     }
@@ -235,7 +275,12 @@ impl PaymentsService {
             if let Some(next) = &next {
                 writes.push(PaymentRepo::update(next));
             }
-            writes.push(idempotency::complete(record_key, record, response.status.as_u16(), body_text(&response)));
+            writes.push(idempotency::complete(
+                record_key,
+                record,
+                response.status.as_u16(),
+                body_text(&response),
+            ));
             match self.table.write(writes).await {
                 Ok(()) => {
                     if let Some(next) = &next {
@@ -245,7 +290,12 @@ impl PaymentsService {
                 }
                 Err(StoreError::ConditionFailed { index: 0 }) if next.is_some() => {
                     // A callback changed the payment first: decide again from what is stored.
-                    payment = self.repo.get(&payment.id).await.map_err(store_error)?.ok_or(ApiError::Internal)?;
+                    payment = self
+                        .repo
+                        .get(&payment.id)
+                        .await
+                        .map_err(store_error)?
+                        .ok_or(ApiError::Internal)?;
                 }
                 Err(error) => {
                     // Daraja has answered but we could not record it: the callback (or the
@@ -263,7 +313,12 @@ impl PaymentsService {
     /// A key that already has a record: replay, refuse, or finish an abandoned request.
     async fn resume(&self, record_key: &str, hash: &str, request_id: &str) -> Result<ApiResponse, ApiError> {
         let now = self.clock.now();
-        let item = self.table.get(record_key).await.map_err(store_error)?.ok_or(ApiError::Unavailable)?;
+        let item = self
+            .table
+            .get(record_key)
+            .await
+            .map_err(store_error)?
+            .ok_or(ApiError::Unavailable)?;
         let record = idempotency::from_item(&item).ok_or(ApiError::Internal)?;
         match idempotency::classify(&record, hash, now) {
             Existing::Mismatch => Err(ApiError::IdempotencyKeyReused),
@@ -284,7 +339,12 @@ impl PaymentsService {
                 // the payment is never pushed again: answer with what is stored and let the
                 // callback or reconciliation settle it.
                 let id = PaymentId::parse(&record.resource_id).map_err(|_| ApiError::Internal)?;
-                let payment = self.repo.get(&id).await.map_err(store_error)?.ok_or(ApiError::Internal)?;
+                let payment = self
+                    .repo
+                    .get(&id)
+                    .await
+                    .map_err(store_error)?
+                    .ok_or(ApiError::Internal)?;
                 let response = initiation_response(&payment, request_id);
                 let write = idempotency::complete(record_key, &record, response.status.as_u16(), body_text(&response));
                 match self.table.write(vec![write]).await {

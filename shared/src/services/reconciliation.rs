@@ -129,7 +129,9 @@ impl Reconciler {
             }
         };
         report.due = due.len();
-        let mut pacer = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(self.config.queries_per_second.max(1))));
+        let mut pacer = tokio::time::interval(Duration::from_secs_f64(
+            1.0 / f64::from(self.config.queries_per_second.max(1)),
+        ));
         pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let control = SweepControl {
             pacer: Mutex::new(pacer),
@@ -161,7 +163,11 @@ impl Reconciler {
         report.queried = control.queries.load(Ordering::Relaxed);
         report.stopped_early = control.stop.load(Ordering::Relaxed);
         metrics::count("Reconciliations", report.settled as u64, &[("Result", "settled")]);
-        metrics::count("Reconciliations", report.rescheduled as u64, &[("Result", "rescheduled")]);
+        metrics::count(
+            "Reconciliations",
+            report.rescheduled as u64,
+            &[("Result", "rescheduled")],
+        );
         metrics::count("PaymentTimeouts", report.timed_out as u64, &[]);
         tracing::info!(?report, "sweep finished");
         report
@@ -242,7 +248,9 @@ impl Reconciler {
                     if next.status == PaymentStatus::Timeout {
                         tracing::info!(payment_id = %next.id, reason = ?next.failure_reason, "payment timed out");
                     }
-                    Ok(Checked::Settled { timed_out: timed_out || next.status == PaymentStatus::Timeout })
+                    Ok(Checked::Settled {
+                        timed_out: timed_out || next.status == PaymentStatus::Timeout,
+                    })
                 }
                 _ => Ok(Checked::Skipped),
             };
@@ -306,7 +314,14 @@ impl Reconciler {
             }
             Err(error) => {
                 metrics::count("ReconciliationQueries", 1, &[("Answer", "error")]);
-                metrics::count("DarajaErrors", 1, &[("Operation", "stk_query"), ("Kind", super::payments::error_kind(&error))]);
+                metrics::count(
+                    "DarajaErrors",
+                    1,
+                    &[
+                        ("Operation", "stk_query"),
+                        ("Kind", super::payments::error_kind(&error)),
+                    ],
+                );
                 let failures = control.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if matches!(error, DarajaError::RateLimited { .. }) || failures >= self.config.failure_threshold {
                     tracing::warn!(%error, failures, "Daraja is refusing or failing; the sweep stops asking");
@@ -319,4 +334,3 @@ impl Reconciler {
         }
     }
 }
-

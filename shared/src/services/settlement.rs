@@ -15,7 +15,10 @@ use crate::store::{StoreError, Table};
 #[derive(Debug)]
 pub enum Settled {
     Applied(Box<Payment>),
-    Unchanged { payment: Box<Payment>, why: Ignored },
+    Unchanged {
+        payment: Box<Payment>,
+        why: Ignored,
+    },
     /// The record was already written: this exact message was processed before.
     AlreadyProcessed,
     UnknownPayment,
@@ -25,7 +28,11 @@ impl Settled {
     pub fn verdict(&self) -> Verdict {
         match self {
             Settled::Applied(_) => Verdict::Applied,
-            Settled::Unchanged { why: Ignored::Duplicate, .. } | Settled::AlreadyProcessed => Verdict::Duplicate,
+            Settled::Unchanged {
+                why: Ignored::Duplicate,
+                ..
+            }
+            | Settled::AlreadyProcessed => Verdict::Duplicate,
             Settled::Unchanged { why, .. } if !why.is_anomaly() => Verdict::Ignored,
             Settled::Unchanged { .. } | Settled::UnknownPayment => Verdict::Anomaly,
         }
@@ -73,7 +80,10 @@ impl PaymentSettler {
             let now = self.clock.now();
             let outcome = match decide(&payment, event, now) {
                 Decision::Apply(next) => Settled::Applied(next),
-                Decision::Ignore(why) => Settled::Unchanged { payment: Box::new(payment.clone()), why },
+                Decision::Ignore(why) => Settled::Unchanged {
+                    payment: Box::new(payment.clone()),
+                    why,
+                },
             };
             let mut writes = Vec::with_capacity(2);
             if let Some(record) = record.as_mut() {
@@ -87,12 +97,23 @@ impl PaymentSettler {
                 writes.push(PaymentRepo::update(next));
                 // A completion that brings a receipt registers it in the same transaction, linking
                 // the C2B confirmation of that receipt (C2B echo of a paybill STK payment).
-                if let Some(receipt) = next.mpesa_receipt.as_deref().filter(|r| payment.mpesa_receipt.as_deref() != Some(*r)) {
+                if let Some(receipt) = next
+                    .mpesa_receipt
+                    .as_deref()
+                    .filter(|r| payment.mpesa_receipt.as_deref() != Some(*r))
+                {
                     if next.status == PaymentStatus::Completed {
                         // First attempt without a read (usually nothing is registered yet).
                         let optimistic = attempt == 0;
                         writes.extend(
-                            receipt_links::stk_completion_writes(self.table.as_ref(), &next.id, receipt, now, optimistic).await?,
+                            receipt_links::stk_completion_writes(
+                                self.table.as_ref(),
+                                &next.id,
+                                receipt,
+                                now,
+                                optimistic,
+                            )
+                            .await?,
                         );
                     }
                 }

@@ -55,7 +55,9 @@ impl CallbackHandler for StkCallbackHandler {
             body: envelope.body_text(),
         };
         let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
-        let Some(payment_id) = tokens.verify(TokenPurpose::StkCallback, &envelope.token).and_then(|id| PaymentId::parse(id).ok())
+        let Some(payment_id) = tokens
+            .verify(TokenPurpose::StkCallback, &envelope.token)
+            .and_then(|id| PaymentId::parse(id).ok())
         else {
             return self.anomaly(record, "invalid_token").await;
         };

@@ -73,7 +73,11 @@ impl Item {
     }
 
     pub fn with_index(mut self, index: Index, partition: impl Into<String>, sort: impl Into<String>) -> Item {
-        self.indexes.push(IndexKey { index, partition: partition.into(), sort: sort.into() });
+        self.indexes.push(IndexKey {
+            index,
+            partition: partition.into(),
+            sort: sort.into(),
+        });
         self
     }
 
@@ -97,7 +101,9 @@ impl Item {
 pub enum Condition {
     Always,
     /// No live item under the key (an expired one counts as absent).
-    Absent { now_epoch: i64 },
+    Absent {
+        now_epoch: i64,
+    },
     /// The stored item has exactly this version.
     VersionIs(u64),
 }
@@ -113,11 +119,21 @@ pub struct CounterAdd {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     /// Replace the whole item (counters are kept only if the item carries them).
-    Put { item: Item, condition: Condition },
-    Delete { key: String, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: String,
+        condition: Condition,
+    },
     /// Add to counters atomically, creating the item if needed. `expires_at` is set when the
     /// item is created (a rolling bucket's end), never moved later.
-    Add { key: String, counters: Vec<CounterAdd>, expires_at: Option<i64> },
+    Add {
+        key: String,
+        counters: Vec<CounterAdd>,
+        expires_at: Option<i64>,
+    },
 }
 
 impl Write {
@@ -157,7 +173,15 @@ pub struct Query {
 
 impl Query {
     pub fn new(index: Index, partition: impl Into<String>, order: Order, limit: usize) -> Query {
-        Query { index, partition: partition.into(), lower: None, upper: None, order, filters: Vec::new(), limit }
+        Query {
+            index,
+            partition: partition.into(),
+            lower: None,
+            upper: None,
+            order,
+            filters: Vec::new(),
+            limit,
+        }
     }
 }
 
@@ -204,7 +228,9 @@ pub const MAX_WRITES_PER_BATCH: usize = 25;
 /// Checks the batch rules shared by every adapter.
 pub fn validate_batch(writes: &[Write]) -> Result<(), StoreError> {
     if writes.is_empty() || writes.len() > MAX_WRITES_PER_BATCH {
-        return Err(StoreError::Invalid(format!("a batch holds 1-{MAX_WRITES_PER_BATCH} writes")));
+        return Err(StoreError::Invalid(format!(
+            "a batch holds 1-{MAX_WRITES_PER_BATCH} writes"
+        )));
     }
     let mut keys: Vec<&str> = writes.iter().map(Write::key).collect();
     keys.sort_unstable();
