@@ -120,6 +120,14 @@ impl Options {
     }
 }
 
+/// Storage, queue and secrets, as the backend provides them.
+struct Adapters {
+    table: Arc<dyn Table>,
+    callback_queue: Arc<dyn Queue>,
+    memory_queue: Option<Arc<MemoryQueue>>,
+    secrets: Arc<SecretCache>,
+}
+
 /// The services every route needs, built once.
 struct Services {
     payments: PaymentsService,
@@ -193,40 +201,46 @@ impl DevStack {
         let payout_public_base_url = public_base_url.clone();
 
         let settings = checkout::config::from_env();
-        let (table, callback_queue, memory_queue, secrets): (
-            Arc<dyn Table>,
-            Arc<dyn Queue>,
-            Option<Arc<MemoryQueue>>,
-            Arc<SecretCache>,
-        ) = match options.backend {
+        let dev_secrets = || {
+            Arc::new(SecretCache::new(
+                Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
+                Duration::from_secs(3600),
+            ))
+        };
+        let Adapters {
+            table,
+            callback_queue,
+            memory_queue,
+            secrets,
+        } = match options.backend {
             Backend::Memory => {
                 let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
                     visibility_timeout: Duration::from_secs(30),
                     max_receives: 5,
                 }));
-                let secrets = Arc::new(SecretCache::new(
-                    Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
-                    Duration::from_secs(3600),
-                ));
                 let table_clock = clock.clone();
                 let table = MemoryTable::with_clock(Arc::new(move || table_clock.now().timestamp()));
-                (Arc::new(table), queue.clone(), Some(queue), secrets)
+                Adapters {
+                    table: Arc::new(table),
+                    callback_queue: queue.clone(),
+                    memory_queue: Some(queue),
+                    secrets: dev_secrets(),
+                }
             }
-            Backend::Provided { table, callback_queue } => {
-                let secrets = Arc::new(SecretCache::new(
-                    Arc::new(StaticSecret(dev_secrets(&sim_config, &jwt_secret))),
-                    Duration::from_secs(3600),
-                ));
-                (table, callback_queue, None, secrets)
-            }
+            Backend::Provided { table, callback_queue } => Adapters {
+                table,
+                callback_queue,
+                memory_queue: None,
+                secrets: dev_secrets(),
+            },
             Backend::Aws => {
                 let sdk = checkout::aws::sdk_config().await;
-                (
-                    wiring::table(&settings, &sdk)?,
-                    wiring::callback_queue(&settings, &sdk)?,
-                    None,
-                    wiring::secrets(&settings, Some(&sdk))?,
-                )
+                Adapters {
+                    table: wiring::table(&settings, &sdk)?,
+                    callback_queue: wiring::callback_queue(&settings, &sdk)?,
+                    memory_queue: None,
+                    secrets: wiring::secrets(&settings, Some(&sdk))?,
+                }
             }
         };
 

@@ -4,6 +4,16 @@
 //! In Lambda every data point is printed as it happens (the log line is the transport). The dev
 //! stack and tests aggregate in memory and print a summary periodically, so a load test is not
 //! slowed down by thousands of log lines per second, and tests can read the counters.
+//!
+//! Every data point is published under these dimension sets (see [`dimension_sets`]), so alarms
+//! and dashboards can read it per function or for the whole product without metric math over
+//! every function:
+//! - `[Service, <dims>...]`: per function (e.g. `PaymentTransitions{Service=callback-processor,Status=completed}`);
+//! - `[<dims>...]`: product-wide by the metric's own dimensions (`PaymentTransitions{Status=completed}`);
+//! - `[]`: the product-wide total, when the metric has dimensions (`CallbackAnomalies` of every reason).
+//!
+//! `template.yaml`'s alarms and dashboard use exactly these names and sets; the template test
+//! checks each one against the calls in the code.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -61,14 +71,13 @@ fn emf_line(
     value: serde_json::Value,
     dimensions: &[(String, String)],
 ) -> String {
-    let mut dimension_names: Vec<&str> = vec!["Service"];
-    dimension_names.extend(dimensions.iter().map(|(k, _)| k.as_str()));
+    let names: Vec<&str> = dimensions.iter().map(|(k, _)| k.as_str()).collect();
     let mut line = serde_json::json!({
         "_aws": {
             "Timestamp": chrono::Utc::now().timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dimension_names],
+                "Dimensions": dimension_sets(&names),
                 "Metrics": [{"Name": name, "Unit": unit}],
             }],
         },
@@ -81,6 +90,18 @@ fn emf_line(
         }
     }
     line.to_string()
+}
+
+/// The dimension sets a data point with dimensions `names` is published under: per function
+/// (`Service` first), product-wide by its own dimensions, and (when it has any) the total.
+pub fn dimension_sets<'a>(names: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let mut per_function = vec!["Service"];
+    per_function.extend_from_slice(names);
+    let mut sets = vec![per_function, names.to_vec()];
+    if !names.is_empty() {
+        sets.push(Vec::new());
+    }
+    sets
 }
 
 fn print_line(line: &str) {
@@ -192,11 +213,17 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
         assert_eq!(
-            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
-            serde_json::json!(["Service", "Status"])
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Service", "Status"], ["Status"], []])
         );
         assert_eq!(v["PaymentsInitiated"], 1);
         assert_eq!(v["Status"], "sent");
         assert_eq!(v["Service"], "initiate");
+        let plain = emf_line("status", "Sweeps", "Count", serde_json::json!(1), &[]);
+        let v: serde_json::Value = serde_json::from_str(&plain).unwrap();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Service"], []])
+        );
     }
 }

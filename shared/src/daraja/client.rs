@@ -23,6 +23,7 @@ use super::token::{parse_token_response, AccessToken, TokenCache};
 use super::transaction_status::{parse_acknowledgement, Acknowledgement, TransactionStatusRequest};
 use super::{ApiCredentials, Daraja};
 use crate::domain::{AmountLimits, ResultCode};
+use crate::metrics;
 use crate::secrets::Secret;
 
 pub const TOKEN_PATH: &str = "/oauth/v1/generate?grant_type=client_credentials";
@@ -103,11 +104,14 @@ impl HttpDaraja {
 
     /// A valid access token for `credentials` (cached; fetched once for concurrent callers).
     pub async fn access_token(&self, credentials: &ApiCredentials) -> Result<Secret, DarajaError> {
-        self.inner
+        let result = self
+            .inner
             .tokens
             .get(credentials, || self.fetch_token(credentials))
             .await
-            .map(|t| t.token)
+            .map(|t| t.token);
+        record_call(Operation::Token, result.as_ref().err());
+        result
     }
 
     async fn fetch_token(&self, credentials: &ApiCredentials) -> Result<AccessToken, DarajaError> {
@@ -142,8 +146,21 @@ impl HttpDaraja {
     }
 
     /// POSTs `body` with a bearer token, retrying per the operation's rules, refreshing the token
-    /// once if Daraja refuses it.
+    /// once if Daraja refuses it; counted in `DarajaRequests` and `DarajaErrors` (see [`record_call`]).
     async fn call<T>(
+        &self,
+        op: Operation,
+        credentials: &ApiCredentials,
+        path: &str,
+        body: &serde_json::Value,
+        interpret: fn(&Answer) -> Verdict<T>,
+    ) -> Result<T, DarajaError> {
+        let result = self.call_with_retries(op, credentials, path, body, interpret).await;
+        record_call(op, result.as_ref().err());
+        result
+    }
+
+    async fn call_with_retries<T>(
         &self,
         op: Operation,
         credentials: &ApiCredentials,
@@ -200,6 +217,30 @@ impl HttpDaraja {
             backoff(op, attempt, &failure.error, policy).await;
             attempt += 1;
         }
+    }
+}
+
+/// One logical call (retries included): `DarajaRequests{Operation}`, and for a failure
+/// `DarajaErrors{Operation,Kind,Code}` with Daraja's error code (`none` when it gave none, `other`
+/// when it is not a plausible code, so the metric's cardinality stays bounded).
+fn record_call(op: Operation, error: Option<&DarajaError>) {
+    metrics::count("DarajaRequests", 1, &[("Operation", op.as_str())]);
+    if let Some(error) = error {
+        let code = match error.code() {
+            None => "none",
+            Some(code)
+                if (1..=24).contains(&code.len())
+                    && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') =>
+            {
+                code
+            }
+            Some(_) => "other",
+        };
+        metrics::count(
+            "DarajaErrors",
+            1,
+            &[("Operation", op.as_str()), ("Kind", error.kind()), ("Code", code)],
+        );
     }
 }
 
@@ -467,6 +508,10 @@ fn check_amount(amount: crate::domain::Amount, limits: AmountLimits) -> Result<(
 
 #[async_trait]
 impl Daraja for HttpDaraja {
+    async fn check_access(&self, credentials: &ApiCredentials) -> Result<(), DarajaError> {
+        self.access_token(credentials).await.map(drop)
+    }
+
     async fn stk_push(&self, request: &StkPushRequest<'_>) -> Result<StkPushAccepted, DarajaError> {
         check_amount(request.amount, AmountLimits::STK_PUSH)?;
         let body = request.to_body();

@@ -87,4 +87,9 @@ pub trait Daraja: Send + Sync {
     async fn transaction_status(&self, request: &TransactionStatusRequest<'_>) -> Result<Acknowledgement, DarajaError>;
     /// Registers C2B URLs; "already registered" is [`DarajaError::is_urls_already_registered`].
     async fn register_c2b_urls(&self, request: &C2bRegisterRequest<'_>) -> Result<C2bRegistered, DarajaError>;
+    /// Whether these credentials get an access token (the readiness check; a cached token counts).
+    /// Test doubles without an OAuth step answer yes.
+    async fn check_access(&self, _credentials: &ApiCredentials) -> Result<(), DarajaError> {
+        Ok(())
+    }
 }

@@ -131,11 +131,6 @@ impl C2bRegistrar {
                 None,
             ),
             Err(error) => {
-                metrics::count(
-                    "DarajaErrors",
-                    1,
-                    &[("Operation", "c2b_register"), ("Kind", error_kind(&error))],
-                );
                 tracing::warn!(%error, shortcode = %request.shortcode, "C2B registration failed");
                 let registration = DarajaRegistration {
                     status: RegistrationStatus::Failed,

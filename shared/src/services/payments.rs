@@ -241,13 +241,7 @@ impl PaymentsService {
         let started = std::time::Instant::now();
         let result = self.daraja.stk_push(&request).await;
         metrics::timing("DarajaStkPushLatency", started.elapsed());
-        if let Err(error) = &result {
-            metrics::count(
-                "DarajaErrors",
-                1,
-                &[("Operation", "stk_push"), ("Kind", error_kind(error))],
-            );
-        }
+        // Failures are counted by the client (`DarajaErrors{Operation,Kind,Code}`).
         result
     }
 

@@ -335,11 +335,6 @@ impl PayoutReconciler {
             }
             Err(error) => {
                 metrics::count("PayoutStatusQueries", 1, &[("Answer", "error")]);
-                metrics::count(
-                    "DarajaErrors",
-                    1,
-                    &[("Operation", "transaction_status"), ("Kind", error.kind())],
-                );
                 let failures = control.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if matches!(error, DarajaError::RateLimited { .. }) || failures >= self.config.failure_threshold {
                     tracing::warn!(%error, failures, "Daraja is refusing or failing; the payout sweep stops asking");

@@ -314,14 +314,6 @@ impl Reconciler {
             }
             Err(error) => {
                 metrics::count("ReconciliationQueries", 1, &[("Answer", "error")]);
-                metrics::count(
-                    "DarajaErrors",
-                    1,
-                    &[
-                        ("Operation", "stk_query"),
-                        ("Kind", super::payments::error_kind(&error)),
-                    ],
-                );
                 let failures = control.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
                 if matches!(error, DarajaError::RateLimited { .. }) || failures >= self.config.failure_threshold {
                     tracing::warn!(%error, failures, "Daraja is refusing or failing; the sweep stops asking");
