@@ -139,6 +139,8 @@ struct Services {
     c2b_validator: checkout::services::c2b_validation::C2bValidator,
     /// Test hook: milliseconds the validation route waits before answering (a slow validation).
     c2b_validation_delay: Arc<AtomicU64>,
+    /// `GET /v1/ready`: the same checks as in Lambda, against the stack's own adapters.
+    readiness: checkout::services::readiness::Readiness,
 }
 
 pub struct DevStack {
@@ -256,6 +258,7 @@ impl DevStack {
                 ..RetryPolicy::default()
             },
         ));
+        let ready_daraja = sweeper_daraja.clone();
         let reconciler = Arc::new(wiring::reconciler(
             table.clone(),
             sweeper_daraja,
@@ -325,7 +328,18 @@ impl DevStack {
             &payout_public_base_url,
             &certificate,
         )?);
+        let readiness = checkout::services::readiness::Readiness {
+            secrets: secrets.clone(),
+            table: table.clone(),
+            queues: vec![
+                ("callback_queue", callback_queue.clone()),
+                ("payout_queue", payout_stack.queue.clone()),
+            ],
+            daraja: ready_daraja,
+            timeout: Duration::from_secs(3),
+        };
         let services = Arc::new(Services {
+            readiness,
             payouts: payout_stack.clone(),
             c2b,
             c2b_validator,
@@ -611,6 +625,8 @@ async fn handle(services: &Services, id: RouteId, request: ApiRequest) -> ApiRes
             api::c2b::validation(&services.c2b_validator, request).await
         }
         RouteId::C2bConfirmation => api::c2b::confirmation(&services.intake, request).await,
+        RouteId::Ready => api::ready::ready(&services.readiness, &services.auth, request).await,
+        RouteId::OpenApi => api::openapi::document(),
     }
 }
 

@@ -11,7 +11,8 @@
 use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
-use aws_config::{BehaviorVersion, SdkConfig};
+pub use aws_config::SdkConfig;
+use aws_config::BehaviorVersion;
 use tokio::sync::OnceCell;
 
 /// Used when nothing in the environment names a region (local runs); Lambda always sets one.
@@ -47,4 +48,14 @@ pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
 
 pub fn secrets_client(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(config)
+}
+
+/// A configuration that does no I/O to build (fixed region, no credentials lookup): for tests that
+/// wire a function's clients without calling AWS.
+#[doc(hidden)]
+pub fn offline_sdk_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(DEFAULT_REGION))
+        .build()
 }

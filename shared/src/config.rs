@@ -1,5 +1,8 @@
-//! Configuration, parsed once at cold start into typed values. Every variable a function reads
-//! is listed in [`vars`], so the template test can check each one is set.
+//! Configuration, parsed once at cold start into typed values. Every variable is named in
+//! [`vars`], and every Lambda function declares the ones it reads in [`FUNCTIONS`]: a function
+//! reads through [`for_function`], which refuses a variable its declaration does not list (a
+//! panic in debug builds and tests; [`Settings::verify`] fails the cold start in release), and
+//! the template test checks `template.yaml` sets every `required` one for that function.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -79,6 +82,202 @@ pub mod vars {
     pub const C2B_RULES_CACHE_SECONDS: &str = "C2B_RULES_CACHE_SECONDS";
     /// `accept` or `reject`: validation's answer when not even the shortcode's configuration can be read (accept).
     pub const C2B_FALLBACK_DECISION: &str = "C2B_FALLBACK_DECISION";
+    /// Feature flag `on`/`off` (default on): B2C payouts' API (`off`: its routes answer 404 `feature_disabled`).
+    pub const FEATURE_PAYOUTS: &str = "FEATURE_PAYOUTS";
+    /// Feature flag `on`/`off` (default on): the C2B merchant API (registrations, expected payments, reads).
+    pub const FEATURE_C2B: &str = "FEATURE_C2B";
+}
+
+/// The variables one Lambda function reads. `required` ones must be set by the deployment (the
+/// template test checks each); `optional` ones have defaults (or, like `CHECKOUT_SECRETS_JSON`,
+/// serve local runs). Reading any other variable is refused (see [`for_function`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionVars {
+    /// The directory under `functions/` (and the `Service` dimension of its metrics).
+    pub function: &'static str,
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
+}
+
+impl FunctionVars {
+    pub fn declares(&self, name: &str) -> bool {
+        self.required.contains(&name) || self.optional.contains(&name)
+    }
+}
+
+use vars::*;
+
+/// Every Lambda function and the variables it reads (`docs/operations.md` lists them too). Each
+/// function that reads the secret may also use `CHECKOUT_SECRETS_JSON`/`_FILE` instead of
+/// `SECRET_ID` (local runs, the cold-start meter) and `SECRETS_TTL_SECONDS`.
+pub const FUNCTIONS: &[FunctionVars] = &[
+    FunctionVars {
+        function: "health",
+        required: &[],
+        optional: &[],
+    },
+    FunctionVars {
+        function: "initiate",
+        required: &[
+            TABLE_NAME,
+            SECRET_ID,
+            DARAJA_BASE_URL,
+            PUBLIC_BASE_URL,
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+        ],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            DARAJA_TIMEOUT_MS,
+            JWT_PUBLIC_KEY_PEM,
+            JWT_LEEWAY_SECONDS,
+            STK_TRANSACTION_TYPE,
+            STK_PARTY_B,
+            PAYMENT_FIRST_CHECK_SECONDS,
+            PAYMENT_DEADLINE_SECONDS,
+            LIMIT_PAYMENT_MIN,
+            LIMIT_PAYMENT_MAX,
+            LIMIT_PHONE_PROMPTS,
+            LIMIT_PHONE_WINDOW_SECONDS,
+            LIMIT_PHONE_DAILY_AMOUNT,
+            LIMIT_MERCHANT_DAILY_COUNT,
+            LIMIT_MERCHANT_DAILY_AMOUNT,
+        ],
+    },
+    FunctionVars {
+        function: "status",
+        required: &[
+            TABLE_NAME,
+            SECRET_ID,
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+            // The readiness check (`GET /v1/ready`): queues reachable, a Daraja token obtainable.
+            CALLBACK_QUEUE_URL,
+            PAYOUT_QUEUE_URL,
+            DARAJA_BASE_URL,
+        ],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            DARAJA_TIMEOUT_MS,
+            JWT_PUBLIC_KEY_PEM,
+            JWT_LEEWAY_SECONDS,
+        ],
+    },
+    FunctionVars {
+        function: "callback",
+        required: &[CALLBACK_QUEUE_URL],
+        optional: &[CALLBACK_SOURCE_IPS],
+    },
+    FunctionVars {
+        function: "callback-processor",
+        required: &[TABLE_NAME, SECRET_ID],
+        optional: &[SECRETS_JSON, SECRETS_FILE, SECRETS_TTL_SECONDS],
+    },
+    FunctionVars {
+        function: "timeout-sweeper",
+        required: &[TABLE_NAME, SECRET_ID, DARAJA_BASE_URL, PUBLIC_BASE_URL],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            DARAJA_TIMEOUT_MS,
+            SWEEP_QUERIES_PER_SECOND,
+            SWEEP_CONCURRENCY,
+            SWEEP_TIME_BUDGET_SECONDS,
+            // Set only when payouts are enabled; then the payout sweep runs too.
+            PAYOUT_QUEUE_URL,
+            B2C_CERTIFICATE_PEM,
+            B2C_CERTIFICATE_FILE,
+            PAYOUT_SWEEP_QUERIES_PER_SECOND,
+        ],
+    },
+    FunctionVars {
+        function: "payouts-api",
+        required: &[TABLE_NAME, SECRET_ID, PAYOUT_QUEUE_URL, JWT_ISSUER, JWT_AUDIENCE],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            JWT_PUBLIC_KEY_PEM,
+            JWT_LEEWAY_SECONDS,
+            FEATURE_PAYOUTS,
+            PAYOUT_APPROVAL_THRESHOLD,
+            PAYOUT_RESULT_WAIT_SECONDS,
+            PAYOUT_STATUS_INTERVAL_SECONDS,
+            PAYOUT_DEADLINE_SECONDS,
+            PAYOUT_REQUEUE_SECONDS,
+            LIMIT_PAYOUT_MAX,
+            LIMIT_PAYOUT_RECIPIENT_DAILY_AMOUNT,
+            LIMIT_PAYOUT_MERCHANT_DAILY_AMOUNT,
+            LIMIT_PAYOUT_MERCHANT_DAILY_COUNT,
+        ],
+    },
+    FunctionVars {
+        function: "b2c-payout",
+        required: &[
+            TABLE_NAME,
+            SECRET_ID,
+            DARAJA_BASE_URL,
+            PUBLIC_BASE_URL,
+            B2C_CERTIFICATE_PEM,
+        ],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            DARAJA_TIMEOUT_MS,
+            B2C_CERTIFICATE_FILE,
+            PAYOUT_WORKER_CONCURRENCY,
+        ],
+    },
+    FunctionVars {
+        function: "c2b-validation",
+        required: &[TABLE_NAME, SECRET_ID],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            C2B_VALIDATION_BUDGET_MS,
+            C2B_RULES_CACHE_SECONDS,
+            C2B_FALLBACK_DECISION,
+            CALLBACK_SOURCE_IPS,
+        ],
+    },
+    FunctionVars {
+        function: "c2b-confirmation",
+        required: &[CALLBACK_QUEUE_URL],
+        optional: &[CALLBACK_SOURCE_IPS],
+    },
+    FunctionVars {
+        function: "c2b-api",
+        required: &[
+            TABLE_NAME,
+            SECRET_ID,
+            DARAJA_BASE_URL,
+            PUBLIC_BASE_URL,
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+        ],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            DARAJA_TIMEOUT_MS,
+            JWT_PUBLIC_KEY_PEM,
+            JWT_LEEWAY_SECONDS,
+            C2B_ALLOW_HTTP,
+            FEATURE_C2B,
+        ],
+    },
+];
+
+/// The declaration of `function` (a directory under `functions/`).
+pub fn function_vars(function: &str) -> Option<&'static FunctionVars> {
+    FUNCTIONS.iter().find(|f| f.function == function)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,28 +286,111 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("no function {0} in config::FUNCTIONS")]
+    UnknownFunction(String),
+    #[error("{function} read {name}, which config::FUNCTIONS does not declare for it (declare it, and set it in template.yaml if required)")]
+    Undeclared { function: &'static str, name: &'static str },
 }
 
-/// Reads configuration from a lookup function (the process environment, or a map in tests).
+/// Reads configuration from a lookup function (the process environment, or a map in tests),
+/// optionally restricted to one function's declared variables.
 pub struct Settings<F: Fn(&str) -> Option<String>> {
     lookup: F,
+    scope: Option<&'static FunctionVars>,
+    /// Undeclared variables a scoped reader was asked for (refused; see [`Settings::verify`]).
+    refused: std::sync::Mutex<Vec<ConfigError>>,
 }
 
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Every variable, unrestricted: the dev stack and tools. Lambda functions use [`for_function`].
 pub fn from_env() -> Settings<impl Fn(&str) -> Option<String>> {
-    Settings {
-        lookup: |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
-    }
+    Settings::new(env_lookup, None)
 }
 
 pub fn from_map(map: std::collections::HashMap<String, String>) -> Settings<impl Fn(&str) -> Option<String>> {
-    Settings {
-        lookup: move |name: &str| map.get(name).cloned(),
-    }
+    Settings::new(move |name: &str| map.get(name).cloned(), None)
+}
+
+/// The environment as `function` may read it: only the variables [`FUNCTIONS`] declares for it.
+pub fn for_function(function: &str) -> Result<Settings<impl Fn(&str) -> Option<String>>, ConfigError> {
+    let scope = function_vars(function).ok_or_else(|| ConfigError::UnknownFunction(function.to_owned()))?;
+    Ok(Settings::new(env_lookup, Some(scope)))
+}
+
+/// [`for_function`] over a map (tests of a function's wiring).
+pub fn for_function_from_map(
+    function: &str,
+    map: std::collections::HashMap<String, String>,
+) -> Result<Settings<impl Fn(&str) -> Option<String>>, ConfigError> {
+    let scope = function_vars(function).ok_or_else(|| ConfigError::UnknownFunction(function.to_owned()))?;
+    Ok(Settings::new(
+        move |name: &str| map.get(name).filter(|v| !v.trim().is_empty()).cloned(),
+        Some(scope),
+    ))
 }
 
 impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    fn new(lookup: F, scope: Option<&'static FunctionVars>) -> Settings<F> {
+        Settings {
+            lookup,
+            scope,
+            refused: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The function this reader is restricted to, if any.
+    pub fn function(&self) -> Option<&'static str> {
+        self.scope.map(|s| s.function)
+    }
+
+    /// Whether `name` may be read; an undeclared read panics in debug builds (tests catch it) and
+    /// is remembered in release, where [`Settings::verify`] turns it into a cold-start error.
+    fn may_read(&self, name: &'static str) -> bool {
+        let Some(scope) = self.scope else {
+            return true;
+        };
+        if scope.declares(name) {
+            return true;
+        }
+        let error = ConfigError::Undeclared {
+            function: scope.function,
+            name,
+        };
+        if cfg!(debug_assertions) {
+            panic!("{error}");
+        }
+        self.refused.lock().unwrap_or_else(|p| p.into_inner()).push(error);
+        false
+    }
+
+    /// Call after wiring, before serving: fails if the function read an undeclared variable.
+    pub fn verify(&self) -> Result<(), ConfigError> {
+        match self.refused.lock().unwrap_or_else(|p| p.into_inner()).first() {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
     pub fn optional(&self, name: &'static str) -> Option<String> {
+        if !self.may_read(name) {
+            return None;
+        }
         (self.lookup)(name)
+    }
+
+    /// A feature flag: `on`/`off` (also `true`/`false`), on when unset.
+    pub fn feature(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.optional(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("on") | Some("true") => Ok(true),
+            Some("off") | Some("false") => Ok(false),
+            Some(_) => Err(ConfigError::Invalid {
+                name,
+                reason: "on or off".into(),
+            }),
+        }
     }
 
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
@@ -493,6 +775,84 @@ mod payout_config_tests {
     }
 }
 
+/// Plausible values for every declared variable, to build a function's wiring in tests (no I/O
+/// happens while wiring) and to show the shape of each value.
+#[doc(hidden)]
+pub mod examples {
+    use std::collections::HashMap;
+
+    use super::vars::*;
+
+    pub fn value(name: &str) -> &'static str {
+        match name {
+            TABLE_NAME => "mpesa-checkout-dev-Table",
+            CALLBACK_QUEUE_URL => "https://sqs.eu-west-1.amazonaws.com/123456789012/callbacks",
+            PAYOUT_QUEUE_URL => "https://sqs.eu-west-1.amazonaws.com/123456789012/payouts",
+            SECRET_ID => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AppSecret-abc",
+            SECRETS_JSON => {
+                r#"{"daraja_consumer_key":"k","daraja_consumer_secret":"s","stk_shortcode":"174379","stk_passkey":"p","callback_hmac_key":"0123456789abcdef0123456789abcdef"}"#
+            }
+            SECRETS_FILE => "/run/checkout/secrets.json",
+            SECRETS_TTL_SECONDS => "300",
+            DARAJA_BASE_URL => "https://sandbox.safaricom.co.ke",
+            DARAJA_TIMEOUT_MS => "15000",
+            PUBLIC_BASE_URL => "https://pay.example.co.ke",
+            STK_TRANSACTION_TYPE => "CustomerPayBillOnline",
+            STK_PARTY_B => "174379",
+            PAYMENT_FIRST_CHECK_SECONDS => "75",
+            PAYMENT_DEADLINE_SECONDS => "300",
+            JWT_ISSUER => "https://idp.example.co.ke",
+            JWT_AUDIENCE => "mpesa-checkout",
+            JWT_PUBLIC_KEY_PEM => "-----BEGIN PUBLIC KEY-----\\nMFkw\\n-----END PUBLIC KEY-----",
+            JWT_LEEWAY_SECONDS => "30",
+            CALLBACK_SOURCE_IPS => "196.201.214.200,196.201.214.206",
+            LIMIT_PAYMENT_MIN => "1",
+            LIMIT_PAYMENT_MAX => "150000",
+            LIMIT_PHONE_PROMPTS => "3",
+            LIMIT_PHONE_WINDOW_SECONDS => "300",
+            LIMIT_PHONE_DAILY_AMOUNT => "300000",
+            LIMIT_MERCHANT_DAILY_COUNT => "off",
+            LIMIT_MERCHANT_DAILY_AMOUNT => "off",
+            SWEEP_QUERIES_PER_SECOND => "10",
+            SWEEP_CONCURRENCY => "4",
+            SWEEP_TIME_BUDGET_SECONDS => "50",
+            B2C_CERTIFICATE_PEM => "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----",
+            B2C_CERTIFICATE_FILE => "/run/checkout/initiator-cert.pem",
+            PAYOUT_APPROVAL_THRESHOLD => "100000",
+            LIMIT_PAYOUT_MAX => "250000",
+            LIMIT_PAYOUT_RECIPIENT_DAILY_AMOUNT => "500000",
+            LIMIT_PAYOUT_MERCHANT_DAILY_AMOUNT => "10000000",
+            LIMIT_PAYOUT_MERCHANT_DAILY_COUNT => "10000",
+            PAYOUT_RESULT_WAIT_SECONDS => "120",
+            PAYOUT_STATUS_INTERVAL_SECONDS => "60",
+            PAYOUT_DEADLINE_SECONDS => "600",
+            PAYOUT_REQUEUE_SECONDS => "300",
+            PAYOUT_WORKER_CONCURRENCY => "4",
+            PAYOUT_SWEEP_QUERIES_PER_SECOND => "5",
+            C2B_ALLOW_HTTP => "false",
+            C2B_VALIDATION_BUDGET_MS => "300",
+            C2B_RULES_CACHE_SECONDS => "30",
+            C2B_FALLBACK_DECISION => "accept",
+            FEATURE_PAYOUTS => "on",
+            FEATURE_C2B => "on",
+            other => panic!("no example value for {other}: add one to config::examples"),
+        }
+    }
+
+    /// `function`'s required variables (and, with `with_optional`, every optional one) set to
+    /// example values.
+    pub fn env(function: &str, with_optional: bool) -> HashMap<String, String> {
+        let declared = super::function_vars(function).unwrap_or_else(|| panic!("no function {function}"));
+        let optional: &[&str] = if with_optional { declared.optional } else { &[] };
+        declared
+            .required
+            .iter()
+            .chain(optional)
+            .map(|name| ((*name).to_owned(), value(name).to_owned()))
+            .collect()
+    }
+}
+
 /// From Safaricom's published list (see docs/operations.md); configurable because it changes.
 pub const DEFAULT_CALLBACK_SOURCES: &[&str] = &[
     "196.201.214.200",
@@ -609,6 +969,58 @@ mod tests {
             .is_err());
         assert!(settings(&[(vars::C2B_FALLBACK_DECISION, "maybe")])
             .c2b_validation()
+            .is_err());
+    }
+
+    #[test]
+    fn function_declarations_are_consistent() {
+        let mut names = std::collections::BTreeSet::new();
+        for f in FUNCTIONS {
+            assert!(names.insert(f.function), "{} declared twice", f.function);
+            for name in f.required {
+                assert!(
+                    !f.optional.contains(name),
+                    "{}: {name} is both required and optional",
+                    f.function
+                );
+            }
+            for name in f.required.iter().chain(f.optional) {
+                examples::value(name);
+            }
+        }
+        assert!(function_vars("initiate").is_some_and(|f| f.declares(vars::TABLE_NAME)));
+        assert!(matches!(for_function("nope"), Err(ConfigError::UnknownFunction(_))));
+    }
+
+    #[test]
+    fn a_scoped_reader_reads_declared_variables() {
+        let settings = for_function_from_map("callback", examples::env("callback", true)).unwrap();
+        assert_eq!(settings.function(), Some("callback"));
+        assert!(settings.optional(vars::CALLBACK_QUEUE_URL).is_some());
+        assert!(settings.callback_sources().is_ok());
+        assert_eq!(settings.verify(), Ok(()));
+    }
+
+    #[test]
+    #[should_panic(expected = "does not declare")]
+    fn a_scoped_reader_refuses_an_undeclared_variable() {
+        let settings = for_function_from_map("callback", examples::env("callback", true)).unwrap();
+        let _ = settings.optional(vars::TABLE_NAME);
+    }
+
+    #[test]
+    fn feature_flags() {
+        assert_eq!(settings(&[]).feature(vars::FEATURE_PAYOUTS), Ok(true));
+        assert_eq!(
+            settings(&[(vars::FEATURE_PAYOUTS, "off")]).feature(vars::FEATURE_PAYOUTS),
+            Ok(false)
+        );
+        assert_eq!(
+            settings(&[(vars::FEATURE_C2B, "ON")]).feature(vars::FEATURE_C2B),
+            Ok(true)
+        );
+        assert!(settings(&[(vars::FEATURE_C2B, "maybe")])
+            .feature(vars::FEATURE_C2B)
             .is_err());
     }
 

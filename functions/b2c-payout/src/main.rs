@@ -5,20 +5,45 @@
 
 use std::sync::Arc;
 
+use checkout::aws::SdkConfig;
+use checkout::config::{ConfigError, Settings};
+use checkout::services::payout_worker::PayoutWorker;
 use checkout::{aws, config, lambda, wiring};
+
+const FUNCTION: &str = "b2c-payout";
+
+/// Everything the function needs, from its configuration (no I/O).
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<PayoutWorker, ConfigError> {
+    Ok(wiring::payout_worker(
+        wiring::table(settings, sdk)?,
+        wiring::daraja(settings)?,
+        wiring::secrets(settings, Some(sdk))?,
+        wiring::security_credentials(settings)?,
+        wiring::clock(),
+        settings.payout_worker()?,
+    ))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::init_telemetry("b2c-payout");
-    let settings = config::from_env();
-    let sdk = aws::sdk_config().await;
-    let worker = wiring::payout_worker(
-        wiring::table(&settings, &sdk)?,
-        wiring::daraja(&settings)?,
-        wiring::secrets(&settings, Some(&sdk))?,
-        wiring::security_credentials(&settings)?,
-        wiring::clock(),
-        settings.payout_worker()?,
-    );
+    lambda::init_telemetry(FUNCTION);
+    let settings = config::for_function(FUNCTION)?;
+    let worker = build(&settings, &aws::sdk_config().await)?;
+    settings.verify()?;
     lambda::serve_sqs(Arc::new(worker)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wires_from_its_declared_variables_only() {
+        for with_optional in [false, true] {
+            let env = config::examples::env(FUNCTION, with_optional);
+            let settings = config::for_function_from_map(FUNCTION, env).unwrap();
+            build(&settings, &aws::offline_sdk_config()).unwrap();
+            settings.verify().unwrap();
+        }
+    }
 }

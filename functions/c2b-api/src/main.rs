@@ -1,31 +1,72 @@
 //! C2B merchant and admin routes: `POST /v1/c2b/registrations` (`c2b:admin`),
 //! `POST /v1/c2b/expected-payments` (`c2b:write`), `GET /v1/c2b/expected-payments/{id}`,
-//! `GET /v1/c2b/payments/{id}` and `GET /v1/c2b/payments` (`c2b:read`).
+//! `GET /v1/c2b/payments/{id}` and `GET /v1/c2b/payments` (`c2b:read`). With `FEATURE_C2B=off`
+//! every route answers 404 `feature_disabled`.
 
 use std::sync::Arc;
 
 use checkout::api::auth::Authenticator;
+use checkout::api::c2b::C2bApi;
+use checkout::api::ApiError;
+use checkout::aws::SdkConfig;
+use checkout::config::{vars, ConfigError, Settings};
 use checkout::{aws, config, lambda, wiring};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_telemetry("c2b-api");
-    let settings = config::from_env();
-    let sdk = aws::sdk_config().await;
-    let table = wiring::table(&settings, &sdk)?;
-    let secrets = wiring::secrets(&settings, Some(&sdk))?;
+const FUNCTION: &str = "c2b-api";
+
+struct App {
+    c2b: C2bApi,
+    auth: Authenticator,
+    enabled: bool,
+}
+
+/// Everything the function needs, from its configuration (no I/O).
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
+    let table = wiring::table(settings, sdk)?;
+    let secrets = wiring::secrets(settings, Some(sdk))?;
     let c2b = wiring::c2b_api(
         table,
-        wiring::daraja(&settings)?,
+        wiring::daraja(settings)?,
         secrets.clone(),
         wiring::clock(),
         settings.c2b_registration()?,
     );
-    let auth = Authenticator::new(settings.jwt()?, secrets);
-    let app = Arc::new((c2b, auth));
+    Ok(App {
+        c2b,
+        auth: Authenticator::new(settings.jwt()?, secrets),
+        enabled: settings.feature(vars::FEATURE_C2B)?,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::init_telemetry(FUNCTION);
+    let settings = config::for_function(FUNCTION)?;
+    let app = Arc::new(build(&settings, &aws::sdk_config().await)?);
+    settings.verify()?;
     lambda::serve_http(move |request| {
         let app = app.clone();
-        async move { app.0.handle(&app.1, request).await }
+        async move {
+            if !app.enabled {
+                return ApiError::FeatureDisabled { feature: "c2b" }.to_response(&request.request_id);
+            }
+            app.c2b.handle(&app.auth, request).await
+        }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wires_from_its_declared_variables_only() {
+        for with_optional in [false, true] {
+            let env = config::examples::env(FUNCTION, with_optional);
+            let settings = config::for_function_from_map(FUNCTION, env).unwrap();
+            build(&settings, &aws::offline_sdk_config()).unwrap();
+            settings.verify().unwrap();
+        }
+    }
 }

@@ -5,22 +5,30 @@
 
 use std::sync::Arc;
 
+use checkout::aws::SdkConfig;
+use checkout::config::{ConfigError, Settings};
+use checkout::services::c2b_validation::C2bValidator;
 use checkout::{api, aws, config, lambda, wiring};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_telemetry("c2b-validation");
-    let settings = config::from_env();
-    let sdk = aws::sdk_config().await;
-    let table = wiring::table(&settings, &sdk)?;
-    let secrets = wiring::secrets(&settings, Some(&sdk))?;
-    let validator = Arc::new(wiring::c2b_validator(
-        table,
-        secrets,
+const FUNCTION: &str = "c2b-validation";
+
+/// Everything the function needs, from its configuration (no I/O).
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<C2bValidator, ConfigError> {
+    Ok(wiring::c2b_validator(
+        wiring::table(settings, sdk)?,
+        wiring::secrets(settings, Some(sdk))?,
         wiring::clock(),
         settings.c2b_validation()?,
         settings.callback_sources()?,
-    ));
+    ))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::init_telemetry(FUNCTION);
+    let settings = config::for_function(FUNCTION)?;
+    let validator = Arc::new(build(&settings, &aws::sdk_config().await)?);
+    settings.verify()?;
     // Every request needs the callback key: fetch it during init, not on the first payment.
     validator.warm_up().await;
     lambda::serve_http(move |request| {
@@ -28,4 +36,19 @@ async fn main() -> Result<(), lambda_http::Error> {
         async move { api::c2b::validation(&validator, request).await }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wires_from_its_declared_variables_only() {
+        for with_optional in [false, true] {
+            let env = config::examples::env(FUNCTION, with_optional);
+            let settings = config::for_function_from_map(FUNCTION, env).unwrap();
+            build(&settings, &aws::offline_sdk_config()).unwrap();
+            settings.verify().unwrap();
+        }
+    }
 }

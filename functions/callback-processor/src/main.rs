@@ -3,15 +3,40 @@
 
 use std::sync::Arc;
 
+use checkout::aws::SdkConfig;
+use checkout::config::{ConfigError, Settings};
+use checkout::services::callback_processor::CallbackProcessor;
 use checkout::{aws, config, lambda, wiring};
+
+const FUNCTION: &str = "callback-processor";
+
+/// Everything the function needs, from its configuration (no I/O).
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<CallbackProcessor, ConfigError> {
+    let table = wiring::table(settings, sdk)?;
+    let secrets = wiring::secrets(settings, Some(sdk))?;
+    Ok(wiring::callback_processor(table, secrets, wiring::clock()))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::init_telemetry("callback-processor");
-    let settings = config::from_env();
-    let sdk = aws::sdk_config().await;
-    let table = wiring::table(&settings, &sdk)?;
-    let secrets = wiring::secrets(&settings, Some(&sdk))?;
-    let processor = wiring::callback_processor(table, secrets, wiring::clock());
+    lambda::init_telemetry(FUNCTION);
+    let settings = config::for_function(FUNCTION)?;
+    let processor = build(&settings, &aws::sdk_config().await)?;
+    settings.verify()?;
     lambda::serve_sqs(Arc::new(processor)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wires_from_its_declared_variables_only() {
+        for with_optional in [false, true] {
+            let env = config::examples::env(FUNCTION, with_optional);
+            let settings = config::for_function_from_map(FUNCTION, env).unwrap();
+            build(&settings, &aws::offline_sdk_config()).unwrap();
+            settings.verify().unwrap();
+        }
+    }
 }

@@ -3,28 +3,58 @@
 use std::sync::Arc;
 
 use checkout::api::auth::Authenticator;
+use checkout::aws::SdkConfig;
+use checkout::config::{ConfigError, Settings};
+use checkout::services::payments::PaymentsService;
 use checkout::{api, aws, config, lambda, wiring};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_telemetry("initiate");
-    let settings = config::from_env();
-    let sdk = aws::sdk_config().await;
-    let table = wiring::table(&settings, &sdk)?;
-    let secrets = wiring::secrets(&settings, Some(&sdk))?;
+const FUNCTION: &str = "initiate";
+
+struct App {
+    service: PaymentsService,
+    auth: Authenticator,
+}
+
+/// Everything the function needs, from its configuration (no I/O).
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
+    let table = wiring::table(settings, sdk)?;
+    let secrets = wiring::secrets(settings, Some(sdk))?;
     let mut service = wiring::payments_service(
         table.clone(),
-        wiring::daraja(&settings)?,
+        wiring::daraja(settings)?,
         secrets.clone(),
         wiring::clock(),
         settings.payments()?,
     );
     service.admission = Some(wiring::limits(table, settings.limits()?));
     let auth = Authenticator::new(settings.jwt()?, secrets);
-    let app = Arc::new((service, auth));
+    Ok(App { service, auth })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::init_telemetry(FUNCTION);
+    let settings = config::for_function(FUNCTION)?;
+    let app = Arc::new(build(&settings, &aws::sdk_config().await)?);
+    settings.verify()?;
     lambda::serve_http(move |request| {
         let app = app.clone();
-        async move { api::payments::create(&app.0, &app.1, request).await }
+        async move { api::payments::create(&app.service, &app.auth, request).await }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wires_from_its_declared_variables_only() {
+        for with_optional in [false, true] {
+            let env = config::examples::env(FUNCTION, with_optional);
+            let settings = config::for_function_from_map(FUNCTION, env).unwrap();
+            build(&settings, &aws::offline_sdk_config()).unwrap();
+            settings.verify().unwrap();
+        }
+    }
 }

@@ -1,29 +1,86 @@
-//! `GET /v1/payments/{id}` and `GET /v1/payments`.
+//! The read-only API: `GET /v1/payments/{id}`, `GET /v1/payments`, and the readiness check
+//! `GET /v1/ready` (`ops:read`). It holds only read permissions: GetItem/Query on the table, the
+//! secret, GetQueueAttributes on the queues; it never writes or sends anything.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use checkout::api::auth::Authenticator;
+use checkout::api::routes::{match_route, RouteId, RouteMatch};
+use checkout::api::ApiError;
+use checkout::aws::SdkConfig;
+use checkout::config::{ConfigError, Settings};
 use checkout::repo::payments::PaymentRepo;
+use checkout::services::readiness::Readiness;
 use checkout::{api, aws, config, lambda, wiring};
+
+const FUNCTION: &str = "status";
+
+struct App {
+    repo: PaymentRepo,
+    auth: Authenticator,
+    readiness: Readiness,
+}
+
+/// Everything the function needs, from its configuration (no I/O).
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
+    let table = wiring::table(settings, sdk)?;
+    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let readiness = Readiness {
+        secrets: secrets.clone(),
+        table: table.clone(),
+        queues: vec![
+            ("callback_queue", wiring::callback_queue(settings, sdk)?),
+            ("payout_queue", wiring::payout_queue(settings, sdk)?),
+        ],
+        daraja: wiring::daraja_without_retries(settings)?,
+        timeout: Duration::from_secs(3),
+    };
+    Ok(App {
+        repo: PaymentRepo::new(table),
+        auth: Authenticator::new(settings.jwt()?, secrets),
+        readiness,
+    })
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_telemetry("status");
-    let settings = config::from_env();
-    let sdk = aws::sdk_config().await;
-    let repo = PaymentRepo::new(wiring::table(&settings, &sdk)?);
-    let secrets = wiring::secrets(&settings, Some(&sdk))?;
-    let auth = Authenticator::new(settings.jwt()?, secrets);
-    let app = Arc::new((repo, auth));
-    lambda::serve_http(move |request| {
+    lambda::init_telemetry(FUNCTION);
+    let settings = config::for_function(FUNCTION)?;
+    let app = Arc::new(build(&settings, &aws::sdk_config().await)?);
+    settings.verify()?;
+    lambda::serve_http(move |mut request| {
         let app = app.clone();
         async move {
-            if request.path_param("id").is_some() {
-                api::payments::get(&app.0, &app.1, request).await
-            } else {
-                api::payments::list(&app.0, &app.1, request).await
+            match match_route(&request.method, &request.path) {
+                RouteMatch::Found { id, params } => {
+                    request.path_params.extend(params);
+                    match id {
+                        RouteId::GetPayment => api::payments::get(&app.repo, &app.auth, request).await,
+                        RouteId::ListPayments => api::payments::list(&app.repo, &app.auth, request).await,
+                        RouteId::Ready => api::ready::ready(&app.readiness, &app.auth, request).await,
+                        _ => ApiError::RouteNotFound.to_response(&request.request_id),
+                    }
+                }
+                RouteMatch::MethodNotAllowed => ApiError::MethodNotAllowed.to_response(&request.request_id),
+                RouteMatch::NotFound => ApiError::RouteNotFound.to_response(&request.request_id),
             }
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wires_from_its_declared_variables_only() {
+        for with_optional in [false, true] {
+            let env = config::examples::env(FUNCTION, with_optional);
+            let settings = config::for_function_from_map(FUNCTION, env).unwrap();
+            build(&settings, &aws::offline_sdk_config()).unwrap();
+            settings.verify().unwrap();
+        }
+    }
 }

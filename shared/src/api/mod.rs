@@ -6,9 +6,11 @@ pub mod c2b;
 pub mod callbacks;
 pub mod health;
 pub mod http;
+pub mod openapi;
 pub mod payments;
 pub mod payouts;
 pub mod problem;
+pub mod ready;
 pub mod routes;
 pub mod views;
 

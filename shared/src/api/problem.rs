@@ -88,6 +88,9 @@ pub enum ApiError {
     /// The resource is not in a state that allows the operation (e.g. approving a sent payout).
     #[error("{detail}")]
     InvalidState { detail: String },
+    /// A capability switched off by its feature flag in this deployment (e.g. `FEATURE_PAYOUTS=off`).
+    #[error("{feature} is not enabled in this deployment")]
+    FeatureDisabled { feature: &'static str },
 }
 
 fn limit_detail(refusal: &LimitRefusal) -> String {
@@ -115,7 +118,9 @@ impl ApiError {
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } | ApiError::SelfApprovalForbidden => StatusCode::FORBIDDEN,
             ApiError::InvalidState { .. } => StatusCode::CONFLICT,
-            ApiError::NotFound { .. } | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound { .. } | ApiError::RouteNotFound | ApiError::FeatureDisabled { .. } => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DarajaRejected { .. } => StatusCode::BAD_GATEWAY,
             ApiError::DarajaUnavailable { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -150,6 +155,7 @@ impl ApiError {
             ApiError::Unprocessable { code, .. } => code,
             ApiError::SelfApprovalForbidden => "self_approval_forbidden",
             ApiError::InvalidState { .. } => "invalid_state",
+            ApiError::FeatureDisabled { .. } => "feature_disabled",
         }
     }
 
@@ -175,6 +181,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => "Unprocessable request",
             ApiError::SelfApprovalForbidden => "Self-approval forbidden",
             ApiError::InvalidState { .. } => "Invalid state",
+            ApiError::FeatureDisabled { .. } => "Feature not enabled",
         }
     }
 

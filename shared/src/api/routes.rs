@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use http::Method;
 
+use crate::auth::scopes;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteId {
     CreatePayment,
@@ -28,6 +30,8 @@ pub enum RouteId {
     B2cTimeoutCallback,
     B2cStatusCallback,
     B2cStatusTimeoutCallback,
+    Ready,
+    OpenApi,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +43,8 @@ pub struct Route {
     /// The Lambda function (directory under `functions/`) that serves it.
     pub function: &'static str,
     pub authenticated: bool,
+    /// For an authenticated route, the scopes of which any one grants access.
+    pub scopes: &'static [&'static str],
 }
 
 pub const ROUTES: &[Route] = &[
@@ -47,6 +53,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payments",
         id: RouteId::CreatePayment,
         function: "initiate",
+        scopes: &[scopes::PAYMENTS_WRITE],
         authenticated: true,
     },
     Route {
@@ -54,6 +61,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payments",
         id: RouteId::ListPayments,
         function: "status",
+        scopes: &[scopes::PAYMENTS_READ, scopes::PAYMENTS_READ_ALL],
         authenticated: true,
     },
     Route {
@@ -61,6 +69,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payments/{id}",
         id: RouteId::GetPayment,
         function: "status",
+        scopes: &[scopes::PAYMENTS_READ, scopes::PAYMENTS_READ_ALL],
         authenticated: true,
     },
     Route {
@@ -68,6 +77,7 @@ pub const ROUTES: &[Route] = &[
         path: "/callbacks/stk/{token}",
         id: RouteId::StkCallback,
         function: "callback",
+        scopes: &[],
         authenticated: false,
     },
     Route {
@@ -75,6 +85,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/health",
         id: RouteId::Health,
         function: "health",
+        scopes: &[],
         authenticated: false,
     },
     Route {
@@ -82,6 +93,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/c2b/registrations",
         id: RouteId::C2bRegister,
         function: "c2b-api",
+        scopes: &[scopes::C2B_ADMIN],
         authenticated: true,
     },
     Route {
@@ -89,6 +101,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/c2b/expected-payments",
         id: RouteId::CreateExpectedPayment,
         function: "c2b-api",
+        scopes: &[scopes::C2B_WRITE],
         authenticated: true,
     },
     Route {
@@ -96,6 +109,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/c2b/expected-payments/{id}",
         id: RouteId::GetExpectedPayment,
         function: "c2b-api",
+        scopes: &[scopes::C2B_READ],
         authenticated: true,
     },
     Route {
@@ -103,6 +117,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/c2b/payments",
         id: RouteId::ListC2bPayments,
         function: "c2b-api",
+        scopes: &[scopes::C2B_READ],
         authenticated: true,
     },
     Route {
@@ -110,6 +125,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/c2b/payments/{id}",
         id: RouteId::GetC2bPayment,
         function: "c2b-api",
+        scopes: &[scopes::C2B_READ],
         authenticated: true,
     },
     Route {
@@ -117,6 +133,7 @@ pub const ROUTES: &[Route] = &[
         path: "/c2b/validation/{token}",
         id: RouteId::C2bValidation,
         function: "c2b-validation",
+        scopes: &[],
         authenticated: false,
     },
     Route {
@@ -124,6 +141,7 @@ pub const ROUTES: &[Route] = &[
         path: "/c2b/confirmation/{token}",
         id: RouteId::C2bConfirmation,
         function: "c2b-confirmation",
+        scopes: &[],
         authenticated: false,
     },
     Route {
@@ -131,6 +149,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payouts",
         id: RouteId::CreatePayout,
         function: "payouts-api",
+        scopes: &[scopes::PAYOUTS_WRITE],
         authenticated: true,
     },
     Route {
@@ -138,6 +157,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payouts",
         id: RouteId::ListPayouts,
         function: "payouts-api",
+        scopes: &[scopes::PAYOUTS_READ, scopes::PAYOUTS_APPROVE],
         authenticated: true,
     },
     Route {
@@ -145,6 +165,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payouts/{id}",
         id: RouteId::GetPayout,
         function: "payouts-api",
+        scopes: &[scopes::PAYOUTS_READ, scopes::PAYOUTS_APPROVE],
         authenticated: true,
     },
     Route {
@@ -152,6 +173,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payouts/{id}/approve",
         id: RouteId::ApprovePayout,
         function: "payouts-api",
+        scopes: &[scopes::PAYOUTS_APPROVE],
         authenticated: true,
     },
     Route {
@@ -159,6 +181,7 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/payouts/{id}/reject",
         id: RouteId::RejectPayout,
         function: "payouts-api",
+        scopes: &[scopes::PAYOUTS_APPROVE],
         authenticated: true,
     },
     Route {
@@ -166,6 +189,7 @@ pub const ROUTES: &[Route] = &[
         path: "/callbacks/b2c/result/{token}",
         id: RouteId::B2cResultCallback,
         function: "callback",
+        scopes: &[],
         authenticated: false,
     },
     Route {
@@ -173,6 +197,7 @@ pub const ROUTES: &[Route] = &[
         path: "/callbacks/b2c/timeout/{token}",
         id: RouteId::B2cTimeoutCallback,
         function: "callback",
+        scopes: &[],
         authenticated: false,
     },
     Route {
@@ -180,6 +205,7 @@ pub const ROUTES: &[Route] = &[
         path: "/callbacks/b2c/status/{token}",
         id: RouteId::B2cStatusCallback,
         function: "callback",
+        scopes: &[],
         authenticated: false,
     },
     Route {
@@ -187,6 +213,25 @@ pub const ROUTES: &[Route] = &[
         path: "/callbacks/b2c/status-timeout/{token}",
         id: RouteId::B2cStatusTimeoutCallback,
         function: "callback",
+        scopes: &[],
+        authenticated: false,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/ready",
+        id: RouteId::Ready,
+        // The read-only function: it already reads the secret and the table; the readiness check
+        // adds only GetQueueAttributes and a Daraja token (see docs/operations.md).
+        function: "status",
+        scopes: &[scopes::OPS_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/openapi.json",
+        id: RouteId::OpenApi,
+        function: "health",
+        scopes: &[],
         authenticated: false,
     },
 ];
@@ -265,6 +310,19 @@ mod tests {
         assert_eq!(match_route(&Method::GET, "/v1/nothing"), RouteMatch::NotFound);
         assert_eq!(match_route(&Method::GET, "/v1/payments/a/b"), RouteMatch::NotFound);
         assert_eq!(match_route(&Method::POST, "/callbacks/stk/"), RouteMatch::NotFound);
+    }
+
+    #[test]
+    fn authenticated_routes_name_their_scopes() {
+        for route in ROUTES {
+            assert_eq!(
+                route.authenticated,
+                !route.scopes.is_empty(),
+                "{} {}: scopes exactly when authenticated",
+                route.method,
+                route.path
+            );
+        }
     }
 
     #[test]

@@ -229,8 +229,7 @@ fn record_call(op: Operation, error: Option<&DarajaError>) {
         let code = match error.code() {
             None => "none",
             Some(code)
-                if (1..=24).contains(&code.len())
-                    && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') =>
+                if (1..=24).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') =>
             {
                 code
             }

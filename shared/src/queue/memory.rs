@@ -291,6 +291,10 @@ impl Queue for MemoryQueue {
         }
         Ok(())
     }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        Ok(self.len() as u64)
+    }
 }
 
 #[cfg(test)]

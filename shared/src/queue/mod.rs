@@ -39,6 +39,10 @@ pub trait Queue: Send + Sync {
 
     /// Deletes a delivered message; it will not be delivered again.
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Messages waiting (approximate, as SQS counts them): proves the queue answers, for the
+    /// readiness check. Reads only the queue's attributes, never a message.
+    async fn depth(&self) -> Result<u64, QueueError>;
 }
 
 /// SQS limits a message body to 256 KiB.

@@ -145,6 +145,23 @@ impl Queue for SqsQueue {
             .map(drop)
             .map_err(|e| sqs_error("DeleteMessage", e))
     }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| sqs_error("GetQueueAttributes", e))?
+            .attributes
+            .unwrap_or_default();
+        Ok(attributes
+            .get(&QueueAttributeName::ApproximateNumberOfMessages)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
 }
 
 /// Creates `name` and its dead-letter queue `name-dlq` (or finds them, if they exist with the

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::callback_intake::CallbackEnvelope;
-use super::callback_processor::{CallbackHandler, Retry};
+use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
 use super::receipt_links::is_usable_receipt;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
@@ -47,10 +47,8 @@ impl C2bConfirmationHandler {
             );
             tracing::warn!(reason, resource_id = ?record.resource_id, source_ip = ?record.source_ip, "C2B confirmation not applied");
         }
-        match self.table.write(vec![callbacks::insert(&record)]).await {
-            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(verdict),
-            Err(e) => Err(e.into()),
-        }
+        record_alone(self.table.as_ref(), &record).await?;
+        Ok(verdict)
     }
 }
 
@@ -58,18 +56,7 @@ impl C2bConfirmationHandler {
 impl CallbackHandler for C2bConfirmationHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
-        let mut record = CallbackRecord {
-            message_id: message_id.to_owned(),
-            kind: envelope.kind.as_str().to_owned(),
-            received_at: envelope.received_at,
-            processed_at: self.clock.now(),
-            source_ip: envelope.source_ip.clone(),
-            request_id: envelope.request_id.clone(),
-            resource_id: None,
-            verdict: Verdict::Anomaly,
-            reason: String::new(),
-            body: envelope.body_text(),
-        };
+        let mut record = record_of(message_id, envelope, self.clock.now());
         let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
         let Some(shortcode) = tokens
             .verify_hex(TokenPurpose::C2bConfirmation, &envelope.token)

@@ -24,7 +24,7 @@ use crate::domain::ClientId;
 use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::secrets::SecretCache;
-use crate::services::payments::{error_kind, store_error};
+use crate::services::payments::store_error;
 use crate::store::{StoreError, Table};
 
 #[derive(Debug, Clone)]

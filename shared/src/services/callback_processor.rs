@@ -25,6 +25,31 @@ impl From<StoreError> for Retry {
     }
 }
 
+/// A record of `envelope` as it was received, before a handler gives its verdict.
+pub fn record_of(message_id: &str, envelope: &CallbackEnvelope, now: chrono::DateTime<chrono::Utc>) -> CallbackRecord {
+    CallbackRecord {
+        message_id: message_id.to_owned(),
+        kind: envelope.kind.as_str().to_owned(),
+        received_at: envelope.received_at,
+        processed_at: now,
+        source_ip: envelope.source_ip.clone(),
+        request_id: envelope.request_id.clone(),
+        resource_id: None,
+        verdict: Verdict::Anomaly,
+        reason: String::new(),
+        body: envelope.body_text(),
+    }
+}
+
+/// Writes a callback record on its own (no state change with it). A redelivered message finds
+/// its record already written, which is fine: it was recorded once.
+pub async fn record_alone(table: &dyn Table, record: &CallbackRecord) -> Result<(), Retry> {
+    match table.write(vec![callbacks::insert(record)]).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[async_trait]
 pub trait CallbackHandler: Send + Sync {
     /// Processes one envelope delivered as message `message_id` (stable across redeliveries).
@@ -83,13 +108,9 @@ impl CallbackProcessor {
             reason: "undecodable_envelope".into(),
             body: delivery.body.chars().take(64 * 1024).collect(),
         };
-        match self.table.write(vec![callbacks::insert(&record)]).await {
-            Ok(()) | Err(StoreError::ConditionFailed { .. }) => {
-                metrics::count("CallbackAnomalies", 1, &[("Reason", "undecodable_envelope")]);
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        record_alone(self.table.as_ref(), &record).await?;
+        metrics::count("CallbackAnomalies", 1, &[("Reason", "undecodable_envelope")]);
+        Ok(())
     }
 }
 

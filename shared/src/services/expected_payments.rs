@@ -16,9 +16,10 @@ use crate::clock::Clock;
 use crate::domain::c2b::{AccountNumber, Shortcode};
 use crate::domain::expected_payment::{ExpectedAmount, ExpectedPayment};
 use crate::domain::{ClientId, ExpectedPaymentId, Metadata};
-use crate::idempotency::{self, Existing, IdempotencyKey, IdempotencyRecord, Operation, RecordState};
+use crate::idempotency::{self, IdempotencyKey, Operation};
 use crate::metrics;
 use crate::repo::c2b as repo;
+use crate::services::idempotent::{self, Resumed};
 use crate::services::payments::store_error;
 use crate::store::{StoreError, Table};
 
@@ -157,41 +158,18 @@ impl ExpectedPaymentsService {
         metrics::count("ExpectedPaymentsCreated", 1, &[("Rule", expected.amount.rule())]);
         let stored = ExpectedPayment { version: 1, ..expected };
         let response = ApiResponse::json(StatusCode::CREATED, &ExpectedPaymentView::new(&stored, now));
-        let record = IdempotencyRecord {
-            request_hash: hash,
-            resource_id: stored.id.to_string(),
-            state: RecordState::InProgress {
-                locked_until: now + self.idempotency_lock,
-            },
-            created_at: now,
-            version: 1,
-        };
-        let complete = idempotency::complete(&record_key, &record, response.status.as_u16(), body_text(&response));
-        if let Err(error) = self.table.write(vec![complete]).await {
-            // Created; a retry with the same key finishes the record from the stored resource.
-            tracing::warn!(%error, expected_payment_id = %stored.id, "could not store the first response");
-        }
+        let record = idempotent::claimed(hash, stored.id.as_str(), now, self.idempotency_lock);
+        // Created; if storing the answer fails, a retry with the same key finishes the record.
+        idempotent::store_first_response(self.table.as_ref(), &record_key, &record, &response).await;
         Ok(response)
     }
 
     /// A key that already has a record: replay, refuse, or finish an abandoned request.
     async fn resume(&self, record_key: &str, hash: &str) -> Result<ApiResponse, ApiError> {
         let now = self.clock.now();
-        let item = self
-            .table
-            .get(record_key)
-            .await
-            .map_err(store_error)?
-            .ok_or(ApiError::Unavailable)?;
-        let record = idempotency::from_item(&item).ok_or(ApiError::Internal)?;
-        match idempotency::classify(&record, hash, now) {
-            Existing::Mismatch => Err(ApiError::IdempotencyKeyReused),
-            Existing::InProgress => Err(ApiError::RequestInProgress),
-            Existing::Replay { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-                Ok(ApiResponse::raw_json(status, body.into()).with_header("idempotent-replayed", "true"))
-            }
-            Existing::Abandoned => {
+        match idempotent::resume(self.table.as_ref(), record_key, hash, now).await? {
+            Resumed::Answer(response) => Ok(response),
+            Resumed::Abandoned(record) => {
                 // The resource was written with the claim; answer from it and store the answer.
                 let id = ExpectedPaymentId::parse(&record.resource_id).map_err(|_| ApiError::Internal)?;
                 let stored = repo::get_expected(self.table.as_ref(), &id)
@@ -199,16 +177,8 @@ impl ExpectedPaymentsService {
                     .map_err(store_error)?
                     .ok_or(ApiError::Internal)?;
                 let response = ApiResponse::json(StatusCode::CREATED, &ExpectedPaymentView::new(&stored, now));
-                let write = idempotency::complete(record_key, &record, response.status.as_u16(), body_text(&response));
-                match self.table.write(vec![write]).await {
-                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(response),
-                    Err(error) => Err(store_error(error)),
-                }
+                idempotent::finish_abandoned(self.table.as_ref(), record_key, &record, response).await
             }
         }
     }
-}
-
-fn body_text(response: &ApiResponse) -> String {
-    String::from_utf8_lossy(&response.body).into_owned()
 }

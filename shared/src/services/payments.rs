@@ -18,10 +18,11 @@ use crate::daraja::{ApiCredentials, Daraja, DarajaError, StkPushRequest, StkTran
 use crate::domain::{
     decide, ClientId, DarajaResult, Decision, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode,
 };
-use crate::idempotency::{self, Existing, IdempotencyKey, IdempotencyRecord, Operation, RecordState};
+use crate::idempotency::{self, IdempotencyKey, IdempotencyRecord, Operation};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::{AppSecrets, SecretCache};
+use crate::services::idempotent::{self, body_text, Resumed};
 use crate::services::limits::AdmissionControl;
 use crate::store::{StoreError, Table};
 
@@ -182,15 +183,7 @@ impl PaymentsService {
         }
         let mut payment = payment;
         payment.version = 1;
-        let record = IdempotencyRecord {
-            request_hash: hash,
-            resource_id: payment.id.to_string(),
-            state: RecordState::InProgress {
-                locked_until: now + self.config.idempotency_lock,
-            },
-            created_at: now,
-            version: 1,
-        };
+        let record = idempotent::claimed(hash, payment.id.as_str(), now, self.config.idempotency_lock);
         metrics::count("PaymentsInitiated", 1, &[]);
 
         let push = self.push(&secrets, &payment, now).await;
@@ -306,29 +299,9 @@ impl PaymentsService {
 
     /// A key that already has a record: replay, refuse, or finish an abandoned request.
     async fn resume(&self, record_key: &str, hash: &str, request_id: &str) -> Result<ApiResponse, ApiError> {
-        let now = self.clock.now();
-        let item = self
-            .table
-            .get(record_key)
-            .await
-            .map_err(store_error)?
-            .ok_or(ApiError::Unavailable)?;
-        let record = idempotency::from_item(&item).ok_or(ApiError::Internal)?;
-        match idempotency::classify(&record, hash, now) {
-            Existing::Mismatch => Err(ApiError::IdempotencyKeyReused),
-            Existing::InProgress => Err(ApiError::RequestInProgress),
-            Existing::Replay { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
-                let mut response = ApiResponse::raw_json(status, body.into());
-                if status.as_u16() >= 400 {
-                    response.headers.insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/problem+json"),
-                    );
-                }
-                Ok(response.with_header("idempotent-replayed", "true"))
-            }
-            Existing::Abandoned => {
+        match idempotent::resume(self.table.as_ref(), record_key, hash, self.clock.now()).await? {
+            Resumed::Answer(response) => Ok(response),
+            Resumed::Abandoned(record) => {
                 // The first runner died mid-request. Daraja may or may not have been called, so
                 // the payment is never pushed again: answer with what is stored and let the
                 // callback or reconciliation settle it.
@@ -340,26 +313,9 @@ impl PaymentsService {
                     .map_err(store_error)?
                     .ok_or(ApiError::Internal)?;
                 let response = initiation_response(&payment, request_id);
-                let write = idempotency::complete(record_key, &record, response.status.as_u16(), body_text(&response));
-                match self.table.write(vec![write]).await {
-                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(response),
-                    Err(error) => Err(store_error(error)),
-                }
+                idempotent::finish_abandoned(self.table.as_ref(), record_key, &record, response).await
             }
         }
-    }
-}
-
-/// A metric dimension for a Daraja error.
-pub fn error_kind(error: &DarajaError) -> &'static str {
-    match error {
-        DarajaError::Rejected { .. } => "rejected",
-        DarajaError::RateLimited { .. } => "rate_limited",
-        DarajaError::Unavailable { .. } => "unavailable",
-        DarajaError::OutcomeUnknown { .. } => "outcome_unknown",
-        DarajaError::Auth { .. } => "auth",
-        DarajaError::Protocol { .. } => "protocol",
-        DarajaError::InvalidRequest { .. } => "invalid_request",
     }
 }
 
@@ -371,10 +327,6 @@ fn refused(client: &ClientId, payment: &Payment, refusal: &ApiError) {
     };
     metrics::count("LimitRefusals", 1, &[("Limit", limit)]);
     tracing::info!(client = %client, phone = %payment.phone, amount = payment.amount.shillings(), limit, "payment refused by a limit");
-}
-
-fn body_text(response: &ApiResponse) -> String {
-    String::from_utf8_lossy(&response.body).into_owned()
 }
 
 /// The request as the idempotency hash sees it: parsed values, canonical forms.

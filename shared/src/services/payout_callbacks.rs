@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::callback_intake::{CallbackEnvelope, CallbackKind};
-use super::callback_processor::{CallbackHandler, Retry};
+use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
 use super::payout_settlement::{PayoutSettled, PayoutSettler};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
@@ -18,10 +18,10 @@ use crate::daraja::timestamp::nairobi_to_utc;
 use crate::domain::payout::{B2cFinalResult, PayoutEvent};
 use crate::domain::{b2c_outcome, B2cOutcome, DarajaResult, FailureCategory, PayoutId};
 use crate::metrics;
-use crate::repo::callbacks::{self, CallbackRecord, Verdict};
+use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::repo::payouts::{record_float, FloatBalance};
 use crate::secrets::SecretCache;
-use crate::store::{StoreError, Table};
+use crate::store::Table;
 
 /// Handles [`CallbackKind::B2cResult`], [`CallbackKind::B2cTimeout`],
 /// [`CallbackKind::TransactionStatusResult`] and [`CallbackKind::TransactionStatusTimeout`].
@@ -119,10 +119,8 @@ impl PayoutCallbackHandler {
             metrics::count("CallbackAnomalies", 1, &[("Reason", reason)]);
             tracing::warn!(reason, kind = %record.kind, resource_id = ?record.resource_id, source_ip = ?record.source_ip, "payout callback not applied");
         }
-        match self.table.write(vec![callbacks::insert(&record)]).await {
-            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(verdict),
-            Err(e) => Err(e.into()),
-        }
+        record_alone(self.table.as_ref(), &record).await?;
+        Ok(verdict)
     }
 
     async fn settle(&self, id: &PayoutId, event: &PayoutEvent, record: CallbackRecord) -> Result<PayoutSettled, Retry> {
@@ -174,18 +172,7 @@ impl PayoutCallbackHandler {
 impl CallbackHandler for PayoutCallbackHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
-        let mut record = CallbackRecord {
-            message_id: message_id.to_owned(),
-            kind: envelope.kind.as_str().to_owned(),
-            received_at: envelope.received_at,
-            processed_at: self.clock.now(),
-            source_ip: envelope.source_ip.clone(),
-            request_id: envelope.request_id.clone(),
-            resource_id: None,
-            verdict: Verdict::Anomaly,
-            reason: String::new(),
-            body: envelope.body_text(),
-        };
+        let mut record = record_of(message_id, envelope, self.clock.now());
         let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
         let id = purpose(envelope.kind)
             .and_then(|purpose| tokens.verify(purpose, &envelope.token))

@@ -22,11 +22,12 @@ use crate::api::ApiResponse;
 use crate::clock::Clock;
 use crate::domain::payout::{NewPayout, Payout, PayoutEvent, PayoutIgnored, PayoutTimings};
 use crate::domain::{ClientId, PayoutId, PayoutStatus};
-use crate::idempotency::{self, Existing, IdempotencyKey, IdempotencyRecord, Operation, RecordState};
+use crate::idempotency::{self, IdempotencyKey, Operation};
 use crate::metrics;
 use crate::queue::{Queue, QueueError};
 use crate::repo::payouts::PayoutRepo;
 use crate::secrets::SecretCache;
+use crate::services::idempotent::{self, Resumed};
 use crate::store::{StoreError, Table};
 
 /// The payout queue's message: only the id; the worker reads everything else from the table.
@@ -104,10 +105,6 @@ fn canonical(request: &NewPayout) -> serde_json::Value {
         "occasion": request.occasion.as_ref().map(|o| o.as_str()),
         "metadata": request.metadata,
     })
-}
-
-fn body_text(response: &ApiResponse) -> String {
-    String::from_utf8_lossy(&response.body).into_owned()
 }
 
 fn created_response(payout: &Payout) -> ApiResponse {
@@ -198,42 +195,18 @@ impl PayoutsService {
                 return Err(ApiError::Unavailable);
             }
         }
-        let record = IdempotencyRecord {
-            request_hash: hash,
-            resource_id: payout.id.to_string(),
-            state: RecordState::InProgress {
-                locked_until: now + self.config.idempotency_lock,
-            },
-            created_at: now,
-            version: 1,
-        };
+        let record = idempotent::claimed(hash, payout.id.as_str(), now, self.config.idempotency_lock);
         let response = created_response(&payout);
-        let complete = idempotency::complete(&record_key, &record, response.status.as_u16(), body_text(&response));
-        if let Err(error) = self.table.write(vec![complete]).await {
-            // Queued already; a retry with the key resumes it once the lock expires.
-            tracing::warn!(%error, payout_id = %payout.id, "could not store the first response");
-        }
+        // Queued already; if storing the answer fails, a retry with the key resumes the payout.
+        idempotent::store_first_response(self.table.as_ref(), &record_key, &record, &response).await;
         Ok(response)
     }
 
     /// A key that already has a record: replay, refuse, or finish an abandoned request.
     async fn resume(&self, record_key: &str, hash: &str) -> Result<ApiResponse, ApiError> {
-        let now = self.clock.now();
-        let item = self
-            .table
-            .get(record_key)
-            .await
-            .map_err(store_error)?
-            .ok_or(ApiError::Unavailable)?;
-        let record = idempotency::from_item(&item).ok_or(ApiError::Internal)?;
-        match idempotency::classify(&record, hash, now) {
-            Existing::Mismatch => Err(ApiError::IdempotencyKeyReused),
-            Existing::InProgress => Err(ApiError::RequestInProgress),
-            Existing::Replay { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
-                Ok(ApiResponse::raw_json(status, body.into()).with_header("idempotent-replayed", "true"))
-            }
-            Existing::Abandoned => {
+        match idempotent::resume(self.table.as_ref(), record_key, hash, self.clock.now()).await? {
+            Resumed::Answer(response) => Ok(response),
+            Resumed::Abandoned(record) => {
                 // The first request died after recording the payout (before or after queueing its
                 // job). Queue it (again: the worker skips what is no longer pending) and answer.
                 let id = PayoutId::parse(&record.resource_id).map_err(|_| ApiError::Internal)?;
@@ -249,12 +222,7 @@ impl PayoutsService {
                         ApiError::Unavailable
                     })?;
                 }
-                let response = created_response(&payout);
-                let write = idempotency::complete(record_key, &record, response.status.as_u16(), body_text(&response));
-                match self.table.write(vec![write]).await {
-                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(response),
-                    Err(error) => Err(store_error(error)),
-                }
+                idempotent::finish_abandoned(self.table.as_ref(), record_key, &record, created_response(&payout)).await
             }
         }
     }

@@ -119,7 +119,6 @@ impl Reconciler {
     pub async fn sweep(&self) -> SweepReport {
         let mut report = SweepReport::default();
         let now = self.clock.now();
-        self.observe_open(now).await;
         let due = match self.repo.due_for_check(now, self.config.batch_per_shard).await {
             Ok(due) => due,
             Err(error) => {
@@ -169,11 +168,15 @@ impl Reconciler {
             &[("Result", "rescheduled")],
         );
         metrics::count("PaymentTimeouts", report.timed_out as u64, &[]);
+        // Counted after the sweep, so `past_deadline` is what this sweep could not close (Daraja
+        // could not be asked, or more were due than one sweep takes): the alarm's signal.
+        self.observe_open(self.clock.now()).await;
         tracing::info!(?report, "sweep finished");
         report
     }
 
-    /// Open payments by age, for the dashboard and the "older than the deadline" alarm.
+    /// Open payments by age (`OpenPayments{Age}`: `under_1m`, `1m_to_5m`, `over_5m`,
+    /// `past_deadline`), for the dashboard and the "open past the deadline" alarm.
     async fn observe_open(&self, now: DateTime<Utc>) {
         let far_future = now + chrono::Duration::days(3650);
         match self.repo.due_for_check(far_future, 1000).await {

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::callback_intake::CallbackEnvelope;
-use super::callback_processor::{CallbackHandler, Retry};
+use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
 use super::settlement::{PaymentSettler, Settled};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::callbacks::parse_stk_callback;
 use crate::domain::{PaymentEvent, PaymentId, Source, StkFinalResult};
 use crate::metrics;
-use crate::repo::callbacks::{self, CallbackRecord, Verdict};
+use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::secrets::SecretCache;
-use crate::store::{StoreError, Table};
+use crate::store::Table;
 
 pub struct StkCallbackHandler {
     pub settler: PaymentSettler,
@@ -30,10 +30,8 @@ impl StkCallbackHandler {
         record.reason = reason.to_owned();
         metrics::count("CallbackAnomalies", 1, &[("Reason", reason)]);
         tracing::warn!(reason, resource_id = ?record.resource_id, source_ip = ?record.source_ip, "STK callback not applied");
-        match self.table.write(vec![callbacks::insert(&record)]).await {
-            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(Verdict::Anomaly),
-            Err(e) => Err(e.into()),
-        }
+        record_alone(self.table.as_ref(), &record).await?;
+        Ok(Verdict::Anomaly)
     }
 }
 
@@ -42,18 +40,7 @@ impl CallbackHandler for StkCallbackHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
         let now = self.clock.now();
-        let mut record = CallbackRecord {
-            message_id: message_id.to_owned(),
-            kind: envelope.kind.as_str().to_owned(),
-            received_at: envelope.received_at,
-            processed_at: now,
-            source_ip: envelope.source_ip.clone(),
-            request_id: envelope.request_id.clone(),
-            resource_id: None,
-            verdict: Verdict::Anomaly,
-            reason: String::new(),
-            body: envelope.body_text(),
-        };
+        let mut record = record_of(message_id, envelope, now);
         let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
         let Some(payment_id) = tokens
             .verify(TokenPurpose::StkCallback, &envelope.token)

@@ -103,7 +103,8 @@ async fn run(args: Args) -> Result<(), String> {
     let owner = ClientId::parse(&args.owner).map_err(|e| format!("--owner: {e}"))?;
     let registration = parse_registration(&object, &owner).map_err(|e| problem_text(&e))?;
 
-    let settings = config::from_env();
+    // Exactly the c2b-api function's configuration: a variable it does not declare is refused.
+    let settings = config::for_function("c2b-api").map_err(|e| e.to_string())?;
     let sdk = aws::sdk_config().await;
     let secrets = wiring::secrets(&settings, Some(&sdk)).map_err(|e| e.to_string())?;
     let registration_config = settings.c2b_registration().map_err(|e| e.to_string())?;
@@ -122,6 +123,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let table = wiring::table(&settings, &sdk).map_err(|e| e.to_string())?;
     let daraja = wiring::daraja(&settings).map_err(|e| e.to_string())?;
+    settings.verify().map_err(|e| e.to_string())?;
     let c2b = wiring::c2b_api(table, daraja, secrets, wiring::clock(), registration_config);
     let stored = c2b
         .registrar
