@@ -2,6 +2,7 @@
 //! Daraja simulator, in-memory storage and queue (or AWS ones from configuration), and the
 //! callback processor consuming the queue. Tests start it in-process; `main.rs` runs it.
 
+pub mod load;
 pub mod payouts;
 
 use std::net::{IpAddr, SocketAddr};

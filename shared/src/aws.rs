@@ -11,8 +11,8 @@
 use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
-pub use aws_config::SdkConfig;
 use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
 use tokio::sync::OnceCell;
 
 /// Used when nothing in the environment names a region (local runs); Lambda always sets one.

@@ -7,12 +7,8 @@
 //!   cargo run --profile perf -p devstack -- --profile fast --jwt-secret loadtest-secret-0123456789abcdef0123
 //!   cargo run --profile perf -p devstack --bin c2b-validation-load -- --jwt-secret loadtest-secret-0123456789abcdef0123 --rate 1000 --seconds 10
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use clap::Parser;
-use hdrhistogram::Histogram;
-use tokio::sync::Mutex;
+use devstack::load;
 
 #[derive(Parser, Debug)]
 #[command(about = "Load test of C2B validation through the dev stack: latency of POST /c2b/validation/{token}.")]
@@ -33,22 +29,12 @@ struct Args {
     shortcode: String,
 }
 
-#[derive(Default)]
-struct Outcomes {
-    accepted: u64,
-    other: std::collections::BTreeMap<String, u64>,
-    errors: u64,
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let now = chrono::Utc::now().timestamp();
-    let token = checkout::auth::jwt::mint_hs256(
-        &checkout::secrets::Secret::new(args.jwt_secret.clone()),
-        &serde_json::json!({"sub": "c2b-load", "scope": "c2b:admin c2b:write c2b:read", "iat": now, "exp": now + 3600}),
-    );
-    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+    let token = load::dev_token(&args.jwt_secret, "c2b-load", "c2b:admin c2b:write c2b:read");
+    let client = load::client()?;
 
     // A shortcode whose rules need the expected-payment read on every request.
     let registration: serde_json::Value = client
@@ -84,69 +70,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .to_string();
 
-    let latencies = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
-    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let total = args.rate * args.seconds;
-    let interval = Duration::from_nanos(1_000_000_000 / args.rate.max(1));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        let scheduled = started + interval * n as u32;
-        tokio::time::sleep_until(scheduled.into()).await;
-        let client = client.clone();
-        let url = validation_url.clone();
-        let body = body.clone();
-        let latencies = latencies.clone();
-        let outcomes = outcomes.clone();
-        tasks.push(tokio::spawn(async move {
-            let result = client
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-forwarded-for", "196.201.214.200")
-                .body(body)
-                .send()
-                .await;
-            let reply = match result {
-                Ok(response) => response.json::<serde_json::Value>().await.ok(),
-                Err(_) => None,
-            };
-            let elapsed = scheduled.elapsed().as_micros() as u64;
-            latencies.lock().await.record(elapsed.max(1)).ok();
-            let mut o = outcomes.lock().await;
-            match reply.as_ref().and_then(|r| r["ResultCode"].as_str()) {
-                Some("0") => o.accepted += 1,
-                Some(code) => *o.other.entry(code.to_owned()).or_default() += 1,
-                None => o.errors += 1,
-            }
-        }));
+    let sent = load::open_loop(total, args.rate, |_| {
+        client
+            .post(&validation_url)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", "196.201.214.200")
+            .body(body.clone())
+    })
+    .await;
+    // Every reply must be Daraja's accept: `{"ResultCode": "0", ...}`.
+    let mut accepted = 0;
+    let mut other = std::collections::BTreeMap::<String, u64>::new();
+    let mut errors = 0;
+    for reply in &sent.replies {
+        match reply {
+            load::Reply::Answered { body: Some(body), .. } => match body["ResultCode"].as_str() {
+                Some("0") => accepted += 1,
+                Some(code) => *other.entry(code.to_owned()).or_default() += 1,
+                None => errors += 1,
+            },
+            _ => errors += 1,
+        }
     }
-    for task in tasks {
-        task.await?;
-    }
-    let sent_for = started.elapsed();
-    let outcomes = Arc::try_unwrap(outcomes)
-        .map_err(|_| "outcomes still shared")?
-        .into_inner();
-    let h = latencies.lock().await;
     println!(
         "sent {total} validations in {:.2} s ({:.0}/s offered at {}/s)",
-        sent_for.as_secs_f64(),
-        total as f64 / sent_for.as_secs_f64(),
+        sent.sent_for.as_secs_f64(),
+        total as f64 / sent.sent_for.as_secs_f64(),
         args.rate
     );
-    println!(
-        "accepted {}  other result codes {:?}  errors {}",
-        outcomes.accepted, outcomes.other, outcomes.errors
-    );
-    println!(
-        "POST /c2b/validation/{{token}} latency (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        h.value_at_quantile(0.50) as f64 / 1000.0,
-        h.value_at_quantile(0.90) as f64 / 1000.0,
-        h.value_at_quantile(0.99) as f64 / 1000.0,
-        h.value_at_quantile(0.999) as f64 / 1000.0,
-        h.max() as f64 / 1000.0
-    );
-    if outcomes.errors > 0 || !outcomes.other.is_empty() {
+    println!("accepted {accepted}  other result codes {other:?}  errors {errors}");
+    load::print_latency("POST /c2b/validation/{token}", &sent.latencies);
+    if errors > 0 || !other.is_empty() {
         std::process::exit(1);
     }
     Ok(())

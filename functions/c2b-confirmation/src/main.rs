@@ -12,7 +12,10 @@ use checkout::{api, aws, config, lambda, wiring};
 const FUNCTION: &str = "c2b-confirmation";
 
 /// Everything the function needs, from its configuration (no I/O).
-fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<CallbackIntake, ConfigError> {
+fn build<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<CallbackIntake, ConfigError> {
     Ok(CallbackIntake {
         queue: wiring::callback_queue(settings, sdk)?,
         clock: wiring::clock(),

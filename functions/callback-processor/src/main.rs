@@ -11,7 +11,10 @@ use checkout::{aws, config, lambda, wiring};
 const FUNCTION: &str = "callback-processor";
 
 /// Everything the function needs, from its configuration (no I/O).
-fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<CallbackProcessor, ConfigError> {
+fn build<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<CallbackProcessor, ConfigError> {
     let table = wiring::table(settings, sdk)?;
     let secrets = wiring::secrets(settings, Some(sdk))?;
     Ok(wiring::callback_processor(table, secrets, wiring::clock()))

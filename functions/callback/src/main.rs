@@ -11,7 +11,10 @@ use checkout::{api, aws, config, lambda, wiring};
 const FUNCTION: &str = "callback";
 
 /// Everything the function needs, from its configuration (no I/O).
-fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<CallbackIntake, ConfigError> {
+fn build<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<CallbackIntake, ConfigError> {
     Ok(CallbackIntake {
         queue: wiring::callback_queue(settings, sdk)?,
         clock: wiring::clock(),

@@ -17,7 +17,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             RouteMatch::Found {
                 id: RouteId::OpenApi, ..
             } => api::openapi::document(),
-            RouteMatch::Found { id: RouteId::Health, .. } => api::health::health(),
+            RouteMatch::Found {
+                id: RouteId::Health, ..
+            } => api::health::health(),
             _ => ApiError::RouteNotFound.to_response(&request.request_id),
         }
     })

@@ -57,7 +57,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             // Side by side, so both fit the function's timeout (each has its own time budget).
             let payout_sweep = async {
                 match &app.payout_reconciler {
-                    Some(payout_reconciler) => serde_json::to_value(payout_reconciler.sweep().await).unwrap_or_default(),
+                    Some(payout_reconciler) => {
+                        serde_json::to_value(payout_reconciler.sweep().await).unwrap_or_default()
+                    }
                     None => serde_json::Value::Null,
                 }
             };

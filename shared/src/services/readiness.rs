@@ -158,7 +158,9 @@ mod tests {
     #[async_trait::async_trait]
     impl SecretSource for Broken {
         async fn fetch(&self) -> Result<String, SecretsError> {
-            Err(SecretsError::Unavailable("arn:aws:secretsmanager:...:secret:hidden".into()))
+            Err(SecretsError::Unavailable(
+                "arn:aws:secretsmanager:...:secret:hidden".into(),
+            ))
         }
     }
 
