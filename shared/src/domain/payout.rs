@@ -548,6 +548,13 @@ pub fn decide(payout: &Payout, event: &PayoutEvent, now: DateTime<Utc>) -> Payou
             _ => not_applicable(payout),
         },
         PayoutEvent::DarajaRefused { result } => match payout.status {
+            // An earlier submission's outcome was unknown, so it may have been paid: a refusal of
+            // this one proves nothing about that one. Transaction Status decides, never a guess.
+            Pending if payout.submit_attempts > 1 => {
+                let mut next = payout.became_unknown(PayoutSource::Daraja, now);
+                next.result = Some(result.clone());
+                apply(next)
+            }
             Pending => {
                 let mut next = payout.moved_to(Failed, PayoutSource::Daraja, None, now);
                 next.result = Some(result.clone());
@@ -1012,6 +1019,17 @@ mod tests {
         assert_eq!(rejected.status, PayoutStatus::Rejected);
         assert_eq!(rejected.approval.unwrap().decision, ApprovalDecision::Rejected);
         assert_eq!(rejected.next_check_at, None);
+    }
+
+    #[test]
+    fn a_refusal_after_an_unknown_outcome_is_not_a_failure() {
+        let first = new_payout(false).with_submit_attempt().unwrap();
+        let refused = PayoutEvent::DarajaRefused { result: res("400.002.02") };
+        assert_eq!(step(&first, &refused).status, PayoutStatus::Failed, "a first refusal is definitive");
+        let retried = first.with_submit_attempt().unwrap();
+        let unknown = step(&retried, &refused);
+        assert_eq!(unknown.status, PayoutStatus::Unknown, "the first attempt may have paid");
+        assert_eq!(unknown.failure_reason, None);
     }
 
     #[test]
