@@ -87,13 +87,22 @@ where
     Fut: Future<Output = ApiResponse> + Send,
 {
     let handler = Arc::new(handler);
+    // The version serving (Lambda's own variable, not configuration): a release's rollback alarm
+    // counts only the new version's HTTP 500 answers (`ApiInternalErrors{Version}`).
+    let version: Arc<str> = std::env::var("AWS_LAMBDA_FUNCTION_VERSION")
+        .unwrap_or_else(|_| "$LATEST".into())
+        .into();
     lambda_http::run(lambda_http::service_fn(move |event: lambda_http::Request| {
         let handler = handler.clone();
+        let version = version.clone();
         async move {
             let started = Instant::now();
             let (request, route) = to_api_request(event);
             let request_id = request.request_id.clone();
             let response = handler(request).await;
+            if response.status == http::StatusCode::INTERNAL_SERVER_ERROR {
+                metrics::count("ApiInternalErrors", 1, &[("Version", &version)]);
+            }
             tracing::info!(
                 request_id = %request_id,
                 route = %route,

@@ -25,6 +25,8 @@ fn http_events_reach_their_routes() {
         ("status-get.json", RouteId::GetPayment),
         ("status-list.json", RouteId::ListPayments),
         ("health.json", RouteId::Health),
+        ("health-openapi.json", RouteId::OpenApi),
+        ("status-ready.json", RouteId::Ready),
         ("callback-stk.json", RouteId::StkCallback),
     ];
     for (file, expected) in cases {

@@ -1024,8 +1024,14 @@ mod tests {
     #[test]
     fn a_refusal_after_an_unknown_outcome_is_not_a_failure() {
         let first = new_payout(false).with_submit_attempt().unwrap();
-        let refused = PayoutEvent::DarajaRefused { result: res("400.002.02") };
-        assert_eq!(step(&first, &refused).status, PayoutStatus::Failed, "a first refusal is definitive");
+        let refused = PayoutEvent::DarajaRefused {
+            result: res("400.002.02"),
+        };
+        assert_eq!(
+            step(&first, &refused).status,
+            PayoutStatus::Failed,
+            "a first refusal is definitive"
+        );
         let retried = first.with_submit_attempt().unwrap();
         let unknown = step(&retried, &refused);
         assert_eq!(unknown.status, PayoutStatus::Unknown, "the first attempt may have paid");

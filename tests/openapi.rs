@@ -1,0 +1,547 @@
+//! `openapi.yaml` against the code:
+//! - every route of `api::routes::ROUTES` is documented with its method, path, path parameters,
+//!   authentication and scopes, and problem responses; no documented route is missing from the code;
+//! - `GET /v1/openapi.json` serves exactly `openapi.yaml`;
+//! - through the dev stack (every real handler): the documented scopes are the ones each route
+//!   enforces (its scopes alone get past authorisation, no scope gets 403), every status a route
+//!   answered here is documented, and the request examples, run in order (create, then read,
+//!   approve, list), get documented success answers whose bodies match the documented schemas.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use checkout::api::routes::ROUTES;
+use serde_json::{json, Value};
+use support::Harness;
+
+fn spec() -> Value {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::from_str(&text).expect("openapi.yaml is YAML")
+}
+
+/// Follows a local `$ref`.
+fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("local $ref");
+            resolve(
+                spec,
+                spec.pointer(pointer)
+                    .unwrap_or_else(|| panic!("dangling $ref {reference}")),
+            )
+        }
+        None => value,
+    }
+}
+
+fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            out.push((method.to_uppercase(), path.clone(), operation.clone()));
+        }
+    }
+    out
+}
+
+fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> &'a Value {
+    &spec["paths"][path][method.to_lowercase()]
+}
+
+/// The scopes of which any one is enough (`security: [{bearerAuth: [s]}, ...]`); empty when public.
+fn documented_scopes(operation: &Value) -> BTreeSet<String> {
+    let security = operation.get("security").expect("every operation states its security");
+    security
+        .as_array()
+        .expect("security list")
+        .iter()
+        .flat_map(|requirement| {
+            let scopes = requirement["bearerAuth"].as_array().expect("bearerAuth");
+            assert!(scopes.len() <= 1, "one scope per alternative: {requirement}");
+            scopes
+                .iter()
+                .map(|s| s.as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn problem_statuses(spec: &Value, operation: &Value) -> BTreeSet<String> {
+    operation["responses"]
+        .as_object()
+        .expect("responses")
+        .iter()
+        .filter(|(_, r)| resolve(spec, r)["content"].get("application/problem+json").is_some())
+        .map(|(status, _)| status.clone())
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------- a small JSON Schema check
+
+/// The subset of JSON Schema `openapi.yaml` uses: `$ref`, `oneOf`, `type` (one or a list),
+/// `enum`, `required`, `properties`, `additionalProperties`, `items`.
+fn validate(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(spec, schema);
+    if let Some(branches) = schema.get("oneOf").and_then(Value::as_array) {
+        return if branches.iter().any(|b| validate(spec, b, value, at).is_ok()) {
+            Ok(())
+        } else {
+            Err(format!("{at}: {value} matches no oneOf branch"))
+        };
+    }
+    if let Some(types) = schema.get("type") {
+        let types: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let fits = |t: &str| match t {
+            "null" => value.is_null(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "string" => value.is_string(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => false,
+        };
+        if !types.iter().any(|t| fits(t)) {
+            return Err(format!("{at}: {value} is not {types:?}"));
+        }
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        if !values.contains(value) {
+            return Err(format!("{at}: {value} is not one of {values:?}"));
+        }
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            let name = name.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                return Err(format!("{at}: required {name} is missing from {value}"));
+            }
+        }
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (key, item) in object {
+            match properties.and_then(|p| p.get(key)) {
+                Some(property) => validate(spec, property, item, &format!("{at}.{key}"))?,
+                None => {
+                    if let Some(extra) = schema.get("additionalProperties").filter(|e| e.is_object()) {
+                        validate(spec, extra, item, &format!("{at}.{key}"))?;
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in array.iter().enumerate() {
+            validate(spec, items, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------- static checks
+
+#[test]
+fn every_route_is_documented_with_its_auth_and_problems_and_nothing_else() {
+    let spec = spec();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let version = spec["info"]["version"].as_str().expect("info.version");
+    assert_eq!(version.split('.').count(), 3, "info.version is semver");
+    let documented: BTreeSet<(String, String)> = operations(&spec).into_iter().map(|(m, p, _)| (m, p)).collect();
+    let in_code: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
+        .collect();
+    assert_eq!(
+        documented.difference(&in_code).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "documented routes the code does not serve"
+    );
+    assert_eq!(
+        in_code.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes missing from openapi.yaml"
+    );
+    let mut ids = BTreeSet::new();
+    for route in ROUTES {
+        let op = operation(&spec, route.method.as_str(), route.path);
+        let name = format!("{} {}", route.method, route.path);
+        assert!(
+            ids.insert(op["operationId"].as_str().expect("operationId").to_owned()),
+            "{name}: operationId"
+        );
+        // Path parameters.
+        let declared: BTreeSet<String> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&spec, p))
+            .filter(|p| p["in"] == "path")
+            .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let in_path: BTreeSet<String> = route
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(declared, in_path, "{name}: path parameters");
+        // Authentication and scopes.
+        let scopes = documented_scopes(op);
+        let expected: BTreeSet<String> = route.scopes.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(scopes, expected, "{name}: documented scopes");
+        // Problems.
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(
+            responses.keys().any(|s| s.starts_with('2')),
+            "{name}: a success response"
+        );
+        if route.path.starts_with("/v1/") {
+            let problems = problem_statuses(&spec, op);
+            assert!(!problems.is_empty(), "{name}: documents its problem responses");
+            if route.authenticated {
+                for status in ["401", "403"] {
+                    assert!(problems.contains(status), "{name}: {status} problem");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_served_document_is_openapi_yaml() {
+    let served: Value = serde_json::from_str(checkout::api::openapi::OPENAPI_JSON).expect("JSON");
+    assert_eq!(served, spec(), "build.rs converted openapi.yaml");
+}
+
+// ------------------------------------------------------------------------------------- through the dev stack
+
+struct Client<'a> {
+    harness: &'a Harness,
+    spec: &'a Value,
+    /// Every status each operation answered, to compare with the documentation.
+    seen: BTreeMap<(String, String), BTreeSet<u16>>,
+    key: u32,
+}
+
+impl Client<'_> {
+    /// Sends a request to the route `(method, template)` at `path`; checks the answer's status is
+    /// documented and, for a documented JSON body, that the body matches its schema.
+    async fn call(
+        &mut self,
+        method: &str,
+        template: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = self.harness.url(path);
+        let mut request = self
+            .harness
+            .http
+            .request(method.parse().expect("method"), &url)
+            .header("x-forwarded-for", "196.201.214.200");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let op = operation(self.spec, method, template).clone();
+        let needs_key = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| resolve(self.spec, p)["name"] == "Idempotency-Key");
+        if needs_key {
+            self.key += 1;
+            request = request.header("idempotency-key", format!("openapi-{}", self.key));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the stack answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        let name = format!("{method} {template}");
+        self.seen
+            .entry((method.to_owned(), template.to_owned()))
+            .or_default()
+            .insert(status);
+        let documented = resolve(
+            self.spec,
+            op["responses"]
+                .get(status.to_string())
+                .unwrap_or_else(|| panic!("{name} answered {status}, which openapi.yaml does not document: {value}")),
+        );
+        if let Some(content) = documented["content"].as_object() {
+            let (media, described) = content.iter().next().expect("a media type");
+            assert!(
+                content_type.starts_with(media.as_str()),
+                "{name} {status}: {content_type}, documented {media}"
+            );
+            if let Err(error) = validate(self.spec, &described["schema"], &value, "body") {
+                panic!("{name} {status}: {error}");
+            }
+        }
+        (status, value)
+    }
+}
+
+fn example(spec: &Value, method: &str, path: &str) -> Value {
+    let op = operation(spec, method, path);
+    let body = resolve(spec, &op["requestBody"]);
+    body["content"]["application/json"]["example"].clone()
+}
+
+fn concrete(template: &str, ids: &BTreeMap<&str, String>) -> String {
+    let mut path = template.to_owned();
+    for (name, value) in ids {
+        path = path.replace(name, value);
+    }
+    path
+}
+
+#[tokio::test]
+async fn the_documented_scopes_statuses_examples_and_schemas_are_the_real_ones() {
+    let spec = spec();
+    let mut options = devstack::Options::for_tests();
+    // Above KES 1000 a payout waits for approval, so approve and reject can be exercised.
+    options.payouts.config.approval_threshold = Some(1000);
+    let harness = Harness::start_with(options).await;
+    let mut client = Client {
+        harness: &harness,
+        spec: &spec,
+        seen: BTreeMap::new(),
+        key: 0,
+    };
+    let token = harness.token.clone();
+    let approver = harness.token_for("approver-b", devstack::ALL_SCOPES);
+
+    // Scopes: a token with only one documented alternative gets past authorisation; a token with
+    // no scope is refused with 403; no token is 401.
+    let nobody = harness.token_for("nobody", &["none"]);
+    for route in ROUTES.iter().filter(|r| r.authenticated) {
+        let (method, template) = (route.method.as_str(), route.path);
+        let path = template.replace("{id}", "x_unknown");
+        let body = Some(json!({}));
+        let (status, _) = client.call(method, template, &path, None, body.as_ref()).await;
+        assert_eq!(status, 401, "{method} {template} without a token");
+        let (status, _) = client.call(method, template, &path, Some(&nobody), body.as_ref()).await;
+        assert_eq!(status, 403, "{method} {template} without its scope");
+        for scope in route.scopes {
+            let only = harness.token_for("merchant-a", &[scope]);
+            let (status, value) = client.call(method, template, &path, Some(&only), body.as_ref()).await;
+            assert!(
+                status != 401 && status != 403,
+                "{method} {template} with {scope}: {status} {value}"
+            );
+        }
+    }
+
+    // The examples, in a merchant's order.
+    let mut ids: BTreeMap<&str, String> = BTreeMap::new();
+    let (status, payment) = client
+        .call(
+            "POST",
+            "/v1/payments",
+            "/v1/payments",
+            Some(&token),
+            Some(&example(&spec, "POST", "/v1/payments")),
+        )
+        .await;
+    assert_eq!(status, 202, "{payment}");
+    ids.insert("{id}", payment["id"].as_str().expect("id").to_owned());
+    let path = concrete("/v1/payments/{id}", &ids);
+    assert_eq!(
+        client
+            .call("GET", "/v1/payments/{id}", &path, Some(&token), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        client
+            .call("GET", "/v1/payments", "/v1/payments?limit=5", Some(&token), None)
+            .await
+            .0,
+        200
+    );
+
+    let payout_example = example(&spec, "POST", "/v1/payouts");
+    let mut payout_ids = Vec::new();
+    for _ in 0..2 {
+        let (status, payout) = client
+            .call(
+                "POST",
+                "/v1/payouts",
+                "/v1/payouts",
+                Some(&token),
+                Some(&payout_example),
+            )
+            .await;
+        assert_eq!(status, 202, "{payout}");
+        assert_eq!(payout["status"], "awaiting_approval");
+        payout_ids.push(payout["id"].as_str().expect("id").to_owned());
+    }
+    let approve = format!("/v1/payouts/{}/approve", payout_ids[0]);
+    assert_eq!(
+        client
+            .call("POST", "/v1/payouts/{id}/approve", &approve, Some(&approver), None)
+            .await
+            .0,
+        200
+    );
+    let reject = format!("/v1/payouts/{}/reject", payout_ids[1]);
+    assert_eq!(
+        client
+            .call("POST", "/v1/payouts/{id}/reject", &reject, Some(&approver), None)
+            .await
+            .0,
+        200
+    );
+    // Reviewing it again: the documented 409.
+    assert_eq!(
+        client
+            .call("POST", "/v1/payouts/{id}/reject", &reject, Some(&approver), None)
+            .await
+            .0,
+        409
+    );
+    let get = format!("/v1/payouts/{}", payout_ids[0]);
+    assert_eq!(
+        client.call("GET", "/v1/payouts/{id}", &get, Some(&token), None).await.0,
+        200
+    );
+    assert_eq!(
+        client
+            .call("GET", "/v1/payouts", "/v1/payouts", Some(&token), None)
+            .await
+            .0,
+        200
+    );
+
+    let (status, registration) = client
+        .call(
+            "POST",
+            "/v1/c2b/registrations",
+            "/v1/c2b/registrations",
+            Some(&token),
+            Some(&example(&spec, "POST", "/v1/c2b/registrations")),
+        )
+        .await;
+    assert_eq!(status, 200, "{registration}");
+    let (status, expected) = client
+        .call(
+            "POST",
+            "/v1/c2b/expected-payments",
+            "/v1/c2b/expected-payments",
+            Some(&token),
+            Some(&example(&spec, "POST", "/v1/c2b/expected-payments")),
+        )
+        .await;
+    assert_eq!(status, 201, "{expected}");
+    let path = format!("/v1/c2b/expected-payments/{}", expected["id"].as_str().expect("id"));
+    assert_eq!(
+        client
+            .call("GET", "/v1/c2b/expected-payments/{id}", &path, Some(&token), None)
+            .await
+            .0,
+        200
+    );
+
+    // Safaricom's side, with the URLs the registration made.
+    let notification = example(&spec, "POST", "/c2b/validation/{token}");
+    let path_of = |url: &Value| {
+        let url = url.as_str().expect("url");
+        url[url.find("/c2b/").expect("a C2B path")..].to_owned()
+    };
+    let validation = path_of(&registration["validation_url"]);
+    let (status, reply) = client
+        .call(
+            "POST",
+            "/c2b/validation/{token}",
+            &validation,
+            None,
+            Some(&notification),
+        )
+        .await;
+    assert_eq!((status, reply["ResultCode"].as_str()), (200, Some("0")), "{reply}");
+    let confirmation = path_of(&registration["confirmation_url"]);
+    assert_eq!(
+        client
+            .call(
+                "POST",
+                "/c2b/confirmation/{token}",
+                &confirmation,
+                None,
+                Some(&notification)
+            )
+            .await
+            .0,
+        200
+    );
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let (status, page) = client
+            .call("GET", "/v1/c2b/payments", "/v1/c2b/payments", Some(&token), None)
+            .await;
+        assert_eq!(status, 200);
+        if page["data"].as_array().is_some_and(|d| !d.is_empty()) {
+            listed = page;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c2b_id = listed["data"][0]["id"].as_str().expect("the confirmation was recorded");
+    let path = format!("/v1/c2b/payments/{c2b_id}");
+    assert_eq!(
+        client
+            .call("GET", "/v1/c2b/payments/{id}", &path, Some(&token), None)
+            .await
+            .0,
+        200
+    );
+
+    let callback = example(&spec, "POST", "/callbacks/stk/{token}");
+    for template in ROUTES.iter().map(|r| r.path).filter(|p| p.starts_with("/callbacks/")) {
+        let path = template.replace("{token}", "pay_forged.0000");
+        assert_eq!(
+            client.call("POST", template, &path, None, Some(&callback)).await.0,
+            200,
+            "{template}"
+        );
+    }
+
+    let ops = harness.token_for("ops", &["ops:read"]);
+    assert_eq!(
+        client.call("GET", "/v1/ready", "/v1/ready", Some(&ops), None).await.0,
+        200
+    );
+    assert_eq!(client.call("GET", "/v1/health", "/v1/health", None, None).await.0, 200);
+    let (status, document) = client
+        .call("GET", "/v1/openapi.json", "/v1/openapi.json", None, None)
+        .await;
+    assert_eq!((status, &document), (200, &spec));
+
+    // Every route was exercised.
+    for route in ROUTES {
+        assert!(
+            client
+                .seen
+                .contains_key(&(route.method.to_string(), route.path.to_owned())),
+            "{} {} was not exercised",
+            route.method,
+            route.path
+        );
+    }
+    harness.stack.shutdown().await;
+}
