@@ -240,8 +240,14 @@ mod tests {
             &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp", "aud": "other"}),
         );
         assert_eq!(v.verify(&wrong_aud), Err(AuthError::WrongAudience));
-        let missing = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60}));
+        // One claim missing at a time: which one jsonwebtoken reports first is not defined.
+        let missing = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60, "aud": "checkout"}));
         assert_eq!(v.verify(&missing), Err(AuthError::WrongIssuer));
+        let neither = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60}));
+        assert!(matches!(
+            v.verify(&neither),
+            Err(AuthError::WrongIssuer | AuthError::WrongAudience)
+        ));
         let missing_aud = mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60, "iss": "https://idp"}));
         assert_eq!(v.verify(&missing_aud), Err(AuthError::WrongAudience));
     }
