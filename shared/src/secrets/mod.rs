@@ -212,6 +212,13 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_example_secret_is_accepted() {
+        let example = include_str!("../../../infra/secret.example.json");
+        let parsed = AppSecrets::parse(example).expect("infra/secret.example.json parses as the functions parse it");
+        assert!(parsed.b2c_initiator_password.is_some() && parsed.jwt_hs256_secret.is_some());
+    }
+
+    #[test]
     fn debug_output_never_shows_values() {
         let s = AppSecrets::parse(&sample_json()).unwrap();
         let printed = format!("{s:?}");
