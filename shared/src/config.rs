@@ -778,6 +778,29 @@ mod payout_config_tests {
 /// Plausible values for every declared variable, to build a function's wiring in tests (no I/O
 /// happens while wiring) and to show the shape of each value.
 #[doc(hidden)]
+/// A function's wiring test: its `build(settings, sdk)` must succeed from only its required
+/// variables, and from all its declared ones, without reading anything undeclared and without I/O.
+#[macro_export]
+macro_rules! wiring_test {
+    ($function:expr, $build:path) => {
+        #[cfg(test)]
+        mod wiring_test {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn wires_from_its_declared_variables_only() {
+                for with_optional in [false, true] {
+                    let env = $crate::config::examples::env($function, with_optional);
+                    let settings = $crate::config::for_function_from_map($function, env).unwrap();
+                    $build(&settings, &$crate::aws::offline_sdk_config()).unwrap();
+                    settings.verify().unwrap();
+                }
+            }
+        }
+    };
+}
+
 pub mod examples {
     use std::collections::HashMap;
 

@@ -322,3 +322,16 @@ pub fn payout_reconciler(
         public_base_url,
     }
 }
+
+/// The Safaricom-facing intake (the `callback` and `c2b-confirmation` functions): the callback
+/// queue and the published source addresses.
+pub fn callback_intake<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<crate::services::callback_intake::CallbackIntake, ConfigError> {
+    Ok(crate::services::callback_intake::CallbackIntake {
+        queue: callback_queue(settings, sdk)?,
+        clock: clock(),
+        known_sources: settings.callback_sources()?,
+    })
+}

@@ -33,17 +33,4 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda::serve_sqs(Arc::new(worker)).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wires_from_its_declared_variables_only() {
-        for with_optional in [false, true] {
-            let env = config::examples::env(FUNCTION, with_optional);
-            let settings = config::for_function_from_map(FUNCTION, env).unwrap();
-            build(&settings, &aws::offline_sdk_config()).unwrap();
-            settings.verify().unwrap();
-        }
-    }
-}
+checkout::wiring_test!(FUNCTION, build);
