@@ -247,6 +247,15 @@ async fn forged_callbacks_are_recorded_and_never_applied() {
             "every callback is acknowledged once durable"
         );
     }
+    // A genuine token for a payment we never created: recorded under that id, never applied.
+    let ghost = "pay_01JD3Q8Z4M2X9N5K7R1T6V0W8Y";
+    let ghost_url = h.stack.stk_callback_url(ghost).await;
+    assert_eq!(
+        h.post_callback(&ghost_url, &success_callback(&crid, json!(700), "TKLGHOST01"))
+            .await
+            .status,
+        StatusCode::OK
+    );
     // Not even JSON.
     let ack = h.send(h.http.post(&url).body("<html>oops</html>")).await;
     assert_eq!(ack.status, StatusCode::OK);
@@ -267,6 +276,19 @@ async fn forged_callbacks_are_recorded_and_never_applied() {
     assert_eq!(records.iter().filter(|r| r["reason"] == "malformed").count(), 3);
     // The forged token names no payment we can trust: it is recorded without one.
     assert!(records.iter().all(|r| r["reason"] != "invalid_token"));
+    let ghost_records = h.callback_records(ghost).await;
+    assert_eq!(ghost_records.len(), 1);
+    assert_eq!(
+        (
+            ghost_records[0]["verdict"].as_str(),
+            ghost_records[0]["reason"].as_str()
+        ),
+        (Some("anomaly"), Some("unknown_payment"))
+    );
+    assert_eq!(
+        h.get(&format!("/v1/payments/{ghost}")).await.status,
+        StatusCode::NOT_FOUND
+    );
     h.shutdown().await;
 }
 

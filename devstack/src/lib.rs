@@ -157,6 +157,7 @@ pub struct DevStack {
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     c2b_validation_delay: Arc<AtomicU64>,
+    secrets: Arc<SecretCache>,
 }
 
 fn random_key() -> String {
@@ -456,7 +457,20 @@ impl DevStack {
             shutdown,
             tasks,
             c2b_validation_delay,
+            secrets,
         })
+    }
+
+    /// The STK callback URL this stack gives Daraja for `payment_id` (genuine token, whether or
+    /// not such a payment exists): tests of callbacks naming payments we never created.
+    pub async fn stk_callback_url(&self, payment_id: &str) -> String {
+        let secrets = self.secrets.get().await.expect("the dev stack's secrets");
+        let tokens = checkout::callback_token::CallbackTokens::new(secrets.callback_hmac_key.clone());
+        format!(
+            "{}/callbacks/stk/{}",
+            self.base_url,
+            tokens.token_for(checkout::callback_token::TokenPurpose::StkCallback, payment_id)
+        )
     }
 
     /// Test hook: makes `POST /c2b/validation/{token}` wait this long before answering, as a
