@@ -465,7 +465,7 @@ impl DevStack {
     /// not such a payment exists): tests of callbacks naming payments we never created.
     pub async fn stk_callback_url(&self, payment_id: &str) -> String {
         let secrets = self.secrets.get().await.expect("the dev stack's secrets");
-        let tokens = checkout::callback_token::CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let tokens = checkout::callback_token::CallbackTokens::from_secrets(&secrets);
         format!(
             "{}/callbacks/stk/{}",
             self.base_url,

@@ -4,6 +4,10 @@
 //! URL: `<id>.<HMAC-SHA256(key, purpose:id)>`. The id lets a callback correlate even when
 //! Daraja's synchronous answer was lost; the MAC, compared in constant time, makes the URL
 //! impossible to guess from the id.
+//!
+//! Rotation: tokens are always made with the current key; a token made with the previous key
+//! (`callback_hmac_key_previous` in the secret) still verifies, so callbacks of payments opened
+//! before a rotation are not lost.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -42,20 +46,41 @@ impl TokenPurpose {
 
 pub struct CallbackTokens {
     key: Secret,
+    previous: Option<Secret>,
+}
+
+fn mac_with(key: &Secret, purpose: TokenPurpose, id: &str) -> HmacSha256 {
+    // HMAC accepts keys of any length.
+    let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes()).unwrap_or_else(|_| unreachable!());
+    mac.update(purpose.label().as_bytes());
+    mac.update(b":");
+    mac.update(id.as_bytes());
+    mac
 }
 
 impl CallbackTokens {
     pub fn new(key: Secret) -> CallbackTokens {
-        CallbackTokens { key }
+        CallbackTokens { key, previous: None }
+    }
+
+    /// The current key, and the previous one while a rotation is under way.
+    pub fn from_secrets(secrets: &crate::secrets::AppSecrets) -> CallbackTokens {
+        CallbackTokens {
+            key: secrets.callback_hmac_key.clone(),
+            previous: secrets.callback_hmac_key_previous.clone(),
+        }
     }
 
     fn mac(&self, purpose: TokenPurpose, id: &str) -> HmacSha256 {
-        // HMAC accepts keys of any length.
-        let mut mac = HmacSha256::new_from_slice(self.key.expose().as_bytes()).unwrap_or_else(|_| unreachable!());
-        mac.update(purpose.label().as_bytes());
-        mac.update(b":");
-        mac.update(id.as_bytes());
-        mac
+        mac_with(&self.key, purpose, id)
+    }
+
+    /// Whether `tag` is the MAC of `id` under the current or the previous key (each compared in
+    /// constant time).
+    fn genuine(&self, purpose: TokenPurpose, id: &str, tag: &[u8]) -> bool {
+        std::iter::once(&self.key)
+            .chain(self.previous.as_ref())
+            .any(|key| mac_with(key, purpose, id).verify_slice(tag).is_ok())
     }
 
     pub fn token_for(&self, purpose: TokenPurpose, id: &str) -> String {
@@ -70,8 +95,7 @@ impl CallbackTokens {
         }
         let (id, tag) = token.rsplit_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        self.mac(purpose, id).verify_slice(&tag).ok()?;
-        Some(id)
+        self.genuine(purpose, id, &tag).then_some(id)
     }
 
     /// A token whose MAC is lower-case hex: `<id>.<64 hex digits>`. For C2B URLs: Daraja refuses
@@ -99,14 +123,33 @@ impl CallbackTokens {
             .chunks(2)
             .map(|pair| (digit(pair[0]) << 4) | digit(pair[1]))
             .collect();
-        self.mac(purpose, id).verify_slice(&tag).ok()?;
-        Some(id)
+        self.genuine(purpose, id, &tag).then_some(id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_of_the_previous_key_verify_during_a_rotation() {
+        let old = CallbackTokens::new(Secret::new("o".repeat(32)));
+        let stk = old.token_for(TokenPurpose::StkCallback, "pay_01ABC");
+        let c2b = old.hex_token_for(TokenPurpose::C2bConfirmation, "600984");
+        let rotating = CallbackTokens {
+            key: Secret::new("n".repeat(32)),
+            previous: Some(Secret::new("o".repeat(32))),
+        };
+        assert_eq!(rotating.verify(TokenPurpose::StkCallback, &stk), Some("pay_01ABC"));
+        assert_eq!(rotating.verify_hex(TokenPurpose::C2bConfirmation, &c2b), Some("600984"));
+        // New tokens use the new key only.
+        let fresh = rotating.token_for(TokenPurpose::StkCallback, "pay_01ABC");
+        assert_ne!(fresh, stk);
+        assert_eq!(old.verify(TokenPurpose::StkCallback, &fresh), None);
+        // Once the previous key is dropped, its tokens stop working.
+        let rotated = CallbackTokens::new(Secret::new("n".repeat(32)));
+        assert_eq!(rotated.verify(TokenPurpose::StkCallback, &stk), None);
+    }
 
     fn tokens() -> CallbackTokens {
         CallbackTokens::new(Secret::new("k".repeat(32)))

@@ -8,6 +8,7 @@
 //!   "stk_shortcode": "174379", "stk_passkey": "...",
 //!   "b2c_shortcode": "600992", "b2c_initiator_name": "testapi", "b2c_initiator_password": "...",
 //!   "callback_hmac_key": "at least 32 characters",
+//!   "callback_hmac_key_previous": "optional: the key being rotated out",
 //!   "jwt_hs256_secret": "at least 32 characters",
 //!   "webhook_signing_secret": "..."
 //! }
@@ -82,6 +83,9 @@ pub struct AppSecrets {
     #[serde(default)]
     pub b2c_initiator_password: Option<Secret>,
     pub callback_hmac_key: Secret,
+    /// The key being rotated out: tokens made with it still verify until it is removed.
+    #[serde(default)]
+    pub callback_hmac_key_previous: Option<Secret>,
     #[serde(default)]
     pub jwt_hs256_secret: Option<Secret>,
     #[serde(default)]
@@ -96,6 +100,13 @@ impl AppSecrets {
         let secrets: AppSecrets = serde_json::from_str(json).map_err(|e| {
             SecretsError::Malformed(format!("{} (line {}, column {})", classify(&e), e.line(), e.column()))
         })?;
+        if let Some(previous) = &secrets.callback_hmac_key_previous {
+            if previous.expose().len() < Self::MIN_KEY_CHARS {
+                return Err(SecretsError::Malformed(
+                    "callback_hmac_key_previous must be at least 32 characters".into(),
+                ));
+            }
+        }
         if secrets.callback_hmac_key.expose().len() < Self::MIN_KEY_CHARS {
             return Err(SecretsError::Malformed(
                 "callback_hmac_key must be at least 32 characters".into(),

@@ -72,7 +72,7 @@ impl C2bRegistrar {
             tracing::error!(%error, "secrets unavailable");
             ApiError::Unavailable
         })?;
-        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let tokens = CallbackTokens::from_secrets(&secrets);
         let (validation_url, confirmation_url) = c2b_urls(&self.config.public_base_url, &tokens, &request.shortcode);
         for (which, url) in [("validation", &validation_url), ("confirmation", &confirmation_url)] {
             check_c2b_url(url, self.config.require_https).map_err(|reason| {

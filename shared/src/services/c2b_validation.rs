@@ -181,7 +181,7 @@ impl C2bValidator {
                 return (reply, reason, None);
             }
         };
-        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let tokens = CallbackTokens::from_secrets(&secrets);
         let Some(shortcode) = tokens
             .verify_hex(TokenPurpose::C2bValidation, token)
             .and_then(|id| Shortcode::parse(id).ok())

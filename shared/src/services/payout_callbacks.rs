@@ -173,7 +173,7 @@ impl CallbackHandler for PayoutCallbackHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
         let mut record = record_of(message_id, envelope, self.clock.now());
-        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let tokens = CallbackTokens::from_secrets(&secrets);
         let id = purpose(envelope.kind)
             .and_then(|purpose| tokens.verify(purpose, &envelope.token))
             .and_then(|id| PayoutId::parse(id).ok());

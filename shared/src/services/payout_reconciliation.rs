@@ -299,7 +299,7 @@ impl PayoutReconciler {
             return false;
         }
         control.queries.fetch_add(1, Ordering::Relaxed);
-        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let tokens = CallbackTokens::from_secrets(&secrets);
         let base = self.public_base_url.trim_end_matches('/');
         let id = payout.id.as_str();
         let result_url = format!(

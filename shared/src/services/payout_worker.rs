@@ -162,7 +162,7 @@ impl PayoutWorker {
             alarm("b2c_certificate_invalid", &error.to_string());
             Retry(error.to_string())
         })?;
-        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let tokens = CallbackTokens::from_secrets(&secrets);
         let base = self.config.public_base_url.trim_end_matches('/');
         let result_url = format!(
             "{base}/callbacks/b2c/result/{}",

@@ -41,7 +41,7 @@ impl CallbackHandler for StkCallbackHandler {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
         let now = self.clock.now();
         let mut record = record_of(message_id, envelope, now);
-        let tokens = CallbackTokens::new(secrets.callback_hmac_key.clone());
+        let tokens = CallbackTokens::from_secrets(&secrets);
         let Some(payment_id) = tokens
             .verify(TokenPurpose::StkCallback, &envelope.token)
             .and_then(|id| PaymentId::parse(id).ok())
