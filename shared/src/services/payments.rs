@@ -198,7 +198,7 @@ impl PaymentsService {
         payment: &Payment,
         now: DateTime<Utc>,
     ) -> Result<crate::daraja::StkPushAccepted, DarajaError> {
-        let tokens = CallbackTokens::from_secrets(&secrets);
+        let tokens = CallbackTokens::from_secrets(secrets);
         let callback_url = format!(
             "{}/callbacks/stk/{}",
             self.config.public_base_url.trim_end_matches('/'),
