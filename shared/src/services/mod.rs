@@ -22,3 +22,4 @@ pub mod receipt_links;
 pub mod reconciliation;
 pub mod settlement;
 pub mod stk_callbacks;
+mod sweep_control;

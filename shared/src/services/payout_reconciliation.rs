@@ -14,21 +14,20 @@
 //! - Queries are paced (a global rate), run with bounded concurrency, and the sweep stops asking
 //!   on Spike Arrest or when Daraja keeps failing; one payout's failure never stops the others.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
-use tokio::sync::Mutex;
 
 use super::b2c_credential::SecurityCredentials;
 use super::payout_settlement::{PayoutSettled, PayoutSettler};
 use super::payouts::enqueue;
+use super::sweep_control::{AfterFailure, SweepControl};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
-use crate::daraja::{ApiCredentials, Daraja, DarajaError, TransactionStatusRequest};
+use crate::daraja::{ApiCredentials, Daraja, TransactionStatusRequest};
 use crate::domain::payout::{Payout, PayoutEvent};
 use crate::domain::PayoutStatus;
 use crate::metrics;
@@ -104,14 +103,6 @@ struct Checked {
     failed: bool,
 }
 
-struct SweepControl {
-    pacer: Mutex<tokio::time::Interval>,
-    stop: AtomicBool,
-    consecutive_failures: AtomicU32,
-    queries: AtomicUsize,
-    started: Instant,
-}
-
 impl PayoutReconciler {
     pub async fn sweep(&self) -> PayoutSweepReport {
         let mut report = PayoutSweepReport::default();
@@ -128,16 +119,11 @@ impl PayoutReconciler {
         if due.is_empty() {
             return report;
         }
-        let period = Duration::from_secs_f64(1.0 / f64::from(self.config.queries_per_second.max(1)));
-        let mut pacer = tokio::time::interval(period);
-        pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let control = SweepControl {
-            pacer: Mutex::new(pacer),
-            stop: AtomicBool::new(false),
-            consecutive_failures: AtomicU32::new(0),
-            queries: AtomicUsize::new(0),
-            started: Instant::now(),
-        };
+        let control = SweepControl::new(
+            self.config.queries_per_second,
+            self.config.time_budget,
+            self.config.failure_threshold,
+        );
         let results: Vec<Checked> = futures::stream::iter(due)
             .map(|payout| self.check(payout, &control))
             .buffer_unordered(self.config.concurrency.max(1))
@@ -150,7 +136,7 @@ impl PayoutReconciler {
             report.skipped += usize::from(checked.skipped);
             report.errors += usize::from(checked.failed);
         }
-        report.stopped_early = control.stop.load(Ordering::Relaxed);
+        report.stopped_early = control.stopped();
         metrics::count(
             "PayoutReconciliations",
             report.requeued as u64,
@@ -171,8 +157,7 @@ impl PayoutReconciler {
     }
 
     async fn check(&self, payout: Payout, control: &SweepControl) -> Checked {
-        if control.stop.load(Ordering::Relaxed) || control.started.elapsed() > self.config.time_budget {
-            control.stop.store(true, Ordering::Relaxed);
+        if !control.may_start() {
             return Checked {
                 skipped: true,
                 ..Checked::default()
@@ -271,7 +256,7 @@ impl PayoutReconciler {
 
     /// Asks Transaction Status about the payout; true when Daraja acknowledged the query.
     async fn ask(&self, payout: &Payout, control: &SweepControl) -> bool {
-        if control.stop.load(Ordering::Relaxed) {
+        if control.stopped() {
             return false;
         }
         let secrets = match self.secrets.get().await {
@@ -294,11 +279,9 @@ impl PayoutReconciler {
                 return false;
             }
         };
-        control.pacer.lock().await.tick().await;
-        if control.stop.load(Ordering::Relaxed) {
+        if !control.take_turn().await {
             return false;
         }
-        control.queries.fetch_add(1, Ordering::Relaxed);
         let tokens = CallbackTokens::from_secrets(&secrets);
         let base = self.public_base_url.trim_end_matches('/');
         let id = payout.id.as_str();
@@ -329,18 +312,19 @@ impl PayoutReconciler {
         };
         match self.daraja.transaction_status(&request).await {
             Ok(_) => {
-                control.consecutive_failures.store(0, Ordering::Relaxed);
+                control.answered();
                 metrics::count("PayoutStatusQueries", 1, &[("Answer", "acknowledged")]);
                 true
             }
             Err(error) => {
                 metrics::count("PayoutStatusQueries", 1, &[("Answer", "error")]);
-                let failures = control.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                if matches!(error, DarajaError::RateLimited { .. }) || failures >= self.config.failure_threshold {
-                    tracing::warn!(%error, failures, "Daraja is refusing or failing; the payout sweep stops asking");
-                    control.stop.store(true, Ordering::Relaxed);
-                } else {
-                    tracing::warn!(%error, payout_id = %payout.id, "Transaction Status failed; will ask again");
+                match control.failed(&error) {
+                    AfterFailure::StopAsking { consecutive_failures } => {
+                        tracing::warn!(%error, consecutive_failures, "Daraja is refusing or failing; the payout sweep stops asking");
+                    }
+                    AfterFailure::GoOn { .. } => {
+                        tracing::warn!(%error, payout_id = %payout.id, "Transaction Status failed; will ask again");
+                    }
                 }
                 false
             }

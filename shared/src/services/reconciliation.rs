@@ -13,23 +13,21 @@
 //! - Queries are paced (a global rate), run with bounded concurrency, and the sweep stops
 //!   asking on Spike Arrest or when Daraja keeps failing; one payment's failure never stops the others.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use serde::Serialize;
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 use super::settlement::{PaymentSettler, Settled};
+use super::sweep_control::{AfterFailure, SweepControl};
 use crate::clock::Clock;
-use crate::daraja::{ApiCredentials, Daraja, DarajaError, StkQueryAnswer, StkQueryRequest};
+use crate::daraja::{ApiCredentials, Daraja, StkQueryAnswer, StkQueryRequest};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, Source, StkFinalResult};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::SecretCache;
 use crate::store::{StoreError, Table};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReconcileConfig {
@@ -99,15 +97,6 @@ enum Checked {
     Failed,
 }
 
-/// Shared state of one sweep: pacing and the circuit breaker.
-struct SweepControl {
-    pacer: Mutex<tokio::time::Interval>,
-    stop: AtomicBool,
-    consecutive_failures: AtomicU32,
-    queries: AtomicUsize,
-    started: Instant,
-}
-
 enum Answer {
     Final(crate::domain::DarajaResult),
     NotKnownYet,
@@ -128,17 +117,11 @@ impl Reconciler {
             }
         };
         report.due = due.len();
-        let mut pacer = tokio::time::interval(Duration::from_secs_f64(
-            1.0 / f64::from(self.config.queries_per_second.max(1)),
-        ));
-        pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let control = SweepControl {
-            pacer: Mutex::new(pacer),
-            stop: AtomicBool::new(false),
-            consecutive_failures: AtomicU32::new(0),
-            queries: AtomicUsize::new(0),
-            started: Instant::now(),
-        };
+        let control = SweepControl::new(
+            self.config.queries_per_second,
+            self.config.time_budget,
+            self.config.failure_threshold,
+        );
         let results: Vec<Checked> = futures::stream::iter(due)
             .map(|payment| self.check(payment, &control))
             .buffer_unordered(self.config.concurrency.max(1))
@@ -159,8 +142,8 @@ impl Reconciler {
                 Checked::Failed => report.errors += 1,
             }
         }
-        report.queried = control.queries.load(Ordering::Relaxed);
-        report.stopped_early = control.stop.load(Ordering::Relaxed);
+        report.queried = control.queries();
+        report.stopped_early = control.stopped();
         metrics::count("Reconciliations", report.settled as u64, &[("Result", "settled")]);
         metrics::count(
             "Reconciliations",
@@ -204,8 +187,7 @@ impl Reconciler {
     }
 
     async fn check(&self, payment: Payment, control: &SweepControl) -> Checked {
-        if control.stop.load(Ordering::Relaxed) || control.started.elapsed() > self.config.time_budget {
-            control.stop.store(true, Ordering::Relaxed);
+        if !control.may_start() {
             return Checked::Skipped;
         }
         match self.check_one(payment, control).await {
@@ -277,7 +259,7 @@ impl Reconciler {
         let Some(checkout_request_id) = payment.checkout_request_id.as_deref() else {
             return Answer::NoCheckoutId;
         };
-        if control.stop.load(Ordering::Relaxed) {
+        if control.stopped() {
             return Answer::CouldNotAsk;
         }
         let secrets = match self.secrets.get().await {
@@ -287,12 +269,9 @@ impl Reconciler {
                 return Answer::CouldNotAsk;
             }
         };
-        control.pacer.lock().await.tick().await;
-        // Another query may have hit a rate limit while this one waited its turn.
-        if control.stop.load(Ordering::Relaxed) {
+        if !control.take_turn().await {
             return Answer::CouldNotAsk;
         }
-        control.queries.fetch_add(1, Ordering::Relaxed);
         let credentials = ApiCredentials {
             consumer_key: secrets.daraja_consumer_key.clone(),
             consumer_secret: secrets.daraja_consumer_secret.clone(),
@@ -306,23 +285,24 @@ impl Reconciler {
         };
         match self.daraja.stk_query(&request).await {
             Ok(StkQueryAnswer::Final(result)) => {
-                control.consecutive_failures.store(0, Ordering::Relaxed);
+                control.answered();
                 metrics::count("ReconciliationQueries", 1, &[("Answer", "final")]);
                 Answer::Final(result)
             }
             Ok(StkQueryAnswer::NotKnownYet { .. }) => {
-                control.consecutive_failures.store(0, Ordering::Relaxed);
+                control.answered();
                 metrics::count("ReconciliationQueries", 1, &[("Answer", "not_known_yet")]);
                 Answer::NotKnownYet
             }
             Err(error) => {
                 metrics::count("ReconciliationQueries", 1, &[("Answer", "error")]);
-                let failures = control.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-                if matches!(error, DarajaError::RateLimited { .. }) || failures >= self.config.failure_threshold {
-                    tracing::warn!(%error, failures, "Daraja is refusing or failing; the sweep stops asking");
-                    control.stop.store(true, Ordering::Relaxed);
-                } else {
-                    tracing::warn!(%error, payment_id = %payment.id, "STK Query failed; will ask again");
+                match control.failed(&error) {
+                    AfterFailure::StopAsking { consecutive_failures } => {
+                        tracing::warn!(%error, consecutive_failures, "Daraja is refusing or failing; the sweep stops asking");
+                    }
+                    AfterFailure::GoOn { .. } => {
+                        tracing::warn!(%error, payment_id = %payment.id, "STK Query failed; will ask again");
+                    }
                 }
                 Answer::CouldNotAsk
             }
