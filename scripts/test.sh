@@ -51,6 +51,9 @@ fi
 step "Tests (unit, contract against memory and moto, end to end with the simulator)"
 cargo test --workspace --no-fail-fast
 
+step "README run command (cargo run -p devstack): starts, takes a payment, settles it"
+.venv/bin/python scripts/devstack-smoke.py
+
 step "Template lint (cfn-lint)"
 .venv/bin/cfn-lint template.yaml
 
