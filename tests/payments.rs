@@ -785,17 +785,19 @@ async fn daraja_failing_never_guesses() {
     .await;
     let unknown = h.create_payment(&key(), &payment_body(&fresh_phone(40), 100)).await;
     assert_eq!(unknown.status, StatusCode::ACCEPTED, "{}", unknown.body);
-    assert_eq!(unknown.body["status"], "pending");
+    assert_eq!(unknown.body["status"], "unknown");
     assert_eq!(unknown.body["failure_reason"], Value::Null);
-    // Spike arrest on every attempt: nothing was sent, so the payment fails as unavailable.
+    // Spike arrest on every attempt: nothing was sent, so the payment fails as unavailable, and
+    // the merchant is told M-Pesa is rate limiting (429, retry with a new key), not a 5xx.
     h.sim_put(
         "/__control/faults",
         &json!({"rules": [{"endpoint": "stk_push", "kind": "spike_arrest", "probability": 1.0}]}),
     )
     .await;
     let limited = h.create_payment(&key(), &payment_body(&fresh_phone(41), 100)).await;
-    assert_eq!(limited.status, StatusCode::SERVICE_UNAVAILABLE, "{}", limited.body);
-    assert_eq!(limited.body["code"], "daraja_unavailable");
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(limited.body["code"], "daraja_rate_limited");
+    assert!(limited.headers.contains_key("retry-after"));
     let id = limited.body["payment_id"].as_str().unwrap();
     let p = h.payment(id).await;
     assert_eq!(p["status"], "failed");
@@ -810,5 +812,31 @@ async fn daraja_failing_never_guesses() {
     let retried = h.create_payment(&key(), &payment_body(&fresh_phone(42), 100)).await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
     assert_eq!(retried.body["status"], "sent");
+    h.shutdown().await;
+}
+
+/// Daraja processed the push (the customer is prompted and pays) but its answer was lost (HTTP
+/// 503 from the gateway): the merchant is told 202 `unknown`, never "failed" or a 5xx, the push is
+/// not sent again, and the genuine success callback that follows completes the payment.
+#[tokio::test]
+async fn a_push_whose_answer_was_lost_after_daraja_processed_it_completes_from_its_callback() {
+    let h = Harness::start().await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "stk_push", "kind": "http_503", "first_n": 1, "phase": "after"}]}),
+    )
+    .await;
+    let reply = h.create_payment(&key(), &payment_body(&fresh_phone(43), 250)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_eq!(reply.body["status"], "unknown");
+    assert_eq!(reply.body["checkout_request_id"], Value::Null);
+    let id = reply.body["id"].as_str().unwrap();
+    let done = h.wait_for_status(id, "completed").await;
+    assert!(done["mpesa_receipt"].as_str().is_some(), "{done}");
+    assert_eq!(done["failure_reason"], Value::Null);
+    let pushes = h.stk_pushes().await;
+    assert_eq!(pushes.len(), 1, "never pushed twice: {pushes:#?}");
+    assert_eq!(pushes[0]["money_moved"], true);
+    assert_eq!(pushes[0]["receipt"], done["mpesa_receipt"]);
     h.shutdown().await;
 }

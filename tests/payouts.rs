@@ -20,6 +20,8 @@ use support::{key, payout_body, Harness};
 const RESULT_WAIT: i64 = 120;
 const STATUS_INTERVAL: i64 = 60;
 const DEADLINE: i64 = 600;
+/// The worker's submission lease (`PayoutWorkerConfig::DEFAULT_SUBMISSION_LEASE`).
+const LEASE: i64 = 300;
 
 async fn create(h: &Harness, phone: &str, amount: u64) -> Value {
     let reply = h.create_payout(&key(), &payout_body(phone, amount)).await;
@@ -114,13 +116,14 @@ async fn every_failure_code_maps_to_a_stable_failure_reason() {
         ("02028", "not_permitted", "operator"),
         ("02040", "recipient_not_registered", "recipient"),
         ("08006", "initiator_locked", "operator"),
-        ("01032", "unknown", "unknown"),
     ];
     let mut ids = Vec::new();
     for (code, _, _) in &table {
         ids.push(id(&create(&h, &format!("2547000{code}"), 100).await));
     }
     let sfc = id(&create(&h, "254700090003", 100).await);
+    // A code that is not in the table proves nothing either way: unknown, for Transaction Status.
+    let unrecognised = id(&create(&h, "254700001032", 100).await);
     for (payout_id, (code, reason, category)) in ids.iter().zip(table) {
         let p = h.wait_for_payout_status(payout_id, "failed").await;
         assert_eq!(p["failure_reason"], reason, "code {code}: {p}");
@@ -136,6 +139,11 @@ async fn every_failure_code_maps_to_a_stable_failure_reason() {
     assert_eq!(
         (p["failure_reason"].as_str(), p["result"]["code"].as_str()),
         (Some("recipient_invalid"), Some("SFC_IC0003"))
+    );
+    let p = h.wait_for_payout_status(&unrecognised, "unknown").await;
+    assert_eq!(
+        (p["failure_reason"].as_str(), p["result"]["code"].as_str()),
+        (None, Some("1032"))
     );
     h.shutdown().await;
 }
@@ -237,10 +245,15 @@ async fn a_lost_result_is_resolved_by_transaction_status() {
         .map(|h| h["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["pending", "sent", "unknown", "completed"]);
-    // Transaction Status was asked by OriginatorConversationID; the payout was never re-sent.
+    // Transaction Status was asked by the ConversationID Daraja gave on acceptance; the payout
+    // was never re-sent.
     let queries = h.sim_transactions("?kind=transaction_status").await;
     assert_eq!(queries.len(), 1);
-    assert_eq!(queries[0]["request"]["OriginalConversationID"], id.as_str());
+    assert!(
+        done["conversation_id"].as_str().is_some_and(|c| c.starts_with("AG_")),
+        "{done}"
+    );
+    assert_eq!(queries[0]["request"]["OriginalConversationID"], done["conversation_id"]);
     assert_eq!(h.b2c_truth(&id).await.len(), 1);
     assert_eq!(
         h.stack.sweep_payouts_now().await.due,
@@ -268,34 +281,36 @@ async fn a_queue_timeout_with_money_moved_completes() {
 }
 
 #[tokio::test]
-async fn no_money_fails_only_after_the_deadline_and_two_spaced_not_found_answers() {
+async fn not_found_answers_never_fail_a_payout_it_stays_unknown_past_the_deadline() {
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
-    // Queue timeout and no money; and nothing POSTed at all, no money. Both: Transaction Status 2032.
+    // Queue timeout and no money; and nothing POSTed at all, no money. Both: Transaction Status
+    // 2032. Daraja accepted both, so money may have moved as far as we can prove: never failed.
     let timed_out = id(&create(&h, "254700090004", 300).await);
     let silent = id(&create(&h, "254700090005", 400).await);
     h.wait_for_payout_status(&timed_out, "unknown").await;
     h.wait_for_payout_status(&silent, "sent").await;
     h.b2c_settled(&silent).await;
 
-    // First answer (only the timed-out payout is due).
     assert_eq!(h.stack.sweep_payouts_now().await.queried, 1);
     h.wait_for_records(&timed_out, "transaction_status_result", 1).await;
     h.advance(RESULT_WAIT + 1);
     assert_eq!(h.stack.sweep_payouts_now().await.queried, 2);
     h.wait_for_records(&timed_out, "transaction_status_result", 2).await;
     h.wait_for_records(&silent, "transaction_status_result", 1).await;
-    // Two spaced "not found" answers, but before the deadline: still unknown.
-    for id in [&timed_out, &silent] {
-        assert_eq!(h.payout(id).await["status"], "unknown");
+    // Past the deadline, more spaced "not found" answers (an older release failed them here).
+    for round in 0..2 {
+        h.advance(DEADLINE + STATUS_INTERVAL);
+        assert_eq!(h.stack.sweep_payouts_now().await.queried, 2, "round {round}");
+        h.wait_for_records(&timed_out, "transaction_status_result", 3 + round)
+            .await;
+        h.wait_for_records(&silent, "transaction_status_result", 2 + round)
+            .await;
     }
-    // Past the deadline, one more answer each: both now have two "not found" answers at least
-    // the status interval apart.
-    h.advance(DEADLINE + STATUS_INTERVAL);
-    assert_eq!(h.stack.sweep_payouts_now().await.queried, 2);
+    h.settle_queue().await;
     for id in [&timed_out, &silent] {
-        let failed = h.wait_for_payout_status(id, "failed").await;
-        assert_eq!(failed["failure_reason"], "not_found_at_daraja");
-        assert_eq!(sources(&failed).last().unwrap(), "reconciliation");
+        let payout = h.payout(id).await;
+        assert_eq!(payout["status"], "unknown", "{payout}");
+        assert_eq!(payout["failure_reason"], Value::Null);
         assert_eq!(disbursements(&h.b2c_truth(id).await), 0);
         assert_eq!(h.b2c_truth(id).await.len(), 1, "never re-sent");
     }
@@ -303,24 +318,22 @@ async fn no_money_fails_only_after_the_deadline_and_two_spaced_not_found_answers
 }
 
 #[tokio::test]
-async fn a_single_not_found_answer_after_the_deadline_is_not_enough() {
+async fn an_unrecognised_result_code_is_unknown_until_transaction_status_decides() {
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
-    let p = id(&create(&h, "254700090004", 300).await);
-    h.wait_for_payout_status(&p, "unknown").await;
-    h.advance(DEADLINE + 1);
+    h.sim_post(
+        "/__control/outcomes",
+        &json!({"match": "next", "kind": "b2c", "result_code": "4242", "money_moves": false}),
+    )
+    .await;
+    let p = id(&create(&h, "0712345077", 650).await);
+    let unknown = h.wait_for_payout_status(&p, "unknown").await;
+    assert_eq!(unknown["failure_reason"], Value::Null, "{unknown}");
+    assert_eq!(unknown["result"]["code"], "4242");
     assert_eq!(h.stack.sweep_payouts_now().await.queried, 1);
-    h.wait_for_records(&p, "transaction_status_result", 1).await;
-    h.settle_queue().await;
-    assert_eq!(h.payout(&p).await["status"], "unknown");
-    // Asking again sooner than the interval is not allowed: the payout is not due.
-    h.advance(STATUS_INTERVAL - 1);
-    assert_eq!(h.stack.sweep_payouts_now().await.due, 0);
-    h.advance(1);
-    assert_eq!(h.stack.sweep_payouts_now().await.queried, 1);
-    assert_eq!(
-        h.wait_for_payout_status(&p, "failed").await["failure_reason"],
-        "not_found_at_daraja"
-    );
+    // The simulator's Transaction Status reports it declined (no money moved): now it fails.
+    let failed = h.wait_for_payout_status(&p, "failed").await;
+    assert_eq!(failed["failure_reason"], "declined_at_daraja");
+    assert_eq!(disbursements(&h.b2c_truth(&p).await), 0);
     h.shutdown().await;
 }
 
@@ -339,7 +352,15 @@ async fn a_lost_answer_after_daraja_paid_is_resumed_without_a_second_payment() {
     )
     .await;
     let p = id(&create(&h, "0712345002", 1500).await);
-    // The worker's retry is refused as a duplicate: that means "accepted before" → sent.
+    // The answer is lost: the payout stays pending under the submission lease, which runs out;
+    // the sweeper then re-queues it, and the resubmission is refused as a duplicate: that means
+    // "accepted before" → sent.
+    h.wait_for_payout(&p, "leased", |p| p["submit_attempts"] == 1).await;
+    h.settle_queue().await;
+    assert_eq!(h.payout(&p).await["status"], "pending");
+    assert_eq!(h.b2c_truth(&p).await.len(), 1, "no resend while the lease is held");
+    h.advance(LEASE + 1);
+    assert_eq!(h.stack.sweep_payouts_now().await.requeued, 1);
     let sent = h.wait_for_payout_status(&p, "sent").await;
     assert_eq!(sent["submit_attempts"], 2);
     assert_eq!(sent["conversation_id"], Value::Null);
@@ -408,6 +429,12 @@ async fn a_crash_between_daraja_accepting_and_our_write_is_resumed_without_a_sec
     )
     .await;
     let p = id(&create(&h, "0712345003", 1200).await);
+    // The crash leaves the payout pending under a lease that runs out; then the sweeper
+    // re-queues it.
+    h.wait_for_payout(&p, "leased", |p| p["submit_attempts"] == 1).await;
+    h.settle_queue().await;
+    h.advance(LEASE + 1);
+    assert_eq!(h.stack.sweep_payouts_now().await.requeued, 1);
     let sent = h.wait_for_payout_status(&p, "sent").await;
     assert_eq!(sent["submit_attempts"], 2, "resubmitted after the crash");
     h.advance(RESULT_WAIT + 1);
@@ -421,11 +448,20 @@ async fn a_crash_between_daraja_accepting_and_our_write_is_resumed_without_a_sec
 
 #[tokio::test]
 async fn a_pending_payout_whose_job_was_lost_is_requeued_by_the_sweeper() {
-    let h = Harness::start_with_manual_clock(Options::for_tests()).await;
-    // Daraja refuses the first attempts (unavailable): the job goes to the dead-letter queue.
+    // The queue's visibility timeout is longer than one submission (the client's own retries
+    // included), as the template makes it in AWS: a job is never redelivered while it runs.
+    let mut options = Options::for_tests();
+    options.payouts = PayoutOptions {
+        retry_after: std::time::Duration::from_millis(1500),
+        max_receives: 3,
+        ..PayoutOptions::for_tests()
+    };
+    let h = Harness::start_with_manual_clock(options).await;
+    // Daraja refuses the first attempts (Spike Arrest: nothing processed): the job goes to the
+    // dead-letter queue.
     h.sim_put(
         "/__control/faults",
-        &json!({"rules": [{"endpoint": "b2c", "kind": "http_503", "first_n": 30}]}),
+        &json!({"rules": [{"endpoint": "b2c", "kind": "spike_arrest", "first_n": 30}]}),
     )
     .await;
     let p = id(&create(&h, "0712345004", 800).await);
@@ -748,5 +784,119 @@ async fn bad_input_is_a_clear_problem_never_a_500() {
         .post_callback(&h.url("/callbacks/b2c/result/nothing"), &json!({"no": "result"}))
         .await;
     assert_eq!(junk.status, StatusCode::OK);
+    h.shutdown().await;
+}
+
+/// Two jobs for one payout (an SQS redelivery, a sweeper re-queue, two workers at once) released
+/// at the same instant while Daraja answers slowly: exactly one B2C request reaches Daraja.
+#[tokio::test]
+async fn two_jobs_for_one_payout_at_the_same_instant_send_one_b2c_request() {
+    let h = Harness::start().await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "b2c", "kind": "slow", "delay_ms": 400}]}),
+    )
+    .await;
+    // Recorded directly (not through the API, whose job the stack's own worker would take).
+    let payout = checkout::domain::payout::Payout::create(
+        checkout::domain::PayoutId::generate(),
+        checkout::domain::ClientId::parse("merchant-a").unwrap(),
+        "600992".into(),
+        checkout::domain::payout::NewPayout {
+            amount: checkout::domain::Amount::new(1000).unwrap(),
+            phone: checkout::domain::Msisdn::parse("0712345088").unwrap(),
+            kind: checkout::domain::PayoutKind::BusinessPayment,
+            remarks: checkout::domain::Remarks::parse("Refund ORDER1").unwrap(),
+            occasion: None,
+            metadata: Default::default(),
+        },
+        false,
+        chrono::Utc::now(),
+        Default::default(),
+    );
+    h.stack
+        .table()
+        .write(vec![checkout::repo::payouts::PayoutRepo::insert(&payout)])
+        .await
+        .unwrap();
+    let job = checkout::services::payouts::PayoutJob::for_payout(&payout.id).to_json();
+    let delivery = |id: &str| checkout::queue::consumer::Delivery {
+        id: id.into(),
+        body: job.clone(),
+        receive_count: 1,
+    };
+    use checkout::queue::consumer::BatchHandler;
+    let (a, b) = (h.stack.payout_worker_instance(), h.stack.payout_worker_instance());
+    let barrier = tokio::sync::Barrier::new(2);
+    let (ra, rb) = tokio::join!(
+        async {
+            barrier.wait().await;
+            a.handle(vec![delivery("message-1")]).await
+        },
+        async {
+            barrier.wait().await;
+            b.handle(vec![delivery("message-2")]).await
+        }
+    );
+    assert!(
+        ra.is_empty() && rb.is_empty(),
+        "neither job asks to be retried: {ra:?} {rb:?}"
+    );
+    let id = payout.id.to_string();
+    h.wait_for_payout_status(&id, "completed").await;
+    let truth = h.b2c_truth(&id).await;
+    assert_eq!(truth.len(), 1, "exactly one B2C request reached Daraja: {truth:#?}");
+    assert_eq!(disbursements(&truth), 1);
+    assert_eq!(h.payout(&id).await["submit_attempts"], 1);
+    h.shutdown().await;
+}
+
+/// A queue that refuses every message, as SQS during an outage.
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl checkout::queue::Queue for DownQueue {
+    async fn send(&self, _: &str) -> Result<String, checkout::queue::QueueError> {
+        Err(checkout::queue::QueueError::Unavailable("the queue is down".into()))
+    }
+    async fn receive(
+        &self,
+        _: usize,
+        _: std::time::Duration,
+    ) -> Result<Vec<checkout::queue::Message>, checkout::queue::QueueError> {
+        Ok(Vec::new())
+    }
+    async fn ack(&self, _: &str) -> Result<(), checkout::queue::QueueError> {
+        Ok(())
+    }
+    async fn depth(&self) -> Result<u64, checkout::queue::QueueError> {
+        Ok(0)
+    }
+}
+
+/// The payout is committed before its job is queued: when the queue refuses the job the API
+/// still answers 202 (a 5xx would invite a retry with a new key, which pays twice), and the
+/// sweeper queues it later; it is paid exactly once.
+#[tokio::test]
+async fn a_payout_committed_while_the_queue_is_down_is_accepted_and_paid_once() {
+    let mut options = Options::for_tests();
+    options.payouts = PayoutOptions {
+        api_queue: Some(Arc::new(|_| Arc::new(DownQueue) as Arc<dyn checkout::queue::Queue>)),
+        ..PayoutOptions::for_tests()
+    };
+    let h = Harness::start_with_manual_clock(options).await;
+    let key = key();
+    let reply = h.create_payout(&key, &payout_body("0712345099", 900)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_eq!(reply.headers["x-checkout-warning"], "enqueue-deferred");
+    let p = id(&reply.body);
+    // The same key replays the same answer; nothing is created twice.
+    let again = h.create_payout(&key, &payout_body("0712345099", 900)).await;
+    assert_eq!((again.status, id(&again.body)), (StatusCode::ACCEPTED, p.clone()));
+    assert_eq!(h.payout(&p).await["status"], "pending");
+    h.advance(301);
+    assert_eq!(h.stack.sweep_payouts_now().await.requeued, 1);
+    h.wait_for_payout_status(&p, "completed").await;
+    assert_eq!(disbursements(&h.b2c_truth(&p).await), 1);
     h.shutdown().await;
 }

@@ -279,14 +279,15 @@ async fn spike_arrest_stops_the_sweep_from_asking() {
 #[tokio::test]
 async fn payments_whose_initiation_outcome_was_unknown() {
     let h = Harness::start_with_manual_clock(Options::for_tests()).await;
-    // The push is lost before Daraja acts: no CheckoutRequestID, no callback; the deadline decides.
+    // The push is lost before Daraja acts (we cannot tell: an HTTP 500): no CheckoutRequestID,
+    // no callback. Nothing can be asked, so it is `unknown`, past the deadline too: never a guess.
     h.sim_put(
         "/__control/faults",
         &json!({"rules": [{"endpoint": "stk_push", "kind": "http_500", "first_n": 1}]}),
     )
     .await;
     let lost = create(&h, "254711000401").await;
-    assert_eq!(lost["status"], "pending");
+    assert_eq!(lost["status"], "unknown");
     // Daraja acts but its answer is lost: the callback still finds the payment by its token.
     h.sim_put(
         "/__control/faults",
@@ -294,7 +295,7 @@ async fn payments_whose_initiation_outcome_was_unknown() {
     )
     .await;
     let answered_late = create(&h, "254711000402").await;
-    assert_eq!(answered_late["status"], "pending");
+    assert_eq!(answered_late["status"], "unknown");
     assert_eq!(answered_late["checkout_request_id"], Value::Null);
     let done = h
         .wait_for_status(answered_late["id"].as_str().unwrap(), "completed")
@@ -310,12 +311,14 @@ async fn payments_whose_initiation_outcome_was_unknown() {
         report.queried, 0,
         "nothing to ask without a CheckoutRequestID: {report:?}"
     );
-    assert_eq!(h.payment(lost["id"].as_str().unwrap()).await["status"], "pending");
+    assert_eq!(h.payment(lost["id"].as_str().unwrap()).await["status"], "unknown");
     h.advance(PAST_DEADLINE);
     h.stack.sweep_now().await;
-    let timed_out = h.payment(lost["id"].as_str().unwrap()).await;
-    assert_eq!(timed_out["status"], "timeout");
-    assert_eq!(timed_out["failure_reason"], "no_final_result");
+    let still = h.payment(lost["id"].as_str().unwrap()).await;
+    assert_eq!(still["status"], "unknown", "{still}");
+    assert_eq!(still["failure_reason"], Value::Null);
+    // It is not asked about again on every sweep, only every `unaskable_recheck`.
+    assert_eq!(h.stack.sweep_now().await.due, 0);
     h.shutdown().await;
 }
 

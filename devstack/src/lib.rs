@@ -527,6 +527,21 @@ impl DevStack {
         self.payout_stack.reconciler.sweep().await
     }
 
+    /// Another payout worker on the same table, Daraja and secrets, as a second Lambda instance
+    /// consuming the payout queue would be (tests of concurrent jobs for one payout).
+    pub fn payout_worker_instance(&self) -> Arc<checkout::services::payout_worker::PayoutWorker> {
+        let w = &self.payout_stack.worker;
+        Arc::new(checkout::services::payout_worker::PayoutWorker {
+            repo: w.repo.clone(),
+            settler: w.settler.clone(),
+            daraja: w.daraja.clone(),
+            secrets: w.secrets.clone(),
+            credentials: w.credentials.clone(),
+            clock: w.clock.clone(),
+            config: w.config.clone(),
+        })
+    }
+
     /// The in-memory payout queue (and through it its DLQ), when running in memory.
     pub fn payout_queue(&self) -> Option<Arc<MemoryQueue>> {
         self.payout_stack.memory_queue.clone()

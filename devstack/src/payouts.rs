@@ -23,6 +23,9 @@ use checkout::wiring;
 /// Wraps a table (tests: a table that fails a write the way a crash would).
 pub type TableWrapper = Arc<dyn Fn(Arc<dyn Table>) -> Arc<dyn Table> + Send + Sync>;
 
+/// Wraps a queue (tests: a queue that refuses messages the way an SQS outage would).
+pub type QueueWrapper = Arc<dyn Fn(Arc<dyn Queue>) -> Arc<dyn Queue> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct PayoutOptions {
     pub config: PayoutsConfig,
@@ -35,6 +38,9 @@ pub struct PayoutOptions {
     pub worker: PayoutWorkerOptions,
     /// Test hook: the table the worker writes through.
     pub worker_table: Option<TableWrapper>,
+    /// Test hook: the queue `POST /v1/payouts` enqueues through (the worker and the sweeper use
+    /// the real one).
+    pub api_queue: Option<QueueWrapper>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +50,8 @@ pub struct PayoutWorkerOptions {
     /// Batches in flight at once (Lambda's maximum concurrency of the event source).
     pub batches: usize,
     pub batch_size: usize,
+    /// How long a job holds a payout's submission lease.
+    pub submission_lease: chrono::Duration,
 }
 
 impl Default for PayoutOptions {
@@ -58,8 +66,10 @@ impl Default for PayoutOptions {
                 concurrency: 10,
                 batches: 4,
                 batch_size: 10,
+                submission_lease: PayoutWorkerConfig::DEFAULT_SUBMISSION_LEASE,
             },
             worker_table: None,
+            api_queue: None,
         }
     }
 }
@@ -137,6 +147,7 @@ pub(crate) fn build(
         PayoutWorkerConfig {
             public_base_url: public_base_url.to_owned(),
             concurrency: options.worker.concurrency,
+            submission_lease: options.worker.submission_lease,
         },
     ));
     let reconciler = Arc::new(wiring::payout_reconciler(
@@ -149,9 +160,13 @@ pub(crate) fn build(
         options.reconcile,
         public_base_url.to_owned(),
     ));
+    let api_queue = match &options.api_queue {
+        Some(wrap) => wrap(queue.clone()),
+        None => queue.clone(),
+    };
     let service = wiring::payouts_service(
         table.clone(),
-        queue.clone(),
+        api_queue,
         secrets,
         clock,
         options.config.clone(),

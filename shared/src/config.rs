@@ -674,6 +674,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         Ok(crate::services::payout_worker::PayoutWorkerConfig {
             public_base_url: self.payments_base_url()?,
             concurrency: self.parsed(vars::PAYOUT_WORKER_CONCURRENCY, 4usize)?.max(1),
+            submission_lease: crate::services::payout_worker::PayoutWorkerConfig::DEFAULT_SUBMISSION_LEASE,
         })
     }
 

@@ -538,7 +538,10 @@ async fn push_errors_are_classified() {
     );
 
     let (e, n) = push_error(ResponseTemplate::new(503).set_body_string("<html>Service Unavailable</html>")).await;
-    assert!(matches!(e, DarajaError::Unavailable { .. }), "{e:?}");
+    assert!(
+        matches!(e, DarajaError::OutcomeUnknown { .. }) && e.may_have_been_acted_on(),
+        "{e:?}"
+    );
     assert_eq!(n, 1, "a 503 is not proof that the push was not processed");
 
     let html = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
@@ -788,7 +791,7 @@ async fn query_retries_are_bounded() {
         .stk_query(&Fx::new().query())
         .await
         .unwrap_err();
-    assert!(matches!(error, DarajaError::Unavailable { .. }), "{error:?}");
+    assert!(matches!(error, DarajaError::OutcomeUnknown { .. }), "{error:?}");
     assert_eq!(count(&server, QUERY).await, 4);
 
     let server = MockServer::start().await;
@@ -853,16 +856,20 @@ async fn b2c_duplicate_originator_conversation_id_is_distinguishable() {
 }
 
 #[tokio::test]
-async fn b2c_is_retried_when_unavailable_but_not_when_the_outcome_is_unknown() {
-    let server = MockServer::start().await;
-    mount_token(&server).await;
-    mount(&server, B2C, ResponseTemplate::new(503)).await;
-    let error = daraja(&server, fast_retry(3))
-        .b2c_payment(&Fx::new().b2c())
-        .await
-        .unwrap_err();
-    assert!(matches!(error, DarajaError::Unavailable { .. }));
-    assert_eq!(count(&server, B2C).await, 3);
+async fn b2c_is_never_resent_after_an_answer_that_may_follow_delivery() {
+    // A 503 or 408 from the gateway may come after Daraja took the payout: resending inside the
+    // client would be a second submission. The worker's lease and Transaction Status decide.
+    for status in [503, 408] {
+        let server = MockServer::start().await;
+        mount_token(&server).await;
+        mount(&server, B2C, ResponseTemplate::new(status)).await;
+        let error = daraja(&server, fast_retry(3))
+            .b2c_payment(&Fx::new().b2c())
+            .await
+            .unwrap_err();
+        assert!(error.may_have_been_acted_on(), "{status}: {error:?}");
+        assert_eq!(count(&server, B2C).await, 1, "HTTP {status} must not be resent");
+    }
 
     let server = MockServer::start().await;
     mount_token(&server).await;

@@ -71,6 +71,10 @@ pub enum ApiError {
     },
     #[error("Daraja is unavailable; nothing was sent")]
     DarajaUnavailable { resource_id: String },
+    /// Daraja refused the request for its own rate limits (Spike Arrest, Quota) before doing
+    /// anything: nothing was sent; retry after a pause.
+    #[error("M-Pesa is limiting the request rate; nothing was sent, retry shortly")]
+    DarajaRateLimited { resource_id: String },
     #[error("{}", limit_detail(.0))]
     LimitExceeded(LimitRefusal),
     #[error("a dependency is unavailable; retry later")]
@@ -125,6 +129,7 @@ impl ApiError {
             ApiError::DarajaRejected { .. } => StatusCode::BAD_GATEWAY,
             ApiError::DarajaUnavailable { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::LimitExceeded(r) if r.is_rate => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::DarajaRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -148,6 +153,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::DarajaRejected { .. } => "daraja_rejected",
             ApiError::DarajaUnavailable { .. } => "daraja_unavailable",
+            ApiError::DarajaRateLimited { .. } => "daraja_rate_limited",
             ApiError::LimitExceeded(_) => "limit_exceeded",
             ApiError::Unavailable => "service_unavailable",
             ApiError::Internal => "internal_error",
@@ -174,6 +180,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::DarajaRejected { .. } => "Rejected by M-Pesa",
             ApiError::DarajaUnavailable { .. } => "M-Pesa unavailable",
+            ApiError::DarajaRateLimited { .. } => "M-Pesa rate limit",
             ApiError::LimitExceeded(_) => "Limit exceeded",
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal error",
@@ -209,7 +216,9 @@ impl ApiError {
                 insert_resource_id(&mut body, resource_id);
                 body.insert("daraja".into(), json!({"code": code, "message": message}));
             }
-            ApiError::DarajaUnavailable { resource_id } => insert_resource_id(&mut body, resource_id),
+            ApiError::DarajaUnavailable { resource_id } | ApiError::DarajaRateLimited { resource_id } => {
+                insert_resource_id(&mut body, resource_id)
+            }
             ApiError::LimitExceeded(refusal) => {
                 body.insert("limit".into(), json!(refusal.limit));
                 if let Some(at) = refusal.resets_at {
@@ -238,7 +247,9 @@ impl ApiError {
                 let seconds = (*at - Utc::now()).num_seconds().max(1);
                 response.with_header("retry-after", &seconds.to_string())
             }
-            ApiError::Unavailable | ApiError::DarajaUnavailable { .. } => response.with_header("retry-after", "5"),
+            ApiError::Unavailable | ApiError::DarajaUnavailable { .. } | ApiError::DarajaRateLimited { .. } => {
+                response.with_header("retry-after", "5")
+            }
             _ => response,
         }
     }

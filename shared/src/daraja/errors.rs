@@ -3,10 +3,10 @@
 //! | condition | variant | retried by |
 //! |---|---|---|
 //! | connect refused / DNS / connect timeout (nothing sent) | `Unavailable` | every operation |
-//! | HTTP 503, HTTP 408 | `Unavailable` | all but STK Push |
 //! | `500.003.02` Spike Arrest, `500.003.03` Quota, HTTP 429 | `RateLimited` | every operation |
-//! | timeout after sending, connection lost mid-answer | `OutcomeUnknown` | token, STK Query, Transaction Status |
-//! | HTTP 5xx (not 503) with a non-JSON or unrecognised body | `OutcomeUnknown` | token, STK Query, Transaction Status |
+//! | HTTP 503, HTTP 408 (the gateway may have forwarded it first) | `OutcomeUnknown` | token, STK Query, Transaction Status, C2B register |
+//! | timeout after sending, connection lost mid-answer | `OutcomeUnknown` | token, STK Query, Transaction Status, C2B register |
+//! | HTTP 5xx with a non-JSON or unrecognised body | `OutcomeUnknown` | token, STK Query, Transaction Status, C2B register |
 //! | `400.002.02`, `500.001.1001`, `500.002.1001`, `500.003.1001`, any other 4xx | `Rejected` | never |
 //! | `400.008.01/02`, 4xx on the token call (an empty 400 too), 401/403 without a body, "no apiproduct match found" | `Auth` | never |
 //! | invalid token (`404.001.03` / `400.003.01` / `401.002.01`, by product) | refresh once, then `Auth` | once, with a new token |
@@ -89,19 +89,24 @@ impl Operation {
         }
     }
 
-    /// Whether a failed attempt may be sent again. STK Push has no idempotency at Daraja: it is
-    /// retried only when the request provably was not processed.
+    /// Operations that ask Daraja to move money. They are resent only when the request provably
+    /// was not processed: STK Push has no idempotency at Daraja at all, and a B2C payment is never
+    /// resent inside one submission (the worker's lease and the payout's state decide a resend).
+    pub fn moves_money(self) -> bool {
+        matches!(self, Operation::StkPush | Operation::B2cPayment)
+    }
+
+    /// Whether a failed attempt may be sent again by the client itself.
     pub(crate) fn may_retry(self, error: &DarajaError, not_sent: bool) -> bool {
         match error {
+            // Refused before anything was done.
             DarajaError::RateLimited { .. } => true,
-            DarajaError::Unavailable { .. } if not_sent => true,
-            DarajaError::Unavailable { .. } => self != Operation::StkPush,
-            DarajaError::OutcomeUnknown { .. } => {
-                matches!(
-                    self,
-                    Operation::Token | Operation::StkQuery | Operation::TransactionStatus
-                )
-            }
+            DarajaError::Unavailable { .. } => not_sent || !self.moves_money(),
+            // Reads and idempotent writes only: a resend after an unknown outcome is harmless.
+            DarajaError::OutcomeUnknown { .. } => matches!(
+                self,
+                Operation::Token | Operation::StkQuery | Operation::TransactionStatus | Operation::C2bRegister
+            ),
             _ => false,
         }
     }
@@ -145,10 +150,11 @@ pub enum DarajaError {
     /// Spike arrest or quota: nothing happened; back off.
     #[error("Daraja rate limit ({code}): {message}")]
     RateLimited { code: String, message: String },
-    /// The request was not delivered (connect refused, DNS, HTTP 503).
+    /// The request was not delivered (connect refused, DNS, connect timeout, no access token).
     #[error("Daraja unavailable: {detail}")]
     Unavailable { detail: String },
-    /// The request may have been acted on (timeout after sending, connection lost, odd 5xx).
+    /// The request may have been acted on (timeout after sending, connection lost, HTTP 503/408
+    /// from the gateway, an unrecognised 5xx).
     #[error("outcome unknown, the request may have been acted on: {detail}")]
     OutcomeUnknown { detail: String },
     /// OAuth failures, a product not enabled for the app, a token refused after one refresh.
@@ -370,10 +376,12 @@ fn classify_status(op: Operation, status: u16, body: &[u8], code: Option<&str>) 
             code: http,
             message: format!("too many requests ({what})"),
         },
-        408 => DarajaError::Unavailable {
+        // The gateway answers these after it may have forwarded the request: Daraja may have
+        // processed it (a push prompted, a payout paid) and only the answer was lost.
+        408 => DarajaError::OutcomeUnknown {
             detail: format!("HTTP 408 request timeout ({what})"),
         },
-        503 => DarajaError::Unavailable {
+        503 => DarajaError::OutcomeUnknown {
             detail: format!("HTTP 503 service unavailable ({what})"),
         },
         400 if op == Operation::Token && body.iter().all(u8::is_ascii_whitespace) => DarajaError::Auth {
@@ -533,10 +541,13 @@ mod tests {
             error(Operation::StkQuery, 429, ""),
             DarajaError::RateLimited { .. }
         ));
-        assert!(matches!(
-            error(Operation::StkPush, 503, "<html>down</html>"),
-            DarajaError::Unavailable { .. }
-        ));
+        // A 503 or 408 may come after the gateway forwarded the request: never "nothing sent".
+        for status in [503, 408] {
+            let e = error(Operation::StkPush, status, "<html>down</html>");
+            assert!(matches!(&e, DarajaError::OutcomeUnknown { .. }) && e.may_have_been_acted_on());
+        }
+        let fault = r#"{"fault":{"faultstring":"The Service is temporarily unavailable","detail":{"errorcode":"messaging.adaptors.http.flow.ServiceUnavailable"}}}"#;
+        assert!(error(Operation::B2cPayment, 503, fault).may_have_been_acted_on());
         let html = error(Operation::StkPush, 502, "<html><body>Bad gateway</body></html>");
         assert!(matches!(&html, DarajaError::OutcomeUnknown { .. }) && html.may_have_been_acted_on());
         assert!(matches!(
@@ -620,10 +631,14 @@ mod tests {
                 op.may_retry(&unavailable, false) && op.may_retry(&unknown, false) && op.may_retry(&limited, false)
             );
         }
-        for op in [Operation::B2cPayment, Operation::C2bRegister] {
-            assert!(op.may_retry(&unavailable, false) && op.may_retry(&limited, false));
-            assert!(!op.may_retry(&unknown, false));
+        // Money-moving requests: resent only when provably not sent, never after an unknown outcome.
+        for op in [Operation::StkPush, Operation::B2cPayment] {
+            assert!(op.may_retry(&unavailable, true) && op.may_retry(&limited, false));
+            assert!(!op.may_retry(&unavailable, false));
+            assert!(!op.may_retry(&unknown, false) && !op.may_retry(&protocol, false));
         }
+        // Registering the same URLs again is idempotent.
+        assert!(Operation::C2bRegister.may_retry(&unknown, false));
         for op in [
             Operation::StkPush,
             Operation::StkQuery,

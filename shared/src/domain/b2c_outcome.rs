@@ -26,7 +26,8 @@ pub enum PayoutFailureReason {
     InitiatorLocked,
     /// SFC_IC0003: the recipient is not on M-Pesa.
     RecipientInvalid,
-    /// Any other result code (kept verbatim in `result`).
+    /// Any other result code (kept verbatim in `result`). Older releases failed payouts with it;
+    /// an unrecognised code now makes a payout `unknown` instead ([`B2cOutcome::Unrecognised`]).
     Unknown,
     /// Daraja refused the request synchronously (e.g. `400.002.02`): nothing was sent.
     DarajaRejected,
@@ -87,9 +88,12 @@ impl PayoutFailureReason {
 pub enum B2cOutcome {
     Completed,
     Failed(PayoutFailureReason),
+    /// A code we do not know: never a success, and not proof of failure either (money may have
+    /// moved). The payout becomes `unknown`, operators are alarmed, Transaction Status decides.
+    Unrecognised,
 }
 
-/// Daraja's final B2C result code → outcome. Unknown codes are failures, never successes.
+/// Daraja's final B2C result code → outcome. Only the documented failure codes fail a payout.
 pub fn b2c_outcome(code: &ResultCode) -> B2cOutcome {
     use PayoutFailureReason::*;
     if code.is_success() {
@@ -107,14 +111,14 @@ pub fn b2c_outcome(code: &ResultCode) -> B2cOutcome {
         Some(2028) => NotPermitted,
         Some(2040) => RecipientNotRegistered,
         Some(8006) => InitiatorLocked,
-        _ => Unknown,
+        _ => return B2cOutcome::Unrecognised,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use B2cOutcome::{Completed, Failed};
+    use B2cOutcome::{Completed, Failed, Unrecognised};
     use PayoutFailureReason::*;
 
     #[test]
@@ -135,13 +139,13 @@ mod tests {
             ("2040", Failed(RecipientNotRegistered)),
             ("8006", Failed(InitiatorLocked)),
             ("SFC_IC0003", Failed(RecipientInvalid)),
-            ("5", Failed(Unknown)),
-            ("17", Failed(Unknown)),
-            ("1032", Failed(Unknown)),
-            ("1037", Failed(Unknown)),
-            ("2032", Failed(Unknown)),
-            ("SFC_IC9999", Failed(Unknown)),
-            ("-1", Failed(Unknown)),
+            ("5", Unrecognised),
+            ("17", Unrecognised),
+            ("1032", Unrecognised),
+            ("1037", Unrecognised),
+            ("2032", Unrecognised),
+            ("SFC_IC9999", Unrecognised),
+            ("-1", Unrecognised),
         ];
         for (code, expected) in table {
             assert_eq!(b2c_outcome(&ResultCode::new(*code)), *expected, "code {code}");

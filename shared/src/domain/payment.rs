@@ -1,8 +1,13 @@
 //! A customer payment by STK Push and the state machine that moves it.
 //!
 //! `pending` (recorded, Daraja not yet answered) → `sent` (prompt on the phone) → one of
-//! `completed`, `failed`, `cancelled`, `timeout`. [`decide`] is the only place transitions are
-//! chosen; it is pure, so storage only has to enforce "from the version I read".
+//! `completed`, `failed`, `cancelled`, `timeout`. A push whose answer was lost after it may have
+//! been delivered (HTTP 503/408, a timeout, a reset, an unreadable answer) is `unknown`: open, and
+//! settled by its callback (whose path token names the payment) or by the deadline. A verified
+//! success for a payment closed for a transport reason (`timeout`, or `failed` with
+//! `daraja_unavailable`) still completes it, flagged `late`: a customer who paid is never shown
+//! as unpaid. [`decide`] is the only place transitions are chosen; it is pure, so storage only has
+//! to enforce "from the version I read".
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,6 +25,9 @@ use super::text::{Description, Metadata, Reference};
 pub enum PaymentStatus {
     Pending,
     Sent,
+    /// The push may have reached the phone but Daraja's answer was lost: no CheckoutRequestID,
+    /// so only the callback (or the deadline) can settle it. Open.
+    Unknown,
     Completed,
     Failed,
     Cancelled,
@@ -27,9 +35,10 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 6] = [
+    pub const ALL: [PaymentStatus; 7] = [
         PaymentStatus::Pending,
         PaymentStatus::Sent,
+        PaymentStatus::Unknown,
         PaymentStatus::Completed,
         PaymentStatus::Failed,
         PaymentStatus::Cancelled,
@@ -38,13 +47,17 @@ impl PaymentStatus {
 
     /// Open payments still wait for Daraja's final answer.
     pub fn is_open(self) -> bool {
-        matches!(self, PaymentStatus::Pending | PaymentStatus::Sent)
+        matches!(
+            self,
+            PaymentStatus::Pending | PaymentStatus::Sent | PaymentStatus::Unknown
+        )
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Pending => "pending",
             PaymentStatus::Sent => "sent",
+            PaymentStatus::Unknown => "unknown",
             PaymentStatus::Completed => "completed",
             PaymentStatus::Failed => "failed",
             PaymentStatus::Cancelled => "cancelled",
@@ -182,15 +195,33 @@ impl Payment {
         }
     }
 
-    /// Reconciliation learned nothing final: look again at `at` (never later than the deadline).
-    /// Not a transition: status, history and `updated_at` stay as they are.
+    /// Reconciliation learned nothing final: look again at `at`. Before the deadline never later
+    /// than the deadline (so it is timed out on time); at or past it, at `at` itself, so a
+    /// payment that cannot be asked about moves to the back of the queue instead of staying first
+    /// in it. Not a transition: status, history and `updated_at` stay as they are.
     pub fn check_again_at(&self, at: DateTime<Utc>) -> Payment {
         let mut next = self.clone();
         if self.status.is_open() {
-            next.next_check_at = Some(at.min(self.deadline_at));
+            let capped = if self.next_check_at.is_some_and(|c| c < self.deadline_at) {
+                at.min(self.deadline_at)
+            } else {
+                at
+            };
+            next.next_check_at = Some(capped);
             next.reconcile_attempts = self.reconcile_attempts.saturating_add(1);
         }
         next
+    }
+
+    /// Whether a verified success still completes this payment, flagged `late`: it was closed for
+    /// a transport reason (no final answer in time, or the push provably not delivered), never by
+    /// a final answer of Daraja's.
+    pub fn closed_for_transport_reason(&self) -> bool {
+        match self.status {
+            PaymentStatus::Timeout => true,
+            PaymentStatus::Failed => self.failure_reason == Some(FailureReason::DarajaUnavailable),
+            _ => false,
+        }
     }
 
     fn moved_to(&self, status: PaymentStatus, source: Source, now: DateTime<Utc>) -> Payment {
@@ -230,6 +261,9 @@ pub enum PaymentEvent {
     DarajaRejected { result: DarajaResult },
     /// Daraja could not be reached (or rate-limited us) and provably sent nothing.
     DarajaUnavailable { result: Option<DarajaResult> },
+    /// The push may have been delivered but its answer was lost (HTTP 503/408, a timeout, a
+    /// reset, an unreadable answer): the prompt may be on the phone.
+    PushOutcomeUnknown,
     /// A final result, from the callback or from reconciliation.
     Final { outcome: StkFinalResult, source: Source },
     /// No final answer by the deadline.
@@ -313,9 +347,24 @@ pub fn decide(payment: &Payment, event: &PaymentEvent, now: DateTime<Utc>) -> De
             next.failure_reason = Some(FailureReason::DarajaUnavailable);
             Decision::Apply(Box::new(next))
         }
+        PaymentEvent::PushOutcomeUnknown => {
+            if payment.status != Pending {
+                return Decision::Ignore(Ignored::NotApplicable { status: payment.status });
+            }
+            Decision::Apply(Box::new(payment.moved_to(Unknown, Source::Daraja, now)))
+        }
         PaymentEvent::DeadlinePassed => {
             if !payment.status.is_open() {
                 return Decision::Ignore(Ignored::NotApplicable { status: payment.status });
+            }
+            if payment.checkout_request_id.is_none() {
+                // Without a CheckoutRequestID nothing can be asked: whether the push was
+                // delivered (and paid) is unknown, and saying `timeout` would be a guess. It
+                // stays open for its callback; operators see it past the deadline.
+                return match payment.status {
+                    Unknown => Decision::Ignore(Ignored::NotApplicable { status: Unknown }),
+                    _ => Decision::Apply(Box::new(payment.moved_to(Unknown, Source::Reconciliation, now))),
+                };
             }
             let mut next = payment.moved_to(Timeout, Source::Reconciliation, now);
             next.failure_reason = Some(FailureReason::NoFinalResult);
@@ -351,8 +400,8 @@ fn decide_final(payment: &Payment, reported: &StkFinalResult, source: Source, no
 
     let same_result = payment.result.as_ref().map(|r| &r.code) == Some(&reported.result.code);
     match payment.status {
-        Pending | Sent => {}
-        Timeout if outcome == StkOutcome::Completed => {}
+        Pending | Sent | Unknown => {}
+        _ if outcome == StkOutcome::Completed && payment.closed_for_transport_reason() => {}
         Completed if outcome == StkOutcome::Completed => {
             return match (&payment.mpesa_receipt, &reported.receipt) {
                 // Completed by reconciliation (no receipt); the verified callback brings the receipt.
@@ -394,7 +443,7 @@ fn decide_final(payment: &Payment, reported: &StkFinalResult, source: Source, no
     }
     next.result = Some(reported.result.clone());
     if status == Completed {
-        next.late = payment.status == Timeout;
+        next.late = payment.closed_for_transport_reason();
         next.failure_reason = None;
         if reported.receipt.is_some() {
             next.mpesa_receipt = reported.receipt.clone();
@@ -588,6 +637,80 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_push_answer_is_unknown_and_its_verified_success_completes_it() {
+        let unknown = apply(&new_payment(), &PaymentEvent::PushOutcomeUnknown);
+        assert_eq!(unknown.status, PaymentStatus::Unknown);
+        assert!(unknown.status.is_open() && unknown.next_check_at.is_some());
+        assert_eq!(unknown.failure_reason, None);
+        let done = apply(&unknown, &callback("0", Some(100), Some("R1")));
+        assert_eq!(done.status, PaymentStatus::Completed);
+        assert_eq!(
+            done.checkout_request_id.as_deref(),
+            Some("ws_CO_1"),
+            "learned from the callback"
+        );
+        assert!(!done.late);
+        // Past the deadline without a CheckoutRequestID nothing can be asked: it stays unknown.
+        assert!(matches!(
+            ignored(&unknown, &PaymentEvent::DeadlinePassed),
+            Ignored::NotApplicable { .. }
+        ));
+        let crashed = apply(&new_payment(), &PaymentEvent::DeadlinePassed);
+        assert_eq!(crashed.status, PaymentStatus::Unknown, "a push that may have happened");
+        let sent = apply(&new_payment(), &accepted());
+        assert_eq!(
+            apply(&sent, &PaymentEvent::DeadlinePassed).status,
+            PaymentStatus::Timeout
+        );
+    }
+
+    #[test]
+    fn a_verified_success_completes_a_payment_closed_for_a_transport_reason() {
+        let unavailable = apply(
+            &new_payment(),
+            &PaymentEvent::DarajaUnavailable {
+                result: Some(DarajaResult {
+                    code: ResultCode::new("500.003.02"),
+                    description: "Spike Arrest Violation".into(),
+                }),
+            },
+        );
+        assert_eq!(unavailable.failure_reason, Some(FailureReason::DarajaUnavailable));
+        let done = apply(&unavailable, &callback("0", Some(100), Some("R1")));
+        assert_eq!(
+            (done.status, done.late, done.failure_reason),
+            (PaymentStatus::Completed, true, None)
+        );
+        // Still only a verified success: a mismatched amount stays an anomaly.
+        assert!(ignored(&unavailable, &callback("0", Some(99), Some("R1"))).is_anomaly());
+        // A payment Daraja itself refused or that the customer cancelled is not reopened.
+        let rejected = apply(
+            &new_payment(),
+            &PaymentEvent::DarajaRejected {
+                result: DarajaResult {
+                    code: ResultCode::new("400.002.02"),
+                    description: "bad".into(),
+                },
+            },
+        );
+        assert!(ignored(&rejected, &callback("0", Some(100), Some("R1"))).is_anomaly());
+    }
+
+    #[test]
+    fn a_payment_past_its_deadline_that_cannot_be_asked_goes_to_the_back_of_the_queue() {
+        let p = new_payment();
+        let before = p.check_again_at(t0() + chrono::Duration::days(1));
+        assert_eq!(
+            before.next_check_at,
+            Some(p.deadline_at),
+            "capped at the deadline before it"
+        );
+        let later = p.deadline_at + chrono::Duration::minutes(10);
+        let past = before.check_again_at(later);
+        assert_eq!(past.next_check_at, Some(later), "past the deadline: no cap, it rotates");
+    }
+
+    #[test]
     fn rejection_only_from_pending() {
         let rejected = PaymentEvent::DarajaRejected {
             result: DarajaResult {
@@ -613,6 +736,8 @@ mod tests {
                 }
             }),
             Just(PaymentEvent::DeadlinePassed),
+            Just(PaymentEvent::PushOutcomeUnknown),
+            Just(PaymentEvent::DarajaUnavailable { result: None }),
             (
                 codes,
                 prop::option::of(prop::sample::select(vec![100u64, 99])),
@@ -650,8 +775,9 @@ mod tests {
                         && next.mpesa_receipt.is_some();
                     let allowed = match (before.status, next.status) {
                         (PaymentStatus::Pending, _) => next.status != PaymentStatus::Pending,
-                        (PaymentStatus::Sent, s) => !matches!(s, PaymentStatus::Pending | PaymentStatus::Sent),
-                        (PaymentStatus::Timeout, PaymentStatus::Completed) => true,
+                        (PaymentStatus::Sent, s) => !matches!(s, PaymentStatus::Pending | PaymentStatus::Sent | PaymentStatus::Unknown),
+                        (PaymentStatus::Unknown, s) => !matches!(s, PaymentStatus::Pending | PaymentStatus::Sent | PaymentStatus::Unknown),
+                        (_, PaymentStatus::Completed) if before.closed_for_transport_reason() => true,
                         _ => receipt_added,
                     };
                     prop_assert!(allowed, "{:?} -> {:?} on {:?}", before.status, next.status, event);
@@ -661,7 +787,7 @@ mod tests {
                     prop_assert_eq!(next.next_check_at.is_some(), next.status.is_open());
                     if next.status == PaymentStatus::Completed {
                         prop_assert_eq!(next.failure_reason, None);
-                        let expected_late = if receipt_added { before.late } else { before.status == PaymentStatus::Timeout };
+                        let expected_late = if receipt_added { before.late } else { before.closed_for_transport_reason() };
                         prop_assert_eq!(next.late, expected_late);
                     } else if !next.status.is_open() {
                         prop_assert!(next.failure_reason.is_some());
@@ -676,11 +802,12 @@ mod tests {
                     }
                 }
             }
-            // Replaying the whole sequence again never moves a settled payment, except timeout → completed.
+            // Replaying the whole sequence again never moves a settled payment, except a verified
+            // success completing one closed for a transport reason.
             let settled = payment.clone();
             for event in &events {
                 if let Decision::Apply(next) = decide(&payment, event, t0()) {
-                    let late_success = payment.status == PaymentStatus::Timeout && next.status == PaymentStatus::Completed;
+                    let late_success = payment.closed_for_transport_reason() && next.status == PaymentStatus::Completed;
                     let receipt_added = payment.status == PaymentStatus::Completed && payment.mpesa_receipt.is_none();
                     prop_assert!(settled.status.is_open() || late_success || receipt_added);
                     payment = *next;

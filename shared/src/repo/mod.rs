@@ -31,3 +31,23 @@ pub fn time_sort_key(at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
 pub fn time_bound(at: chrono::DateTime<chrono::Utc>) -> String {
     format!("{:016}", at.timestamp_millis().max(0))
 }
+
+/// The items that read back as entities; each one that does not is logged and counted
+/// (`CorruptItems{Entity}`, alarmed) and left out, so one corrupt item never stops a sweep.
+pub fn readable<T>(
+    items: Vec<crate::store::Item>,
+    read: fn(&crate::store::Item) -> Result<T, crate::store::StoreError>,
+    entity: &'static str,
+) -> Vec<T> {
+    items
+        .iter()
+        .filter_map(|item| match read(item) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                crate::metrics::count("CorruptItems", 1, &[("Entity", entity)]);
+                tracing::error!(%error, key = %item.key, entity, "stored item cannot be read; skipped");
+                None
+            }
+        })
+        .collect()
+}

@@ -106,15 +106,15 @@ impl PaymentRepo {
         })
     }
 
-    /// Open payments whose next check is due at `now`, oldest first; reads only open items.
+    /// Open payments whose next check is due at `now`, oldest first; reads only open items. An
+    /// item that cannot be read back is logged, alarmed and skipped: one corrupt item never stops
+    /// a sweep.
     pub async fn due_for_check(&self, now: DateTime<Utc>, limit_per_shard: usize) -> Result<Vec<Payment>, StoreError> {
         let mut due = Vec::new();
         for shard in 0..INDEX_SHARDS {
             let mut query = Query::new(Index::Gsi3, open_partition(shard), Order::Ascending, limit_per_shard);
             query.upper = Some(Bound::Exclusive(time_bound(now + chrono::Duration::milliseconds(1))));
-            for item in self.table.query(&query).await? {
-                due.push(from_item(&item)?);
-            }
+            due.extend(super::readable(self.table.query(&query).await?, from_item, "payment"));
         }
         due.sort_by_key(|p| p.next_check_at);
         Ok(due)

@@ -118,7 +118,8 @@ impl PayoutRepo {
         })
     }
 
-    /// Open payouts whose next check is due at `now`, oldest first; reads only open items.
+    /// Open payouts whose next check is due at `now`, oldest first; reads only open items (a
+    /// corrupt one is logged, alarmed and skipped: one bad item never stops a sweep).
     pub async fn due_for_check(&self, now: DateTime<Utc>, limit_per_shard: usize) -> Result<Vec<Payout>, StoreError> {
         let queries: Vec<Query> = (0..INDEX_SHARDS)
             .map(|shard| {
@@ -130,9 +131,7 @@ impl PayoutRepo {
         let results = futures::future::join_all(queries.iter().map(|q| self.table.query(q))).await;
         let mut due = Vec::new();
         for result in results {
-            for item in result? {
-                due.push(from_item(&item)?);
-            }
+            due.extend(super::readable(result?, from_item, "payout"));
         }
         due.sort_by_key(|p| p.next_check_at);
         Ok(due)

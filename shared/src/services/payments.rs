@@ -14,6 +14,7 @@ use crate::api::views::PaymentView;
 use crate::api::ApiResponse;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
+use crate::daraja::errors::{QUOTA_VIOLATION, SPIKE_ARREST};
 use crate::daraja::{ApiCredentials, Daraja, DarajaError, StkPushRequest, StkTransactionType};
 use crate::domain::{
     decide, ClientId, DarajaResult, Decision, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode,
@@ -48,7 +49,7 @@ pub struct PaymentsService {
     pub admission: Option<Arc<dyn AdmissionControl>>,
 }
 
-/// The outcome of one push attempt, as a state-machine event (None: outcome unknown).
+/// The outcome of one push attempt, as a state-machine event.
 fn push_event(result: Result<crate::daraja::StkPushAccepted, DarajaError>) -> Option<PaymentEvent> {
     match result {
         Ok(accepted) => Some(PaymentEvent::DarajaAccepted {
@@ -56,9 +57,11 @@ fn push_event(result: Result<crate::daraja::StkPushAccepted, DarajaError>) -> Op
             merchant_request_id: accepted.merchant_request_id,
         }),
         Err(error) if error.may_have_been_acted_on() => {
-            // Never guess: the prompt may be on the phone. Reconciliation or the callback decides.
-            tracing::warn!(%error, "STK push outcome unknown; payment left open");
-            None
+            // Never guess: the prompt may be on the phone. The payment is `unknown` (open); its
+            // callback, whose path token names it, settles it.
+            tracing::warn!(%error, "STK push outcome unknown; payment left open as unknown");
+            metrics::count("StkPushOutcomeUnknown", 1, &[]);
+            Some(PaymentEvent::PushOutcomeUnknown)
         }
         Err(DarajaError::Rejected { code, message, .. }) | Err(DarajaError::Auth { code, message }) => {
             Some(PaymentEvent::DarajaRejected {
@@ -98,10 +101,20 @@ fn initiation_response(payment: &Payment, request_id: &str) -> ApiResponse {
             }
             .to_response(request_id)
         }
-        (PaymentStatus::Failed, Some(FailureReason::DarajaUnavailable)) => ApiError::DarajaUnavailable {
-            resource_id: payment.id.to_string(),
+        (PaymentStatus::Failed, Some(FailureReason::DarajaUnavailable)) => {
+            let resource_id = payment.id.to_string();
+            let rate_limited = payment
+                .result
+                .as_ref()
+                .is_some_and(|r| [SPIKE_ARREST, QUOTA_VIOLATION].contains(&r.code.as_str()));
+            if rate_limited {
+                ApiError::DarajaRateLimited { resource_id }.to_response(request_id)
+            } else {
+                ApiError::DarajaUnavailable { resource_id }.to_response(request_id)
+            }
         }
-        .to_response(request_id),
+        // `pending`, `sent`, and `unknown` (the push may have reached the phone: 202, never 5xx,
+        // so the merchant waits for the outcome instead of prompting again).
         _ => ApiResponse::json(StatusCode::ACCEPTED, &PaymentView::from(payment)),
     }
 }

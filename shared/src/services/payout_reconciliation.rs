@@ -2,13 +2,20 @@
 //! whose next check is due through the sparse open index, so its cost follows the number of open
 //! payouts, not the table.
 //!
-//! - `pending` past its requeue time (its job was lost, or Daraja was down for longer than the
-//!   queue's retries): the job is enqueued again. Safe: the worker skips what is no longer
-//!   pending and Daraja refuses a second submission as a duplicate.
+//! - `pending` past its requeue time (its job was lost, Daraja was down for longer than the
+//!   queue's retries, or a submission's lease ran out after a lost answer or a crash): the job is
+//!   enqueued again. Safe: the worker submits only under the payout's submission lease, skips
+//!   what is no longer pending, and Daraja refuses a second submission as a duplicate.
 //! - `sent` with no result past its wait: becomes `unknown` (money may have moved).
-//! - `unknown`: Transaction Status is asked by OriginatorConversationID (the payout id); its
-//!   answer arrives at `/callbacks/b2c/status/{token}` and is applied by the callback processor.
-//!   The sweeper never re-sends a payout and never fails one by itself.
+//! - `unknown`: Transaction Status is asked with the best identifier we have: the receipt if a
+//!   result brought one, else the ConversationID Daraja gave on acceptance (`AG_...`), else our
+//!   OriginatorConversationID (the payout id). Safaricom's Transaction Status page says a query
+//!   needs "either an M-Pesa Receipt number or an Originator Conversation ID", and its published
+//!   example of `OriginalConversationID` is a ConversationID (`AG_20190826_0000777ab7d848b9e721`),
+//!   so the one Daraja assigned is sent when we have it. The answer arrives at
+//!   `/callbacks/b2c/status/{token}` and is applied by the callback processor.
+//!   The sweeper never re-sends a payout and never fails one by itself; an `unknown` payout past
+//!   its deadline is raised to operators on every sweep (`PayoutOperatorAlarms{Reason=unresolved_payout}`).
 //! - Each check first *claims* the payout with a conditional write that moves its next check
 //!   forward (and counts the query), so overlapping sweeps never act on the same payout twice.
 //! - Queries are paced (a global rate), run with bounded concurrency, and the sweep stops asking
@@ -179,7 +186,16 @@ impl PayoutReconciler {
         let now = self.clock.now();
         let mut checked = Checked::default();
         let payout = match payout.status {
-            PayoutStatus::Pending => return self.requeue(payout).await,
+            PayoutStatus::Pending => {
+                if payout.submission_lease.as_ref().is_some_and(|l| l.until > now) {
+                    // A job is submitting it (its check moved to the lease's end when it took it).
+                    return Ok(Checked {
+                        skipped: true,
+                        ..Checked::default()
+                    });
+                }
+                return self.requeue(payout).await;
+            }
             PayoutStatus::Sent => match self
                 .settler
                 .apply(&payout.id.clone(), &PayoutEvent::NoResult, Some(payout), None)
@@ -197,7 +213,15 @@ impl PayoutReconciler {
                     })
                 }
             },
-            PayoutStatus::Unknown => payout,
+            PayoutStatus::Unknown => {
+                if payout.unresolved_at(now).is_some() {
+                    // Past its deadline with no settling answer: money may have moved; a person
+                    // must look (the statement, or Safaricom). Raised on every sweep until settled.
+                    metrics::count("PayoutOperatorAlarms", 1, &[("Reason", "unresolved_payout")]);
+                    tracing::error!(payout_id = %payout.id, not_found_answers = payout.not_found_answers.len(), "payout still unknown past its deadline: operator action needed");
+                }
+                payout
+            }
             _ => {
                 return Ok(Checked {
                     skipped: true,
@@ -255,6 +279,7 @@ impl PayoutReconciler {
     }
 
     /// Asks Transaction Status about the payout; true when Daraja acknowledged the query.
+    /// (The receipt goes in `TransactionID` when a result brought one.)
     async fn ask(&self, payout: &Payout, control: &SweepControl) -> bool {
         if control.stopped() {
             return false;
@@ -304,7 +329,7 @@ impl PayoutReconciler {
             party_a: &payout.shortcode,
             identifier_type: IDENTIFIER_TYPE_SHORTCODE,
             transaction_id: payout.mpesa_receipt.as_deref(),
-            original_conversation_id: Some(payout.originator_conversation_id()),
+            original_conversation_id: Some(status_query_id(payout)),
             result_url: &result_url,
             queue_timeout_url: &timeout_url,
             remarks: "Payout status check",
@@ -330,4 +355,14 @@ impl PayoutReconciler {
             }
         }
     }
+}
+
+/// The `OriginalConversationID` of a payout's Transaction Status query: the ConversationID Daraja
+/// gave on acceptance when we have it, else our OriginatorConversationID (see the module docs).
+pub fn status_query_id(payout: &Payout) -> &str {
+    payout
+        .conversation_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| payout.originator_conversation_id())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::domain::payout::{decide, Payout, PayoutDecision, PayoutEvent, PayoutIgnored};
-use crate::domain::{FailureCategory, PayoutId, PayoutStatus};
+use crate::domain::{b2c_outcome, B2cOutcome, FailureCategory, PayoutId, PayoutStatus};
 use crate::metrics;
 use crate::repo::callbacks::{self, CallbackRecord, Verdict};
 use crate::repo::payouts::PayoutRepo;
@@ -166,6 +166,17 @@ fn observe(outcome: &PayoutSettled) {
                     metrics::count("PayoutOperatorAlarms", 1, &[("Reason", reason.as_str())]);
                     tracing::error!(payout_id = %after.id, reason = reason.as_str(), code = ?after.result.as_ref().map(|r| r.code.as_str()), "payout failed for an operator problem (configuration or float)");
                 }
+            }
+            let unrecognised = after.status == PayoutStatus::Unknown
+                && after
+                    .result
+                    .as_ref()
+                    .is_some_and(|r| b2c_outcome(&r.code) == B2cOutcome::Unrecognised);
+            if unrecognised {
+                // Not a code we know: money may have moved. Transaction Status decides; a person
+                // should add the code to the table once its meaning is known.
+                metrics::count("PayoutOperatorAlarms", 1, &[("Reason", "unrecognised_result_code")]);
+                tracing::error!(payout_id = %after.id, code = ?after.result.as_ref().map(|r| r.code.as_str()), "payout result code not recognised: payout is unknown until Transaction Status answers");
             }
             tracing::info!(payout_id = %after.id, from = before.status.as_str(), to = after.status.as_str(), "payout moved");
         }

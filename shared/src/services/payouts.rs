@@ -2,10 +2,11 @@
 //!
 //! Creation is write-ahead: the idempotency claim, the payout and the limit counters are one
 //! transaction; then the payout's job (`{"payout_id": "po_..."}`) goes on the payout queue, and
-//! only then does the API answer 202 (with the first response stored for replays). The worker
+//! the API answers 202 (with the first response stored for replays). The worker
 //! ([`super::payout_worker`]) submits it to Daraja at the queue's pace. If the queue cannot take
-//! the job, the request fails with 503 and the same `Idempotency-Key` resumes the same payout;
-//! either way the sweeper re-enqueues a `pending` payout whose job was lost.
+//! the job, the answer is still 202 (with `x-checkout-warning: enqueue-deferred`): the payout is
+//! committed and will be paid, because the sweeper enqueues a `pending` payout whose job was lost
+//! at its next check. A 5xx here would invite a retry with a new key, which pays twice.
 
 use std::sync::Arc;
 
@@ -111,6 +112,15 @@ fn created_response(payout: &Payout) -> ApiResponse {
     ApiResponse::json(StatusCode::ACCEPTED, &PayoutView::from(payout))
 }
 
+/// Marks an answer whose payout job the queue did not take (the sweeper will queue it).
+fn deferred_if(response: ApiResponse, deferred: bool) -> ApiResponse {
+    if deferred {
+        response.with_header("x-checkout-warning", "enqueue-deferred")
+    } else {
+        response
+    }
+}
+
 impl PayoutsService {
     pub fn settler(&self) -> PayoutSettler {
         PayoutSettler {
@@ -188,18 +198,25 @@ impl PayoutsService {
             &[("Approval", if requires_approval { "required" } else { "none" })],
         );
         tracing::info!(payout_id = %payout.id, phone = %payout.phone, amount = payout.amount.shillings(), status = payout.status.as_str(), "payout recorded");
-        if payout.status == PayoutStatus::Pending {
-            if let Err(error) = enqueue(self.queue.as_ref(), &payout.id).await {
-                // The payout is recorded and the sweeper will enqueue it; the key resumes it.
-                tracing::error!(%error, payout_id = %payout.id, "payout recorded but not queued");
-                return Err(ApiError::Unavailable);
-            }
-        }
+        let queued = payout.status != PayoutStatus::Pending || self.enqueue_or_defer(&payout).await;
         let record = idempotent::claimed(hash, payout.id.as_str(), now, self.config.idempotency_lock);
-        let response = created_response(&payout);
+        let response = deferred_if(created_response(&payout), !queued);
         // Queued already; if storing the answer fails, a retry with the key resumes the payout.
         idempotent::store_first_response(self.table.as_ref(), &record_key, &record, &response).await;
         Ok(response)
+    }
+
+    /// Puts the payout's job on the queue; when the queue cannot take it, the payout is still
+    /// committed and the sweeper enqueues it at its next check (false: deferred).
+    async fn enqueue_or_defer(&self, payout: &Payout) -> bool {
+        match enqueue(self.queue.as_ref(), &payout.id).await {
+            Ok(_) => true,
+            Err(error) => {
+                metrics::count("PayoutEnqueueDeferred", 1, &[]);
+                tracing::error!(%error, payout_id = %payout.id, next_check_at = ?payout.next_check_at, "payout recorded but not queued; the sweeper will queue it");
+                false
+            }
+        }
     }
 
     /// A key that already has a record: replay, refuse, or finish an abandoned request.
@@ -216,13 +233,9 @@ impl PayoutsService {
                     .await
                     .map_err(store_error)?
                     .ok_or(ApiError::Internal)?;
-                if payout.status == PayoutStatus::Pending {
-                    enqueue(self.queue.as_ref(), &payout.id).await.map_err(|error| {
-                        tracing::error!(%error, payout_id = %payout.id, "payout still not queued");
-                        ApiError::Unavailable
-                    })?;
-                }
-                idempotent::finish_abandoned(self.table.as_ref(), record_key, &record, created_response(&payout)).await
+                let queued = payout.status != PayoutStatus::Pending || self.enqueue_or_defer(&payout).await;
+                let response = deferred_if(created_response(&payout), !queued);
+                idempotent::finish_abandoned(self.table.as_ref(), record_key, &record, response).await
             }
         }
     }

@@ -4,14 +4,22 @@
 //!
 //! - "Being processed" / "does not Exist" mean *not known yet*: back off and ask again.
 //! - Past the deadline with no final answer the payment becomes `timeout` (never `failed`); a
-//!   late success callback still completes it. A payment without a CheckoutRequestID (its
-//!   initiation outcome was unknown) can only be settled by its callback or the deadline.
+//!   late success callback still completes it. A payment without a CheckoutRequestID (the push's
+//!   answer was lost, or we crashed around the push) cannot be asked about: it stays `unknown`
+//!   (never a guessed `timeout`) for its callback, is counted in `OpenPayments{past_deadline}`,
+//!   and is looked at again only every [`ReconcileConfig::unaskable_recheck`].
 //! - When Daraja could not be asked (down, rate-limited), nothing changes: the payment is
-//!   rescheduled, even past its deadline, because "we could not ask" is not "no answer".
+//!   rescheduled, even past its deadline, because "we could not ask" is not "no answer". Past
+//!   the deadline it is rescheduled from now (not capped at the deadline), so payments that
+//!   cannot be asked about move to the back of the queue and never starve the others.
+//! - A definitive refusal of the query (wrong credentials, unknown merchant: our configuration)
+//!   is an answer for the circuit breaker (Daraja is up) and an operator alarm
+//!   (`PaymentOperatorAlarms{Reason}`); the payment is rescheduled.
 //! - Each check first *claims* the payment by moving its next check forward with a conditional
 //!   write, so overlapping sweeps never query or change the same payment twice.
 //! - Queries are paced (a global rate), run with bounded concurrency, and the sweep stops
-//!   asking on Spike Arrest or when Daraja keeps failing; one payment's failure never stops the others.
+//!   asking on Spike Arrest or when Daraja keeps failing; one payment's failure never stops the
+//!   others, and one corrupt stored item is logged, alarmed and skipped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +27,7 @@ use std::time::Duration;
 use super::settlement::{PaymentSettler, Settled};
 use super::sweep_control::{AfterFailure, SweepControl};
 use crate::clock::Clock;
-use crate::daraja::{ApiCredentials, Daraja, StkQueryAnswer, StkQueryRequest};
+use crate::daraja::{ApiCredentials, Daraja, DarajaError, StkQueryAnswer, StkQueryRequest};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, Source, StkFinalResult};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
@@ -46,6 +54,9 @@ pub struct ReconcileConfig {
     pub failure_threshold: u32,
     /// Stop starting new checks after this long (the Lambda's timeout minus a margin).
     pub time_budget: Duration,
+    /// How often a payment that cannot be asked about (no CheckoutRequestID) is looked at again
+    /// once past its deadline.
+    pub unaskable_recheck: chrono::Duration,
 }
 
 impl Default for ReconcileConfig {
@@ -59,6 +70,7 @@ impl Default for ReconcileConfig {
             backoff_max: chrono::Duration::seconds(120),
             failure_threshold: 5,
             time_budget: Duration::from_secs(50),
+            unaskable_recheck: chrono::Duration::hours(1),
         }
     }
 }
@@ -101,6 +113,8 @@ enum Answer {
     Final(crate::domain::DarajaResult),
     NotKnownYet,
     NoCheckoutId,
+    /// Daraja refused the query itself (our credentials or shortcode): ask again later.
+    Refused,
     CouldNotAsk,
 }
 
@@ -227,22 +241,34 @@ impl Reconciler {
             _ => None,
         };
         if let Some(event) = event {
-            let timed_out = matches!(event, PaymentEvent::DeadlinePassed);
-            return match self.settler.apply(&claimed.id, &event, None).await? {
+            match self.settler.apply(&claimed.id, &event, None).await? {
+                Settled::Applied(next) if next.status == PaymentStatus::Unknown => {
+                    tracing::warn!(payment_id = %next.id, "past its deadline without a CheckoutRequestID: unknown until its callback comes");
+                    return self.reschedule(&next, self.config.unaskable_recheck).await;
+                }
                 Settled::Applied(next) => {
                     if next.status == PaymentStatus::Timeout {
                         tracing::info!(payment_id = %next.id, reason = ?next.failure_reason, "payment timed out");
                     }
-                    Ok(Checked::Settled {
-                        timed_out: timed_out || next.status == PaymentStatus::Timeout,
-                    })
+                    return Ok(Checked::Settled {
+                        timed_out: next.status == PaymentStatus::Timeout,
+                    });
                 }
-                _ => Ok(Checked::Skipped),
-            };
+                // Already unknown past its deadline: nothing can be asked; look again much later.
+                Settled::Unchanged { payment, .. } if payment.status == PaymentStatus::Unknown => {
+                    return self.reschedule(&payment, self.config.unaskable_recheck).await;
+                }
+                _ => return Ok(Checked::Skipped),
+            }
         }
-        // Not known yet (or Daraja could not be asked): back off, never past the deadline.
+        // Not known yet (or Daraja could not be asked): back off; before the deadline never past
+        // it, after it from now (to the back of the queue).
         let backoff = self.backoff(claimed.reconcile_attempts);
-        let next = claimed.check_again_at(self.clock.now() + backoff);
+        self.reschedule(&claimed, backoff).await
+    }
+
+    async fn reschedule(&self, payment: &Payment, after: chrono::Duration) -> Result<Checked, StoreError> {
+        let next = payment.check_again_at(self.clock.now() + after);
         match self.table.write(vec![PaymentRepo::update(&next)]).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(Checked::Rescheduled),
             Err(e) => Err(e),
@@ -294,6 +320,23 @@ impl Reconciler {
                 metrics::count("ReconciliationQueries", 1, &[("Answer", "not_known_yet")]);
                 Answer::NotKnownYet
             }
+            Err(error @ (DarajaError::Rejected { .. } | DarajaError::Auth { .. })) => {
+                // Daraja answered, definitively: our credentials or shortcode are wrong (e.g. a
+                // changed passkey). Daraja is up, so the breaker is not tripped by it; a person
+                // must fix the configuration.
+                control.answered();
+                metrics::count("ReconciliationQueries", 1, &[("Answer", "refused")]);
+                let reason = if error.is_wrong_credentials() {
+                    "stk_query_wrong_credentials"
+                } else if error.is_merchant_unknown() {
+                    "stk_query_merchant_unknown"
+                } else {
+                    "stk_query_refused"
+                };
+                metrics::count("PaymentOperatorAlarms", 1, &[("Reason", reason)]);
+                tracing::error!(%error, payment_id = %payment.id, reason, "STK Query refused: reconciliation needs a configuration fix");
+                Answer::Refused
+            }
             Err(error) => {
                 metrics::count("ReconciliationQueries", 1, &[("Answer", "error")]);
                 match control.failed(&error) {
@@ -307,5 +350,207 @@ impl Reconciler {
                 Answer::CouldNotAsk
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::daraja::{
+        Acknowledgement, B2cAccepted, B2cPaymentRequest, C2bRegisterRequest, C2bRegistered, StkPushAccepted,
+        StkPushRequest, TransactionStatusRequest,
+    };
+    use crate::domain::{
+        decide, Amount, ClientId, DarajaResult, Decision, Metadata, Msisdn, NewPayment, PaymentId, PaymentTimings,
+        Reference, ResultCode,
+    };
+    use crate::secrets::StaticSecret;
+    use crate::store::memory::MemoryTable;
+    use crate::store::{Condition, Index, Item, Write};
+    use async_trait::async_trait;
+    use std::collections::HashSet;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T11:30:05Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// STK Query answers: success, except for the CheckoutRequestIDs that fail or are refused.
+    struct FakeDaraja {
+        failing: HashSet<String>,
+        refused: HashSet<String>,
+    }
+
+    #[async_trait]
+    impl Daraja for FakeDaraja {
+        async fn stk_push(&self, _: &StkPushRequest<'_>) -> Result<StkPushAccepted, DarajaError> {
+            unreachable!("the sweeper never pushes")
+        }
+        async fn stk_query(&self, request: &StkQueryRequest<'_>) -> Result<StkQueryAnswer, DarajaError> {
+            if self.failing.contains(request.checkout_request_id) {
+                return Err(DarajaError::OutcomeUnknown {
+                    detail: "HTTP 503".into(),
+                });
+            }
+            if self.refused.contains(request.checkout_request_id) {
+                return Err(DarajaError::Rejected {
+                    http_status: 500,
+                    code: "500.001.1001".into(),
+                    message: "Wrong credentials".into(),
+                });
+            }
+            Ok(StkQueryAnswer::Final(DarajaResult {
+                code: ResultCode::new("0"),
+                description: "The service request is processed successfully.".into(),
+            }))
+        }
+        async fn b2c_payment(&self, _: &B2cPaymentRequest<'_>) -> Result<B2cAccepted, DarajaError> {
+            unreachable!()
+        }
+        async fn transaction_status(&self, _: &TransactionStatusRequest<'_>) -> Result<Acknowledgement, DarajaError> {
+            unreachable!()
+        }
+        async fn register_c2b_urls(&self, _: &C2bRegisterRequest<'_>) -> Result<C2bRegistered, DarajaError> {
+            unreachable!()
+        }
+    }
+
+    struct Fixture {
+        table: Arc<dyn Table>,
+        clock: Arc<ManualClock>,
+        reconciler: Reconciler,
+    }
+
+    fn fixture(failing: &[String], refused: &[String]) -> Fixture {
+        let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
+        let manual = Arc::new(ManualClock::new(t0()));
+        let clock: Arc<dyn Clock> = manual.clone();
+        let secrets = Arc::new(SecretCache::new(
+            Arc::new(StaticSecret(
+                serde_json::json!({
+                    "daraja_consumer_key": "k", "daraja_consumer_secret": "s", "stk_shortcode": "174379",
+                    "stk_passkey": "p", "callback_hmac_key": "reconciliation-test-key-0123456789abcdef",
+                })
+                .to_string(),
+            )),
+            Duration::from_secs(3600),
+        ));
+        let reconciler = Reconciler {
+            repo: PaymentRepo::new(table.clone()),
+            table: table.clone(),
+            settler: PaymentSettler {
+                repo: PaymentRepo::new(table.clone()),
+                table: table.clone(),
+                clock: clock.clone(),
+            },
+            daraja: Arc::new(FakeDaraja {
+                failing: failing.iter().cloned().collect(),
+                refused: refused.iter().cloned().collect(),
+            }),
+            secrets,
+            clock,
+            config: ReconcileConfig {
+                queries_per_second: 10_000,
+                ..ReconcileConfig::default()
+            },
+        };
+        Fixture {
+            table,
+            clock: manual,
+            reconciler,
+        }
+    }
+
+    /// A `sent` payment created `age` before t0, with CheckoutRequestID `checkout`.
+    async fn sent_payment(table: &Arc<dyn Table>, checkout: &str, age: chrono::Duration) -> PaymentId {
+        let payment = Payment::create(
+            PaymentId::generate(),
+            ClientId::parse("merchant-1").unwrap(),
+            "174379".into(),
+            NewPayment {
+                amount: Amount::new(100).unwrap(),
+                phone: Msisdn::parse("0712345678").unwrap(),
+                reference: Reference::parse("ORDER1").unwrap(),
+                description: None,
+                metadata: Metadata::default(),
+            },
+            t0() - age,
+            PaymentTimings::default(),
+        );
+        let accepted = PaymentEvent::DarajaAccepted {
+            checkout_request_id: checkout.into(),
+            merchant_request_id: "m".into(),
+        };
+        let Decision::Apply(sent) = decide(&payment, &accepted, t0() - age) else {
+            panic!("accepted")
+        };
+        table.write(vec![PaymentRepo::insert(&sent)]).await.unwrap();
+        sent.id.clone()
+    }
+
+    async fn completed(table: &Arc<dyn Table>, ids: &[PaymentId]) -> usize {
+        let repo = PaymentRepo::new(table.clone());
+        let mut n = 0;
+        for id in ids {
+            if repo.get(id).await.unwrap().unwrap().status == PaymentStatus::Completed {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Five payments past their deadline whose queries always fail, a corrupt open item, and
+    /// fifty healthy payments: the failing ones move to the back of the queue and the corrupt one
+    /// is skipped, so every healthy payment settles.
+    #[tokio::test]
+    async fn payments_that_cannot_be_asked_about_never_starve_the_others() {
+        let failing: Vec<String> = (0..5).map(|i| format!("ws_CO_failing_{i}")).collect();
+        let f = fixture(&failing, &[]);
+        for checkout in &failing {
+            sent_payment(&f.table, checkout, chrono::Duration::minutes(20)).await;
+        }
+        let mut healthy = Vec::new();
+        for i in 0..50 {
+            healthy.push(sent_payment(&f.table, &format!("ws_CO_ok_{i}"), chrono::Duration::minutes(2)).await);
+        }
+        // A stored open item that does not read back (a bug or a manual edit).
+        let corrupt = Item::new("PAY#pay_corrupt", 1, "{not json".into()).with_index(
+            Index::Gsi3,
+            "OPEN#PAY#0",
+            "0000000000000001#pay_corrupt",
+        );
+        f.table
+            .write(vec![Write::Put {
+                item: corrupt,
+                condition: Condition::Always,
+            }])
+            .await
+            .unwrap();
+        // Sweeps a minute apart, as the scheduled sweeper runs.
+        for _ in 0..3 {
+            f.reconciler.sweep().await;
+            f.clock.advance(chrono::Duration::seconds(61));
+        }
+        assert_eq!(completed(&f.table, &healthy).await, 50, "every healthy payment settles");
+    }
+
+    /// A definitive refusal of the query (our configuration) is an answer: it does not trip the
+    /// breaker, so one sweep still settles everything else.
+    #[tokio::test]
+    async fn a_refused_query_does_not_trip_the_breaker() {
+        let refused: Vec<String> = (0..8).map(|i| format!("ws_CO_refused_{i}")).collect();
+        let f = fixture(&[], &refused);
+        for checkout in &refused {
+            sent_payment(&f.table, checkout, chrono::Duration::minutes(3)).await;
+        }
+        let mut healthy = Vec::new();
+        for i in 0..20 {
+            healthy.push(sent_payment(&f.table, &format!("ws_CO_ok_{i}"), chrono::Duration::minutes(2)).await);
+        }
+        let report = f.reconciler.sweep().await;
+        assert!(!report.stopped_early, "{report:?}");
+        assert_eq!(completed(&f.table, &healthy).await, 20);
     }
 }
