@@ -51,7 +51,8 @@ async fn expected(h: &Harness, id: &str) -> Value {
     reply.body
 }
 
-/// Pays and waits until M-Pesa settled it and (when it completed) we recorded it.
+/// Pays and waits until M-Pesa settled it and (when it completed) we recorded it and verified
+/// it with Daraja (Transaction Status by receipt, asked by the verification sweep).
 async fn pay(h: &Harness, shortcode: &str, phone: &str, amount: u64, bill_ref: &str) -> (Value, Option<Value>) {
     let ocid = h.c2b_simulate(shortcode, phone, amount, bill_ref).await;
     let tx = h.wait_c2b_tx(&ocid).await;
@@ -59,7 +60,12 @@ async fn pay(h: &Harness, shortcode: &str, phone: &str, amount: u64, bill_ref: &
         return (tx, None);
     }
     let receipt = tx["receipt"].as_str().expect("a receipt").to_owned();
-    let payment = h.wait_c2b_payment(shortcode, &receipt, |_| true).await;
+    let recorded = h.wait_c2b_payment(shortcode, &receipt, |_| true).await;
+    assert_eq!(recorded["verification"]["status"], "unverified", "{recorded}");
+    assert_eq!(recorded["match"]["reason"], "unverified", "no money moves on its word");
+    let payment = h.verify_c2b(shortcode, &receipt).await;
+    assert_eq!(payment["verification"]["status"], "verified", "{payment}");
+    assert_eq!(payment["verification"]["method"], "transaction_status");
     (tx, Some(payment))
 }
 
@@ -91,6 +97,17 @@ async fn accepted_payment_is_validated_confirmed_and_recorded_once() {
         validation_url.starts_with(&h.url("/c2b/validation/600984.")),
         "{validation_url}"
     );
+    // The token is shown as a prefix only: 8 hex digits of its MAC, never the whole.
+    let shown = validation_url.rsplit('.').next().unwrap();
+    assert!(shown.ends_with('…') && shown.chars().count() == 9, "{validation_url}");
+    assert_eq!(reg["tokens"]["generation"], 0);
+    assert_eq!(
+        (
+            reg["verification"]["method"].as_str(),
+            reg["verification"]["available"].as_bool()
+        ),
+        (Some("transaction_status"), Some(true))
+    );
     // Daraja (the simulator) holds exactly the URLs we registered.
     let regs: Value = h
         .http
@@ -108,8 +125,14 @@ async fn accepted_payment_is_validated_confirmed_and_recorded_once() {
         .find(|r| r["shortcode"] == "600984")
         .expect("registered at Daraja")
         .clone();
-    assert_eq!(sim_reg["validation_url"], reg["validation_url"]);
-    assert_eq!(sim_reg["confirmation_url"], reg["confirmation_url"]);
+    for which in ["validation_url", "confirmation_url"] {
+        let full = sim_reg[which].as_str().unwrap();
+        let shown = reg[which].as_str().unwrap().trim_end_matches('…');
+        assert!(
+            full.starts_with(shown) && full.len() > shown.len() + 40,
+            "{which}: {full} / {shown}"
+        );
+    }
     assert_eq!(
         (sim_reg["version"].as_u64(), sim_reg["response_type"].as_str()),
         (Some(2), Some("Completed"))
@@ -176,9 +199,18 @@ async fn accepted_payment_is_validated_confirmed_and_recorded_once() {
         .await
         .is_empty());
     assert_eq!(h.c2b_payments("").await.len(), 1);
-    let records = c2b_records(&h, p["id"].as_str().unwrap(), 1).await;
-    let verdicts: Vec<&str> = records.iter().map(|r| r["verdict"].as_str().unwrap()).collect();
-    assert_eq!(verdicts, ["applied"]);
+    let records = c2b_records(&h, p["id"].as_str().unwrap(), 2).await;
+    let reasons: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("c2b_confirmation", "recorded_unverified"),
+            ("c2b_status_result", "verified")
+        ]
+    );
     h.shutdown().await;
 }
 
@@ -211,17 +243,15 @@ async fn each_rule_rejects_with_its_code_and_nothing_is_recorded() {
         .await;
     // Daraja calls our URLs for other shortcodes too: with a forged token, or with 600984's.
     let base = h.url("");
+    let _ = &reg;
+    let (own_validation, own_confirmation) = h.stack.c2b_urls("600984", 0).await;
     for (shortcode, validation, confirmation) in [
         (
             "600555",
             format!("{base}/c2b/validation/600555.{}", "0".repeat(64)),
             format!("{base}/c2b/confirmation/600555.{}", "0".repeat(64)),
         ),
-        (
-            "600556",
-            reg["validation_url"].as_str().unwrap().to_owned(),
-            reg["confirmation_url"].as_str().unwrap().to_owned(),
-        ),
+        ("600556", own_validation.clone(), own_confirmation.clone()),
     ] {
         h.sim_daraja_post(
             "/mpesa/c2b/v2/registerurl",
@@ -476,13 +506,13 @@ async fn duplicate_confirmations_are_recorded_once() {
     let invoice = expect(&h, "600984", "DUP-1", json!({"rule": "exact", "value": 1000})).await;
     let (tx, p) = pay(&h, "600984", GOOD_PHONE, 400, "DUP-1").await;
     let p = p.unwrap();
-    let records = c2b_records(&h, p["id"].as_str().unwrap(), 2).await;
+    let records = c2b_records(&h, p["id"].as_str().unwrap(), 3).await;
     let mut verdicts: Vec<&str> = records.iter().map(|r| r["verdict"].as_str().unwrap()).collect();
     verdicts.sort_unstable();
     assert_eq!(
         verdicts,
-        ["applied", "duplicate"],
-        "both deliveries recorded, one applied"
+        ["applied", "applied", "duplicate"],
+        "both deliveries recorded, one recorded the payment, Daraja's answer verified it"
     );
     let truth = h
         .sim_transactions(&format!("?receipt={}", tx["receipt"].as_str().unwrap()))
@@ -538,6 +568,10 @@ async fn stk_payment_and_its_c2b_echo_are_linked_in_either_order() {
             .wait_c2b_payment("174379", &receipt, |p| p["kind"] == "stk_duplicate")
             .await;
         assert_eq!(echo["payment_id"], pay_id.as_str(), "linked to the STK payment");
+        // Verified: by its STK receipt when the STK callback came first, else by Daraja.
+        let echo = h.verify_c2b("174379", &receipt).await;
+        let method = if stk_first { "stk_receipt" } else { "transaction_status" };
+        assert_eq!(echo["verification"]["method"], method, "{echo}");
         assert_eq!(
             (echo["amount"].as_u64(), echo["bill_ref_number"].as_str()),
             (Some(100), Some(reference))
@@ -572,13 +606,14 @@ async fn stk_payment_and_its_c2b_echo_are_linked_in_either_order() {
 #[tokio::test]
 async fn forged_tokens_are_refused_and_flagged() {
     let h = Harness::start().await;
-    let reg = h.register_shortcode(json!({"shortcode": "600984"})).await;
+    h.register_shortcode(json!({"shortcode": "600984"})).await;
+    let (validation_url, confirmation_url) = h.stack.c2b_urls("600984", 0).await;
     let body = json!({"TransactionType": "Pay Bill", "TransID": "TKF0000001", "TransTime": "20261121121325",
         "TransAmount": "500.00", "BusinessShortCode": "600984", "BillRefNumber": "INV-1", "InvoiceNumber": "",
         "OrgAccountBalance": "", "ThirdPartyTransID": "", "MSISDN": "2547 ***** 678", "FirstName": "JANE",
         "MiddleName": "", "LastName": ""});
     // Validation: a forged token, a token of another purpose, and no token shape at all.
-    let confirmation_url = reg["confirmation_url"].as_str().unwrap();
+    let confirmation_url = confirmation_url.as_str();
     let forged = format!("{}/c2b/validation/600984.{}", h.url(""), "ab".repeat(32));
     let wrong_purpose = confirmation_url.replace("/c2b/confirmation/", "/c2b/validation/");
     for url in [
@@ -601,10 +636,7 @@ async fn forged_tokens_are_refused_and_flagged() {
         (reply.status, reply.body.clone()),
         (StatusCode::OK, json!({"ResultCode": 0, "ResultDesc": "Success"}))
     );
-    let wrong_purpose = reg["validation_url"]
-        .as_str()
-        .unwrap()
-        .replace("/c2b/validation/", "/c2b/confirmation/");
+    let wrong_purpose = validation_url.replace("/c2b/validation/", "/c2b/confirmation/");
     assert_eq!(h.post_callback(&wrong_purpose, &body).await.status, StatusCode::OK);
     h.settle_queue().await;
     let flagged: Vec<Value> = h
@@ -627,9 +659,9 @@ async fn forged_tokens_are_refused_and_flagged() {
 #[tokio::test]
 async fn malformed_bodies_and_bad_requests_get_clear_answers() {
     let h = Harness::start().await;
-    let reg = h.register_shortcode(json!({"shortcode": "600984"})).await;
-    let validation_url = reg["validation_url"].as_str().unwrap();
-    let confirmation_url = reg["confirmation_url"].as_str().unwrap();
+    h.register_shortcode(json!({"shortcode": "600984"})).await;
+    let (validation_url, confirmation_url) = h.stack.c2b_urls("600984", 0).await;
+    let (validation_url, confirmation_url) = (validation_url.as_str(), confirmation_url.as_str());
     let raw = |url: &str, body: &'static str| h.http.post(url).header("content-type", "application/json").body(body);
 
     // Validation answers in Daraja's format, whatever it is sent.
@@ -832,6 +864,191 @@ async fn malformed_bodies_and_bad_requests_get_clear_answers() {
     assert!(
         h.sim_transactions("?kind=c2b_register").await.is_empty(),
         "Daraja was never called"
+    );
+    h.shutdown().await;
+}
+
+/// The simulator's body of the C2B confirmation it sent (or dropped) for a transaction.
+fn confirmation_body(tx: &Value) -> Value {
+    tx["callbacks"]
+        .as_array()
+        .expect("callbacks")
+        .iter()
+        .find(|a| a["kind"] == "c2b_confirmation")
+        .expect("a confirmation attempt")["body"]
+        .clone()
+}
+
+/// A confirmation moves no money on its own word. A forger who learned the confirmation URL and
+/// posts a receipt's confirmation first (another invoice, another amount) does not pay that
+/// invoice, and does not swallow the real confirmation that follows: Daraja's Transaction Status
+/// picks the real one. A receipt Daraja never made is rejected and pays nothing.
+#[tokio::test]
+async fn a_forged_confirmation_moves_no_money_and_never_swallows_the_real_one() {
+    let h = Harness::start_with_manual_clock(devstack::Options::for_tests()).await;
+    h.register_shortcode(json!({"shortcode": "600984"})).await;
+    let invoice = expect(&h, "600984", "INV-77", json!({"rule": "exact", "value": 500})).await;
+    let target = expect(&h, "600984", "INV-66", json!({"rule": "exact", "value": 5000})).await;
+    // The real payment happens; its confirmation is held back so the forgery arrives first.
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [{"endpoint": "c2b_confirmation", "kind": "drop", "first_n": 1}]}),
+    )
+    .await;
+    let ocid = h.c2b_simulate("600984", GOOD_PHONE, 500, "INV-77").await;
+    let tx = h.wait_c2b_tx(&ocid).await;
+    let receipt = tx["receipt"].as_str().unwrap().to_owned();
+    let real = confirmation_body(&tx);
+    let (_, confirmation_url) = h.stack.c2b_urls("600984", 0).await;
+    let mut forged = real.clone();
+    forged["BillRefNumber"] = json!("INV-66");
+    forged["TransAmount"] = json!("5000.00");
+    assert_eq!(h.post_callback(&confirmation_url, &forged).await.status, StatusCode::OK);
+    let recorded = h.wait_c2b_payment("600984", &receipt, |_| true).await;
+    assert_eq!(recorded["verification"]["status"], "unverified");
+    assert_eq!(expected(&h, target["id"].as_str().unwrap()).await["amount_paid"], 0);
+    // The real confirmation: kept beside the forged one, not dropped as a duplicate.
+    assert_eq!(h.post_callback(&confirmation_url, &real).await.status, StatusCode::OK);
+    h.wait_c2b_payment("600984", &receipt, |p| p["verification"]["other_confirmations"] == 1)
+        .await;
+    let verified = h.verify_c2b("600984", &receipt).await;
+    assert_eq!(
+        (
+            verified["verification"]["status"].as_str(),
+            verified["bill_ref_number"].as_str(),
+            verified["amount"].as_u64()
+        ),
+        (Some("verified"), Some("INV-77"), Some(500)),
+        "{verified}"
+    );
+    assert_eq!(verified["match"]["expected_payment_id"], invoice["id"]);
+    assert_eq!(expected(&h, invoice["id"].as_str().unwrap()).await["status"], "paid");
+    assert_eq!(expected(&h, target["id"].as_str().unwrap()).await["amount_paid"], 0);
+
+    // A receipt Daraja never made: "not found", twice, spaced, past the deadline: rejected.
+    let mut invented = real.clone();
+    invented["TransID"] = json!("TKZ9999999");
+    invented["BillRefNumber"] = json!("INV-66");
+    invented["TransAmount"] = json!("5000.00");
+    assert_eq!(
+        h.post_callback(&confirmation_url, &invented).await.status,
+        StatusCode::OK
+    );
+    let fake = h.wait_c2b_payment("600984", "TKZ9999999", |_| true).await;
+    let fake_id = fake["id"].as_str().unwrap().to_owned();
+    // One answer before the deadline, one past it (and more than the interval later).
+    for (n, advance) in [(1, 0), (2, 31 * 60)] {
+        h.advance(advance);
+        h.stack.sweep_c2b_now().await;
+        h.wait_for_records(&fake_id, "c2b_status_result", n).await;
+    }
+    let rejected = h
+        .wait_c2b_payment("600984", "TKZ9999999", |p| p["verification"]["status"] == "rejected")
+        .await;
+    assert_eq!(rejected["verification"]["reason"], "not_found");
+    assert_eq!(rejected["match"]["reason"], "verification_failed");
+    assert_eq!(expected(&h, target["id"].as_str().unwrap()).await["amount_paid"], 0);
+    h.shutdown().await;
+}
+
+/// An STK payment whose callback never comes is completed by STK Query, which carries no receipt.
+/// Its C2B echo (same shortcode, our AccountReference as BillRefNumber, same amount) cannot be
+/// linked by receipt: it is linked by reference, gives the payment its receipt, and is never
+/// counted as new money.
+#[tokio::test]
+async fn the_echo_of_a_payment_completed_by_reconciliation_is_linked_not_counted_twice() {
+    let h = Harness::start_with_manual_clock(devstack::Options::for_tests()).await;
+    h.register_shortcode(json!({"shortcode": "174379"})).await;
+    // "Success, callback never sent": STK Query answers 0.
+    let reply = h
+        .create_payment(
+            &key(),
+            &json!({"amount": 150, "phone": "254700090002", "reference": "ORDER-R1"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let pay_id = reply.body["id"].as_str().unwrap().to_owned();
+    let checkout = reply.body["checkout_request_id"].as_str().unwrap().to_owned();
+    let truth = loop {
+        let rows = h.sim_transactions(&format!("?checkout_request_id={checkout}")).await;
+        if rows.first().is_some_and(|r| r["status"] == "completed") {
+            break rows[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let receipt = truth["receipt"].as_str().unwrap().to_owned();
+    let echo = h.wait_c2b_payment("174379", &receipt, |_| true).await;
+    assert_eq!(
+        (echo["kind"].as_str(), echo["verification"]["status"].as_str()),
+        (Some("payment"), Some("unverified"))
+    );
+    // The sweep: STK Query completes the payment (no receipt), Transaction Status verifies the
+    // echo, and the echo finds the payment by reference.
+    h.advance(80);
+    h.stack.sweep_now().await;
+    let echo = h.verify_c2b("174379", &receipt).await;
+    assert_eq!(echo["kind"], "stk_duplicate", "{echo}");
+    assert_eq!(echo["payment_id"], pay_id.as_str());
+    let payment = h
+        .wait_for(&pay_id, "given its receipt", |p| p["mpesa_receipt"] == receipt.as_str())
+        .await;
+    assert_eq!(payment["status"], "completed");
+    let new_money: Vec<Value> = h
+        .c2b_payments("?shortcode=174379")
+        .await
+        .into_iter()
+        .filter(|p| p["kind"] == "payment")
+        .collect();
+    assert!(new_money.is_empty(), "counted twice: {new_money:#?}");
+    h.shutdown().await;
+}
+
+/// The push's answer was lost after Daraja processed it (no CheckoutRequestID) and its callback
+/// was dropped too: nothing can be asked with STK Query. Its verified C2B echo still finds it (by
+/// shortcode, reference, amount and time) and completes it with the receipt.
+#[tokio::test]
+async fn a_payment_whose_answer_and_callback_were_lost_is_completed_by_its_verified_echo() {
+    let h = Harness::start().await;
+    h.register_shortcode(json!({"shortcode": "174379"})).await;
+    h.sim_put(
+        "/__control/faults",
+        &json!({"rules": [
+            {"endpoint": "stk_push", "kind": "http_503", "first_n": 1, "phase": "after"},
+            {"endpoint": "stk_callback", "kind": "drop", "first_n": 1}
+        ]}),
+    )
+    .await;
+    let reply = h
+        .create_payment(
+            &key(),
+            &json!({"amount": 175, "phone": "254712399001", "reference": "ORDER-L1"}),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("unknown"))
+    );
+    let pay_id = reply.body["id"].as_str().unwrap().to_owned();
+    let pushes = h.stk_pushes().await;
+    let receipt = loop {
+        let rows = h.sim_transactions("?kind=stk").await;
+        if let Some(r) = rows.iter().find(|r| r["status"] == "completed") {
+            break r["receipt"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(pushes.len(), 1);
+    h.wait_c2b_payment("174379", &receipt, |_| true).await;
+    let echo = h.verify_c2b("174379", &receipt).await;
+    assert_eq!(
+        (echo["kind"].as_str(), echo["payment_id"].as_str()),
+        (Some("stk_duplicate"), Some(pay_id.as_str()))
+    );
+    let done = h.wait_for_status(&pay_id, "completed").await;
+    assert_eq!(done["mpesa_receipt"], receipt.as_str());
+    assert_eq!(
+        done["history"].as_array().unwrap().last().unwrap()["source"],
+        "c2b_echo"
     );
     h.shutdown().await;
 }

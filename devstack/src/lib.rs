@@ -93,6 +93,8 @@ pub struct Options {
     pub clock: Option<Arc<dyn Clock>>,
     /// B2C payouts: API settings, limits, the payout queue and worker, the payout sweep.
     pub payouts: payouts::PayoutOptions,
+    /// The C2B verification sweep (Transaction Status by receipt).
+    pub c2b_verify: checkout::services::c2b_verification::C2bVerifyConfig,
 }
 
 impl Options {
@@ -117,6 +119,10 @@ impl Options {
             limits: LimitsConfig::default(),
             clock: None,
             payouts: payouts::PayoutOptions::for_tests(),
+            c2b_verify: checkout::services::c2b_verification::C2bVerifyConfig {
+                queries_per_second: 1000,
+                ..Default::default()
+            },
         }
     }
 }
@@ -154,6 +160,7 @@ pub struct DevStack {
     simulator: Option<simulator::SimulatorHandle>,
     reconciler: Arc<Reconciler>,
     payout_stack: Arc<payouts::PayoutStack>,
+    c2b_verifier: Arc<checkout::services::c2b_verification::C2bVerifier>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     c2b_validation_delay: Arc<AtomicU64>,
@@ -178,6 +185,9 @@ fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
         "b2c_shortcode": sim.org_shortcodes.first().map(|o| o.shortcode.clone()),
         "b2c_initiator_name": sim.initiators.first().map(|i| i.name.clone()),
         "b2c_initiator_password": sim.initiators.first().map(|i| i.password.clone()),
+        // The simulator's initiator has every role: it verifies C2B receipts too.
+        "c2b_initiator_name": sim.initiators.first().map(|i| i.name.clone()),
+        "c2b_initiator_password": sim.initiators.first().map(|i| i.password.clone()),
         "callback_hmac_key": random_key(),
         "jwt_hs256_secret": jwt_secret,
     })
@@ -261,6 +271,7 @@ impl DevStack {
             },
         ));
         let ready_daraja = sweeper_daraja.clone();
+        let verifier_daraja = sweeper_daraja.clone();
         let reconciler = Arc::new(wiring::reconciler(
             table.clone(),
             sweeper_daraja,
@@ -320,6 +331,15 @@ impl DevStack {
         let certificate = settings
             .b2c_certificate()
             .unwrap_or_else(|_| simulator::test_credentials::INITIATOR_CERT_PEM.to_owned());
+        let c2b_verifier = Arc::new(wiring::c2b_verifier(
+            table.clone(),
+            verifier_daraja,
+            secrets.clone(),
+            certificate.clone(),
+            clock.clone(),
+            options.c2b_verify,
+            payout_public_base_url.clone(),
+        ));
         let payout_stack = Arc::new(payouts::build(
             &options.payouts,
             table.clone(),
@@ -408,11 +428,12 @@ impl DevStack {
         if let Some(interval) = options.sweep_interval {
             let mut rx = shutdown_rx.clone();
             let reconciler = reconciler.clone();
+            let c2b_verifier = c2b_verifier.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(interval) => {
-                            reconciler.sweep().await;
+                            tokio::join!(reconciler.sweep(), c2b_verifier.sweep());
                         }
                         _ = rx.changed() => break,
                     }
@@ -454,6 +475,7 @@ impl DevStack {
             simulator,
             reconciler,
             payout_stack,
+            c2b_verifier,
             shutdown,
             tasks,
             c2b_validation_delay,
@@ -471,6 +493,19 @@ impl DevStack {
             self.base_url,
             tokens.token_for(checkout::callback_token::TokenPurpose::StkCallback, payment_id)
         )
+    }
+
+    /// The C2B validation and confirmation URLs of `shortcode`'s token generation `generation`
+    /// (genuine tokens): tests of requests POSTed by someone who learned the URLs. The API never
+    /// shows them in full.
+    pub async fn c2b_urls(&self, shortcode: &str, generation: u32) -> (String, String) {
+        let secrets = self.secrets.get().await.expect("the dev stack's secrets");
+        let tokens = checkout::callback_token::CallbackTokens::from_secrets(&secrets);
+        let id = checkout::domain::c2b_path_tokens::TokenId::new(
+            checkout::domain::c2b::Shortcode::parse(shortcode).expect("a shortcode"),
+            generation,
+        );
+        checkout::services::c2b_registration::c2b_urls(&self.base_url, &tokens, &id)
     }
 
     /// Test hook: makes `POST /c2b/validation/{token}` wait this long before answering, as a
@@ -515,11 +550,18 @@ impl DevStack {
         )
     }
 
-    /// Runs one timeout sweep now (the background sweeper runs on its own interval).
+    /// Runs one timeout sweep now (the background sweeper runs on its own interval): payments,
+    /// payouts and C2B verification, as the timeout sweeper function does.
     pub async fn sweep_now(&self) -> SweepReport {
         let report = self.reconciler.sweep().await;
         self.payout_stack.reconciler.sweep().await;
+        self.c2b_verifier.sweep().await;
         report
+    }
+
+    /// Runs one C2B verification sweep now (also part of [`DevStack::sweep_now`]).
+    pub async fn sweep_c2b_now(&self) -> checkout::services::c2b_verification::C2bVerifySweepReport {
+        self.c2b_verifier.sweep().await
     }
 
     /// Runs one payout sweep now (also part of [`DevStack::sweep_now`]).
@@ -635,7 +677,9 @@ async fn handle(services: &Services, id: RouteId, request: ApiRequest) -> ApiRes
         RouteId::B2cResultCallback
         | RouteId::B2cTimeoutCallback
         | RouteId::B2cStatusCallback
-        | RouteId::B2cStatusTimeoutCallback => api::callbacks::dispatch(&services.intake, request).await,
+        | RouteId::B2cStatusTimeoutCallback
+        | RouteId::C2bStatusCallback
+        | RouteId::C2bStatusTimeoutCallback => api::callbacks::dispatch(&services.intake, request).await,
         RouteId::CreatePayout => api::payouts::create(&services.payouts.service, &services.auth, request).await,
         RouteId::ListPayouts => api::payouts::list(&services.payouts.repo, &services.auth, request).await,
         RouteId::GetPayout => api::payouts::get(&services.payouts.repo, &services.auth, request).await,

@@ -116,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             reconcile: settings.payout_reconcile()?,
             ..devstack::payouts::PayoutOptions::default()
         },
+        c2b_verify: Default::default(),
     };
     let stack = DevStack::start(options).await?;
     let token = stack.token("dev-merchant", ALL_SCOPES, Duration::from_secs(24 * 3600));

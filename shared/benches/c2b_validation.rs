@@ -72,6 +72,8 @@ fn setup() -> Setup {
             originator_conversation_id: None,
             at: now,
         },
+        verification: Default::default(),
+        tokens: Default::default(),
         created_at: now,
         updated_at: now,
         version: 0,

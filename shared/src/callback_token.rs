@@ -28,6 +28,9 @@ pub enum TokenPurpose {
     C2bConfirmation,
     TransactionStatusResult,
     TransactionStatusTimeout,
+    /// Transaction Status about a C2B receipt (the verification of a confirmation).
+    C2bStatusResult,
+    C2bStatusTimeout,
 }
 
 impl TokenPurpose {
@@ -40,6 +43,8 @@ impl TokenPurpose {
             TokenPurpose::C2bConfirmation => "c2b-confirmation",
             TokenPurpose::TransactionStatusResult => "ts-result",
             TokenPurpose::TransactionStatusTimeout => "ts-timeout",
+            TokenPurpose::C2bStatusResult => "c2b-ts-result",
+            TokenPurpose::C2bStatusTimeout => "c2b-ts-timeout",
         }
     }
 }

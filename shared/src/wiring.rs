@@ -113,11 +113,11 @@ pub fn callback_processor(
         table: table.clone(),
         clock: clock.clone(),
     };
-    let c2b = crate::services::c2b_confirmations::C2bConfirmationHandler {
-        table: table.clone(),
-        secrets: secrets.clone(),
-        clock: clock.clone(),
-    };
+    let c2b =
+        crate::services::c2b_confirmations::C2bConfirmationHandler::new(table.clone(), secrets.clone(), clock.clone());
+    let c2b_status: Arc<dyn crate::services::callback_processor::CallbackHandler> = Arc::new(
+        crate::services::c2b_verification::C2bStatusHandler::new(table.clone(), secrets.clone(), clock.clone()),
+    );
     let payouts: Arc<dyn crate::services::callback_processor::CallbackHandler> =
         Arc::new(crate::services::payout_callbacks::PayoutCallbackHandler {
             settler: crate::services::payout_settlement::PayoutSettler::new(table.clone(), clock.clone()),
@@ -145,6 +145,8 @@ pub fn callback_processor(
         handlers.insert(kind, payouts.clone());
     }
     handlers.insert(CallbackKind::C2bConfirmation, Arc::new(c2b));
+    handlers.insert(CallbackKind::C2bStatusResult, c2b_status.clone());
+    handlers.insert(CallbackKind::C2bStatusTimeout, c2b_status);
     CallbackProcessor { handlers, table, clock }
 }
 
@@ -317,6 +319,31 @@ pub fn payout_reconciler(
         secrets,
         credentials,
         queue,
+        clock,
+        config,
+        public_base_url,
+    }
+}
+
+/// The C2B verification sweep of the timeout sweeper (its own SecurityCredential cache: the C2B
+/// initiator's password is not the B2C one).
+#[allow(clippy::too_many_arguments)]
+pub fn c2b_verifier(
+    table: Arc<dyn Table>,
+    daraja: Arc<dyn Daraja>,
+    secrets: Arc<SecretCache>,
+    certificate_pem: String,
+    clock: Arc<dyn Clock>,
+    config: crate::services::c2b_verification::C2bVerifyConfig,
+    public_base_url: String,
+) -> crate::services::c2b_verification::C2bVerifier {
+    crate::services::c2b_verification::C2bVerifier {
+        table,
+        daraja,
+        secrets,
+        credentials: Arc::new(crate::services::b2c_credential::SecurityCredentials::new(
+            certificate_pem,
+        )),
         clock,
         config,
         public_base_url,

@@ -666,7 +666,7 @@ async fn dynamo_table_schema_matches_production() {
         .map(|i| i.index_name().unwrap_or(""))
         .collect();
     indexes.sort_unstable();
-    assert_eq!(indexes, ["gsi1", "gsi2", "gsi3"]);
+    assert_eq!(indexes, ["gsi1", "gsi2", "gsi3", "gsi4"]);
     for index in table.global_secondary_indexes() {
         let projection = index.projection().and_then(|p| p.projection_type());
         assert_eq!(projection, Some(&aws_sdk_dynamodb::types::ProjectionType::All));

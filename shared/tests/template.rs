@@ -459,6 +459,7 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
         "callback" | "c2b-confirmation" => grant("CallbackQueue", &["sqs:SendMessage"]),
         "callback-processor" => {
             grant("Table", WRITE);
+            grant("Table/index/gsi4", &["dynamodb:Query"]);
             secret(&mut grant);
             grant("CallbackQueue", CONSUME);
         }

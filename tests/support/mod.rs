@@ -369,6 +369,31 @@ impl Harness {
         }
     }
 
+    /// Runs the C2B verification sweep until the confirmation of `trans_id` is no longer
+    /// `unverified` (Daraja's Transaction Status answer came back and was applied).
+    pub async fn verify_c2b(&self, shortcode: &str, trans_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            self.stack.sweep_c2b_now().await;
+            let settled = tokio::time::Instant::now() + Duration::from_millis(500);
+            while tokio::time::Instant::now() < settled {
+                let found = self
+                    .c2b_payments(&format!("?shortcode={shortcode}&limit=100"))
+                    .await
+                    .into_iter()
+                    .find(|p| p["trans_id"] == trans_id);
+                if let Some(payment) = found.filter(|p| p["verification"]["status"] != "unverified") {
+                    return payment;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the C2B confirmation {trans_id} was never verified or rejected"
+            );
+        }
+    }
+
     /// Anomalous callback records of today (UTC), any kind.
     pub async fn anomaly_records(&self) -> Vec<Value> {
         use checkout::store::{Index, Order, Query};

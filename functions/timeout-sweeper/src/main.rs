@@ -1,12 +1,14 @@
 //! Runs every minute (EventBridge Scheduler): reconciles open payments past their grace period
 //! with STK Query and times out the ones past their deadline; then, when `PAYOUT_QUEUE_URL` is
 //! set (payouts enabled), sweeps open payouts (re-enqueues lost jobs, asks Transaction Status
-//! about `sent`-too-long and `unknown` ones). Returns both sweeps' reports.
+//! about `sent`-too-long and `unknown` ones); and, when an initiator certificate is configured,
+//! asks Transaction Status about unverified C2B confirmations. Returns every sweep's report.
 
 use std::sync::Arc;
 
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::services::c2b_verification::C2bVerifier;
 use checkout::services::payout_reconciliation::PayoutReconciler;
 use checkout::services::reconciliation::Reconciler;
 use checkout::{aws, config, lambda, metrics, wiring};
@@ -17,6 +19,7 @@ const FUNCTION: &str = "timeout-sweeper";
 struct App {
     reconciler: Reconciler,
     payout_reconciler: Option<PayoutReconciler>,
+    c2b_verifier: Option<C2bVerifier>,
 }
 
 /// Everything the function needs, from its configuration (no I/O).
@@ -37,10 +40,25 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         )),
         None => None,
     };
+    let certificate_configured = settings.optional(config::vars::B2C_CERTIFICATE_PEM).is_some()
+        || settings.optional(config::vars::B2C_CERTIFICATE_FILE).is_some();
+    let c2b_verifier = match certificate_configured {
+        true => Some(wiring::c2b_verifier(
+            table.clone(),
+            daraja.clone(),
+            secrets.clone(),
+            settings.b2c_certificate()?,
+            wiring::clock(),
+            Default::default(),
+            settings.payments_base_url()?,
+        )),
+        false => None,
+    };
     let reconciler = wiring::reconciler(table, daraja, secrets, wiring::clock(), settings.reconcile()?);
     Ok(App {
         reconciler,
         payout_reconciler,
+        c2b_verifier,
     })
 }
 
@@ -63,11 +81,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     None => serde_json::Value::Null,
                 }
             };
-            let (report, payouts) = tokio::join!(app.reconciler.sweep(), payout_sweep);
+            let c2b_sweep = async {
+                match &app.c2b_verifier {
+                    Some(verifier) => serde_json::to_value(verifier.sweep().await).unwrap_or_default(),
+                    None => serde_json::Value::Null,
+                }
+            };
+            let (report, payouts, c2b) = tokio::join!(app.reconciler.sweep(), payout_sweep, c2b_sweep);
             metrics::count("Sweeps", 1, &[]);
             let mut value = serde_json::to_value(report).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
                 object.insert("payouts".into(), payouts);
+                object.insert("c2b_verification".into(), c2b);
             }
             Ok::<_, std::convert::Infallible>(value)
         }

@@ -44,24 +44,27 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
-use serde::Serialize;
 
 use super::auth::Authenticator;
+pub use super::c2b_views::{
+    AppliedPaymentView, C2bPaymentView, DarajaRegistrationView, ExpectedAmountView, ExpectedPaymentView, MatchView,
+    RegistrationView,
+};
 use super::callbacks::{receive, C2B_CONFIRMATION_ACK};
 use super::http::{ApiRequest, ApiResponse, JsonObject};
 use super::payments::{amount_field, idempotency_key, metadata_field, page_params, range_params, MAX_BODY_BYTES};
 use super::problem::{ApiError, FieldError};
 use super::respond;
 use super::routes::{match_route, RouteId, RouteMatch};
-use super::views::{timestamp, ListView};
+use super::views::ListView;
 use crate::auth::{scopes, Principal};
 use crate::clock::Clock;
 use crate::domain::c2b::{
-    normalise_name, AccountNumber, C2bPayment, C2bRules, C2bVersion, DefaultDecision, MatchOutcome, ResponseType,
-    RulesError, Shortcode, ShortcodeConfig,
+    normalise_name, AccountNumber, C2bRules, C2bVersion, DefaultDecision, ResponseType, RulesError, Shortcode,
 };
-use crate::domain::expected_payment::{ExpectedAmount, ExpectedPayment};
-use crate::domain::{AmountLimits, C2bPaymentId, ClientId, ExpectedPaymentId, Metadata};
+use crate::domain::c2b_verification::{VerificationMethod, VerificationStatus};
+use crate::domain::expected_payment::ExpectedAmount;
+use crate::domain::{AmountLimits, C2bPaymentId, ClientId, ExpectedPaymentId};
 use crate::repo::c2b::{self as repo, C2bListFilter, C2bScope};
 use crate::services::c2b_registration::{C2bRegistrar, RegistrationRequest};
 use crate::services::c2b_validation::C2bValidator;
@@ -74,235 +77,6 @@ const C2B_AMOUNTS: AmountLimits = AmountLimits {
     min: 1,
     max: crate::domain::amount::MAX_TRANSACTION_KES,
 };
-
-// ------------------------------------------------------------------ views
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DarajaRegistrationView {
-    pub status: &'static str,
-    pub response_code: Option<String>,
-    pub response_description: Option<String>,
-    pub originator_conversation_id: Option<String>,
-    pub at: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RegistrationView {
-    pub object: &'static str,
-    pub shortcode: String,
-    pub owner: String,
-    pub version: &'static str,
-    pub response_type: &'static str,
-    pub default_decision: &'static str,
-    pub rules: C2bRules,
-    pub validation_url: String,
-    pub confirmation_url: String,
-    pub daraja: DarajaRegistrationView,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<&ShortcodeConfig> for RegistrationView {
-    fn from(c: &ShortcodeConfig) -> Self {
-        RegistrationView {
-            object: "c2b_registration",
-            shortcode: c.shortcode.to_string(),
-            owner: c.owner.to_string(),
-            version: c.api_version.as_str(),
-            response_type: c.response_type.as_str(),
-            default_decision: c.default_decision.as_str(),
-            rules: c.rules.clone(),
-            validation_url: c.validation_url.clone(),
-            confirmation_url: c.confirmation_url.clone(),
-            daraja: DarajaRegistrationView {
-                status: c.registration.status.as_str(),
-                response_code: c.registration.response_code.clone(),
-                response_description: c.registration.response_description.clone(),
-                originator_conversation_id: c.registration.originator_conversation_id.clone(),
-                at: timestamp(c.registration.at),
-            },
-            created_at: timestamp(c.created_at),
-            updated_at: timestamp(c.updated_at),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ExpectedAmountView {
-    pub rule: &'static str,
-    pub value: Option<u64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AppliedPaymentView {
-    pub c2b_payment_id: String,
-    pub trans_id: String,
-    pub amount: u64,
-    pub received_at: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ExpectedPaymentView {
-    pub id: String,
-    pub object: &'static str,
-    pub shortcode: String,
-    pub account_number: String,
-    pub amount: ExpectedAmountView,
-    pub currency: &'static str,
-    pub amount_paid: u64,
-    /// Still owed (exact amounts only).
-    pub amount_remaining: Option<u64>,
-    /// `open`, `partially_paid`, `paid`, `overpaid`, or `expired` (unsettled past `expires_at`).
-    pub status: &'static str,
-    pub expires_at: String,
-    pub metadata: Metadata,
-    pub payments: Vec<AppliedPaymentView>,
-    pub payment_count: u32,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl ExpectedPaymentView {
-    pub fn new(e: &ExpectedPayment, now: DateTime<Utc>) -> ExpectedPaymentView {
-        ExpectedPaymentView {
-            id: e.id.to_string(),
-            object: "expected_payment",
-            shortcode: e.shortcode.to_string(),
-            account_number: e.account_number.to_string(),
-            amount: ExpectedAmountView {
-                rule: e.amount.rule(),
-                value: e.amount.value().map(|a| a.shillings()),
-            },
-            currency: "KES",
-            amount_paid: e.amount_paid,
-            amount_remaining: e.remaining(),
-            status: e.status_at(now),
-            expires_at: timestamp(e.expires_at),
-            metadata: e.metadata.clone(),
-            payments: e
-                .payments
-                .iter()
-                .map(|p| AppliedPaymentView {
-                    c2b_payment_id: p.c2b_payment_id.to_string(),
-                    trans_id: p.trans_id.clone(),
-                    amount: p.amount.shillings(),
-                    received_at: timestamp(p.received_at),
-                })
-                .collect(),
-            payment_count: e.payment_count,
-            created_at: timestamp(e.created_at),
-            updated_at: timestamp(e.updated_at),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MatchView {
-    /// `matched` or `unmatched`.
-    pub status: &'static str,
-    /// Why unmatched: `no_account_number`, `unknown_account`, `expired`, `amount_anomaly`.
-    pub reason: Option<String>,
-    pub expected_payment_id: Option<String>,
-    /// The expected payment's status right after this payment.
-    pub expected_payment_status: Option<&'static str>,
-    pub amount_paid_after: Option<u64>,
-}
-
-impl From<&MatchOutcome> for MatchView {
-    fn from(m: &MatchOutcome) -> Self {
-        match m {
-            MatchOutcome::Matched {
-                expected_payment_id,
-                resulting_status,
-                amount_paid_after,
-            } => MatchView {
-                status: m.status(),
-                reason: None,
-                expected_payment_id: Some(expected_payment_id.to_string()),
-                expected_payment_status: Some(resulting_status.as_str()),
-                amount_paid_after: Some(*amount_paid_after),
-            },
-            MatchOutcome::Unmatched {
-                reason,
-                expected_payment_id,
-            } => MatchView {
-                status: m.status(),
-                reason: serde_json::to_value(reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-                expected_payment_id: expected_payment_id.as_ref().map(ToString::to_string),
-                expected_payment_status: None,
-                amount_paid_after: None,
-            },
-        }
-    }
-}
-
-/// A recorded confirmation. Payer fields are exactly what Daraja sent (v1: a hash of the MSISDN;
-/// v2: a masked number), never more.
-#[derive(Debug, Clone, Serialize)]
-pub struct C2bPaymentView {
-    pub id: String,
-    pub object: &'static str,
-    /// `payment` (new money) or `stk_duplicate` (the C2B echo of STK payment `payment_id`).
-    pub kind: &'static str,
-    pub payment_id: Option<String>,
-    pub shortcode: String,
-    pub trans_id: String,
-    pub transaction_type: Option<String>,
-    /// Whole shillings; null when Daraja's amount was fractional or unreadable (see `anomalies`).
-    pub amount: Option<u64>,
-    pub amount_text: Option<String>,
-    pub currency: &'static str,
-    pub bill_ref_number: Option<String>,
-    pub account_number: Option<String>,
-    pub invoice_number: Option<String>,
-    pub third_party_trans_id: Option<String>,
-    pub org_account_balance: Option<String>,
-    pub msisdn: Option<String>,
-    pub first_name: Option<String>,
-    pub middle_name: Option<String>,
-    pub last_name: Option<String>,
-    pub trans_time: Option<String>,
-    pub trans_time_at: Option<String>,
-    #[serde(rename = "match")]
-    pub matched: MatchView,
-    pub anomalies: Vec<String>,
-    pub received_at: String,
-    pub updated_at: String,
-}
-
-impl From<&C2bPayment> for C2bPaymentView {
-    fn from(p: &C2bPayment) -> Self {
-        C2bPaymentView {
-            id: p.id.to_string(),
-            object: "c2b_payment",
-            kind: p.kind.as_str(),
-            payment_id: p.linked_payment_id.as_ref().map(ToString::to_string),
-            shortcode: p.shortcode.to_string(),
-            trans_id: p.trans_id.clone(),
-            transaction_type: p.transaction_type.clone(),
-            amount: p.amount.map(|a| a.shillings()),
-            amount_text: p.amount_text.clone(),
-            currency: "KES",
-            bill_ref_number: p.bill_ref_number.clone(),
-            account_number: p.account_number.as_ref().map(ToString::to_string),
-            invoice_number: p.invoice_number.clone(),
-            third_party_trans_id: p.third_party_trans_id.clone(),
-            org_account_balance: p.org_account_balance.clone(),
-            msisdn: p.msisdn.clone(),
-            first_name: p.first_name.clone(),
-            middle_name: p.middle_name.clone(),
-            last_name: p.last_name.clone(),
-            trans_time: p.trans_time.clone(),
-            trans_time_at: p.trans_time_at.map(timestamp),
-            matched: MatchView::from(&p.matched),
-            anomalies: p.anomalies.clone(),
-            received_at: timestamp(p.received_at),
-            updated_at: timestamp(p.updated_at),
-        }
-    }
-}
 
 // ------------------------------------------------------------------ request parsing
 
@@ -535,6 +309,8 @@ const REGISTRATION_FIELDS: &[&str] = &[
     "default_decision",
     "owner",
     "rules",
+    "verification",
+    "rotate_token",
 ];
 
 /// Parses a registration body; `owner` defaults to `caller`.
@@ -581,6 +357,14 @@ pub fn parse_registration(body: &JsonObject, caller: &ClientId) -> Result<Regist
         },
     };
     let rules = parse_rules(body, &mut errors);
+    let verification = choice(
+        body,
+        "verification",
+        VerificationMethod::parse,
+        "transaction_status, trust_confirmation",
+        &mut errors,
+    );
+    let rotate_token = bool_field(body, "rotate_token", "rotate_token", &mut errors);
     match (shortcode, owner) {
         (Some(shortcode), Some(owner)) if errors.is_empty() => Ok(RegistrationRequest {
             shortcode,
@@ -589,6 +373,9 @@ pub fn parse_registration(body: &JsonObject, caller: &ClientId) -> Result<Regist
             response_type: response_type.unwrap_or_default(),
             default_decision: default_decision.unwrap_or_default(),
             rules,
+            verification: verification.unwrap_or_default(),
+            rotate_token,
+            by: caller.clone(),
         }),
         _ => Err(ApiError::Validation(errors)),
     }
@@ -772,7 +559,11 @@ impl C2bApi {
             let body = request.json_object(MAX_BODY_BYTES)?;
             let registration = parse_registration(&body, &principal.client)?;
             let config = self.registrar.register(registration).await?;
-            Ok(ApiResponse::json(StatusCode::OK, &RegistrationView::from(&config)))
+            let availability = self.registrar.verification_availability(&config).await;
+            Ok(ApiResponse::json(
+                StatusCode::OK,
+                &RegistrationView::new(&config, availability),
+            ))
         })
         .await
     }
@@ -846,7 +637,15 @@ impl C2bApi {
     pub async fn list_payments(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
         respond(&request.request_id, async {
             let principal = auth.require(&request, scopes::C2B_READ).await?;
-            request.only_query_params(&["shortcode", "account_number", "from", "to", "limit", "cursor"])?;
+            request.only_query_params(&[
+                "shortcode",
+                "account_number",
+                "verification",
+                "from",
+                "to",
+                "limit",
+                "cursor",
+            ])?;
             let mut errors = Vec::new();
             let shortcode = match request.query_param("shortcode")? {
                 None => None,
@@ -872,6 +671,26 @@ impl C2bApi {
                     }
                 },
             };
+            let verification = match request.query_param("verification")? {
+                None => None,
+                Some(text) => {
+                    let parsed = [
+                        VerificationStatus::Unverified,
+                        VerificationStatus::Verified,
+                        VerificationStatus::Rejected,
+                    ]
+                    .into_iter()
+                    .find(|s| s.as_str() == text);
+                    if parsed.is_none() {
+                        errors.push(FieldError::new(
+                            "verification",
+                            "invalid_value",
+                            "verification must be one of unverified, verified, rejected",
+                        ));
+                    }
+                    parsed
+                }
+            };
             let (from, to) = range_params(&request, &mut errors)?;
             let (limit, cursor) = page_params(&request, &mut errors)?;
             if let Some(shortcode) = &shortcode {
@@ -893,6 +712,7 @@ impl C2bApi {
             let filter = C2bListFilter {
                 scope,
                 account,
+                verification,
                 from,
                 to,
             };

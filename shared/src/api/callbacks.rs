@@ -50,6 +50,10 @@ pub async fn dispatch(intake: &CallbackIntake, request: ApiRequest) -> ApiRespon
         receive(intake, CallbackKind::TransactionStatusResult, request, B2C_ACK).await
     } else if path.starts_with("/callbacks/b2c/status-timeout/") {
         receive(intake, CallbackKind::TransactionStatusTimeout, request, B2C_ACK).await
+    } else if path.starts_with("/callbacks/c2b/status/") {
+        receive(intake, CallbackKind::C2bStatusResult, request, B2C_ACK).await
+    } else if path.starts_with("/callbacks/c2b/status-timeout/") {
+        receive(intake, CallbackKind::C2bStatusTimeout, request, B2C_ACK).await
     } else {
         ApiResponse::raw_json(
             StatusCode::NOT_FOUND,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod c2b;
+pub mod c2b_views;
 pub mod callbacks;
 pub mod health;
 pub mod http;

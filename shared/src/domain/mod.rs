@@ -4,6 +4,8 @@
 pub mod amount;
 pub mod b2c_outcome;
 pub mod c2b;
+pub mod c2b_path_tokens;
+pub mod c2b_verification;
 pub mod client;
 pub mod expected_payment;
 pub mod ids;

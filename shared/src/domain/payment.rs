@@ -78,6 +78,8 @@ pub enum Source {
     Daraja,
     Callback,
     Reconciliation,
+    /// The payment's C2B echo (same shortcode, reference and amount), verified with Daraja.
+    C2bEcho,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,8 +387,8 @@ fn decide_final(payment: &Payment, reported: &StkFinalResult, source: Source, no
         }
     }
     let outcome = stk_outcome(&reported.result.code);
-    if outcome == StkOutcome::Completed && source == Source::Callback {
-        // A callback is untrusted input: a success must carry our amount and a receipt.
+    if outcome == StkOutcome::Completed && matches!(source, Source::Callback | Source::C2bEcho) {
+        // A callback (or an echo) is untrusted input: a success must carry our amount and a receipt.
         if reported.amount != Some(payment.amount) {
             return Decision::Ignore(Ignored::AmountMismatch {
                 expected: payment.amount,
@@ -438,7 +440,7 @@ fn decide_final(payment: &Payment, reported: &StkFinalResult, source: Source, no
         StkOutcome::Failed(r) => (Failed, Some(r)),
     };
     let mut next = payment.moved_to(status, source, now);
-    if payment.checkout_request_id.is_none() {
+    if payment.checkout_request_id.is_none() && !reported.checkout_request_id.is_empty() {
         next.checkout_request_id = Some(reported.checkout_request_id.clone());
     }
     next.result = Some(reported.result.clone());

@@ -1,10 +1,13 @@
 //! C2B in the table.
 //!
-//! - item `C2BCFG#<shortcode>`: the shortcode's [`ShortcodeConfig`] (registration, rules).
+//! - item `C2BCFG#<shortcode>`: the shortcode's [`ShortcodeConfig`] (registration, rules);
+//!   `gsi1` `C2BCFG#ALL` / `<shortcode>`: every registration (the readiness check lists them).
 //! - item `C2B#<TransID>`: a confirmation ([`C2bPayment`]), put only if absent, so each receipt is
-//!   recorded exactly once; attrs `account`, `kind`, `match`;
+//!   recorded exactly once; attrs `account`, `kind`, `match`, `verification`;
 //!   `gsi1` `C2B#SC#<shortcode>#<shard>` / `<received>#<id>`: a shortcode's payments, newest first;
-//!   `gsi2` `C2B#OWNER#<client>#<shard>` / `<received>#<id>`: a client's payments on all its shortcodes.
+//!   `gsi2` `C2B#OWNER#<client>#<shard>` / `<received>#<id>`: a client's payments on all its shortcodes;
+//!   `gsi3` `OPEN#C2B#<shard>` / `<next check>#<id>`: present only while unverified, so the
+//!   verification sweep reads unverified confirmations only.
 //! - item `C2BID#<id>`: `{trans_id}`, written with the payment, so `GET /v1/c2b/payments/{id}` is
 //!   two strongly consistent reads (never an eventually consistent index).
 //! - item `EXP#<id>`: an [`ExpectedPayment`]; `gsi1` `EXP#SC#<shortcode>#<shard>` / `<created>#<id>`.
@@ -20,11 +23,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::listing::{newest_first, Cursor, ListFilter};
-use super::{shard_of, time_sort_key};
+use super::{readable, shard_of, time_bound, time_sort_key, INDEX_SHARDS};
 use crate::domain::c2b::{AccountNumber, C2bPayment, Shortcode, ShortcodeConfig};
+use crate::domain::c2b_verification::VerificationStatus;
 use crate::domain::expected_payment::ExpectedPayment;
 use crate::domain::{C2bPaymentId, ClientId, ExpectedPaymentId};
-use crate::store::{Condition, Index, Item, StoreError, Table, Write};
+use crate::store::{Bound, Condition, Index, Item, Order, Query, StoreError, Table, Write};
 
 /// How long an expired account claim is kept (to tell `expired` from unknown).
 pub const CLAIM_RETENTION: chrono::Duration = chrono::Duration::days(90);
@@ -72,9 +76,7 @@ pub async fn get_config(table: &dyn Table, shortcode: &Shortcode) -> Result<Opti
     let Some(item) = table.get(&config_key(shortcode)).await? else {
         return Ok(None);
     };
-    let mut config: ShortcodeConfig = serde_json::from_str(&item.doc).map_err(|e| corrupt("config", &item.key, e))?;
-    config.version = item.version;
-    Ok(Some(config))
+    config_from_item(&item).map(Some)
 }
 
 /// Stores `config` over the version it was read at (`config.version`, 0 = new).
@@ -83,9 +85,27 @@ pub fn put_config(config: &ShortcodeConfig) -> Write {
     let mut stored = config.clone();
     stored.version = config.version + 1;
     versioned_put(
-        Item::new(config_key(&config.shortcode), stored.version, doc(&stored)),
+        Item::new(config_key(&config.shortcode), stored.version, doc(&stored)).with_index(
+            Index::Gsi1,
+            "C2BCFG#ALL",
+            config.shortcode.as_str(),
+        ),
         read,
     )
+}
+
+/// Registered shortcodes, up to `limit` (in shortcode order).
+pub async fn list_configs(table: &dyn Table, limit: usize) -> Result<Vec<ShortcodeConfig>, StoreError> {
+    let items = table
+        .query(&Query::new(Index::Gsi1, "C2BCFG#ALL", Order::Ascending, limit))
+        .await?;
+    Ok(readable(items, config_from_item, "c2b_config"))
+}
+
+fn config_from_item(item: &Item) -> Result<ShortcodeConfig, StoreError> {
+    let mut config: ShortcodeConfig = serde_json::from_str(&item.doc).map_err(|e| corrupt("config", &item.key, e))?;
+    config.version = item.version;
+    Ok(config)
 }
 
 // ------------------------------------------------------------------ C2B payments
@@ -108,7 +128,13 @@ fn payment_item(payment: &C2bPayment, version: u64) -> Item {
             sort.clone(),
         )
         .with_attr("kind", payment.kind.as_str())
-        .with_attr("match", payment.matched.status());
+        .with_attr("match", payment.matched.status())
+        .with_attr("verification", payment.verification.status.as_str());
+    if let (VerificationStatus::Unverified, Some(next)) =
+        (payment.verification.status, payment.verification.next_check_at)
+    {
+        item = item.with_index(Index::Gsi3, format!("OPEN#C2B#{shard}"), time_sort_key(next, id));
+    }
     if let Some(owner) = &payment.owner {
         item = item.with_index(Index::Gsi2, format!("C2B#OWNER#{owner}#{shard}"), sort);
     }
@@ -144,9 +170,35 @@ pub async fn get_payment_by_trans_id(table: &dyn Table, trans_id: &str) -> Resul
     let Some(item) = table.get(&payment_key(trans_id)).await? else {
         return Ok(None);
     };
+    payment_from_item(&item).map(Some)
+}
+
+fn payment_from_item(item: &Item) -> Result<C2bPayment, StoreError> {
     let mut payment: C2bPayment = serde_json::from_str(&item.doc).map_err(|e| corrupt("C2B payment", &item.key, e))?;
     payment.version = item.version;
-    Ok(Some(payment))
+    Ok(payment)
+}
+
+/// Unverified confirmations whose next check is due at `now`, oldest first (a corrupt item is
+/// logged, alarmed and skipped).
+pub async fn due_for_verification(
+    table: &dyn Table,
+    now: DateTime<Utc>,
+    limit_per_shard: usize,
+) -> Result<Vec<C2bPayment>, StoreError> {
+    let mut due = Vec::new();
+    for shard in 0..INDEX_SHARDS {
+        let mut query = Query::new(
+            Index::Gsi3,
+            format!("OPEN#C2B#{shard}"),
+            Order::Ascending,
+            limit_per_shard,
+        );
+        query.upper = Some(Bound::Exclusive(time_bound(now + chrono::Duration::milliseconds(1))));
+        due.extend(readable(table.query(&query).await?, payment_from_item, "c2b_payment"));
+    }
+    due.sort_by_key(|p| p.verification.next_check_at);
+    Ok(due)
 }
 
 pub async fn get_payment(table: &dyn Table, id: &C2bPaymentId) -> Result<Option<C2bPayment>, StoreError> {
@@ -168,6 +220,7 @@ pub enum C2bScope {
 pub struct C2bListFilter {
     pub scope: C2bScope,
     pub account: Option<AccountNumber>,
+    pub verification: Option<VerificationStatus>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
@@ -187,11 +240,14 @@ pub async fn list_payments(
         C2bScope::Shortcode(shortcode) => (Index::Gsi1, format!("C2B#SC#{shortcode}")),
         C2bScope::Owner(owner) => (Index::Gsi2, format!("C2B#OWNER#{owner}")),
     };
-    let attrs = filter
+    let mut attrs: Vec<(String, String)> = filter
         .account
         .iter()
         .map(|a| ("account".to_owned(), a.as_str().to_owned()))
         .collect();
+    if let Some(status) = filter.verification {
+        attrs.push(("verification".to_owned(), status.as_str().to_owned()));
+    }
     let list_filter = ListFilter {
         attrs,
         from: filter.from,
@@ -200,10 +256,7 @@ pub async fn list_payments(
     let page = newest_first(table.as_ref(), index, &prefix, &list_filter, limit, cursor).await?;
     let mut payments = Vec::with_capacity(page.items.len());
     for item in &page.items {
-        let mut payment: C2bPayment =
-            serde_json::from_str(&item.doc).map_err(|e| corrupt("C2B payment", &item.key, e))?;
-        payment.version = item.version;
-        payments.push(payment);
+        payments.push(payment_from_item(item)?);
     }
     Ok(C2bPage {
         payments,

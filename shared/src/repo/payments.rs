@@ -4,7 +4,11 @@
 //! - `gsi1` `PAY#OWNER#<client>#<shard>` / `<created>#<id>`: a merchant's payments, newest first;
 //! - `gsi2` `PAY#ALL#<shard>` / `<created>#<id>`: every payment (staff tools);
 //! - `gsi3` `OPEN#PAY#<shard>` / `<next check>#<id>`: present only while the payment is open, so
-//!   the sweeper reads open payments only, however large the table grows.
+//!   the sweeper reads open payments only, however large the table grows;
+//! - `gsi4` `STKREF#<shortcode>#<REFERENCE>` / `<created>#<id>`: present only while the payment
+//!   may still be paid but has no receipt (open, timed out, closed for a transport reason, or
+//!   completed by STK Query, which carries none), so a C2B echo of it can find it by shortcode,
+//!   reference and time when it cannot by receipt ([`PaymentRepo::echo_candidates`]).
 
 use std::sync::Arc;
 
@@ -106,6 +110,27 @@ impl PaymentRepo {
         })
     }
 
+    /// Payments without a receipt on `shortcode` whose reference is `reference` (compared
+    /// trimmed and case-insensitively), created in `[from, to]`, oldest first.
+    pub async fn echo_candidates(
+        &self,
+        shortcode: &str,
+        reference: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let mut query = Query::new(
+            Index::Gsi4,
+            reference_partition(shortcode, reference),
+            Order::Ascending,
+            limit,
+        );
+        query.lower = Some(Bound::Inclusive(time_bound(from)));
+        query.upper = Some(Bound::Exclusive(time_bound(to + chrono::Duration::milliseconds(1))));
+        Ok(super::readable(self.table.query(&query).await?, from_item, "payment"))
+    }
+
     /// Open payments whose next check is due at `now`, oldest first; reads only open items. An
     /// item that cannot be read back is logged, alarmed and skipped: one corrupt item never stops
     /// a sweep.
@@ -140,7 +165,27 @@ fn to_item(payment: &Payment, version: u64) -> Item {
     if let (true, Some(next_check)) = (payment.status.is_open(), payment.next_check_at) {
         item = item.with_index(Index::Gsi3, open_partition(shard), time_sort_key(next_check, id));
     }
+    if awaits_receipt(payment) {
+        item = item.with_index(
+            Index::Gsi4,
+            reference_partition(&payment.shortcode, payment.reference.as_str()),
+            time_sort_key(payment.created_at, id),
+        );
+    }
     item
+}
+
+/// Whether money may have moved for the payment but we hold no receipt for it.
+fn awaits_receipt(payment: &Payment) -> bool {
+    payment.mpesa_receipt.is_none()
+        && (payment.status.is_open()
+            || payment.status == PaymentStatus::Completed
+            || payment.closed_for_transport_reason())
+}
+
+/// References compare as C2B account numbers do: trimmed, upper-case.
+fn reference_partition(shortcode: &str, reference: &str) -> String {
+    format!("STKREF#{shortcode}#{}", reference.trim().to_ascii_uppercase())
 }
 
 pub fn from_item(item: &Item) -> Result<Payment, StoreError> {

@@ -7,6 +7,7 @@
 //!   "daraja_consumer_key": "...", "daraja_consumer_secret": "...",
 //!   "stk_shortcode": "174379", "stk_passkey": "...",
 //!   "b2c_shortcode": "600992", "b2c_initiator_name": "testapi", "b2c_initiator_password": "...",
+//!   "c2b_initiator_name": "optional: Transaction Status on the C2B shortcodes", "c2b_initiator_password": "...",
 //!   "callback_hmac_key": "at least 32 characters",
 //!   "callback_hmac_key_previous": "optional: the key being rotated out",
 //!   "jwt_hs256_secret": "at least 32 characters",
@@ -82,6 +83,13 @@ pub struct AppSecrets {
     pub b2c_initiator_name: Option<String>,
     #[serde(default)]
     pub b2c_initiator_password: Option<Secret>,
+    /// An initiator with the Transaction Status role on the C2B shortcodes: verifies C2B
+    /// confirmations by receipt. Without it confirmations stay `unverified` (the registration
+    /// answer and `/v1/ready` say so) unless a shortcode trusts them.
+    #[serde(default)]
+    pub c2b_initiator_name: Option<String>,
+    #[serde(default)]
+    pub c2b_initiator_password: Option<Secret>,
     pub callback_hmac_key: Secret,
     /// The key being rotated out: tokens made with it still verify until it is removed.
     #[serde(default)]

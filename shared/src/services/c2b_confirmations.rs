@@ -1,26 +1,33 @@
-//! C2B confirmations from the queue: verify the shortcode's path token, parse per Daraja's quirks,
-//! and record the payment exactly once per receipt (`TransID`), matched to the expected payment
-//! of its account number. One transaction writes the callback record, the payment (only if its
-//! receipt is new), the receipt registry (linking an STK payment with the same receipt) and the
-//! expected payment (only from the version read). Anything that does not check out is recorded
-//! as an anomaly, never applied.
+//! C2B confirmations from the queue: verify the shortcode's path token (and its generation),
+//! parse per Daraja's quirks, and record the confirmation at once, exactly once per receipt
+//! (`TransID`). A confirmation is someone's word, not money: it is applied to what it pays only
+//! once it is verified ([`crate::domain::c2b_verification`]): at once when its receipt is one of
+//! our STK payments' (an authenticated callback carried it) or when its shortcode trusts its
+//! confirmations (an explicit opt-in); otherwise by Transaction Status, asked by the verification
+//! sweep ([`super::c2b_verification`]). Another body for a receipt not yet verified is kept beside
+//! the first, so a forgery sent first never swallows the real confirmation. One transaction writes
+//! the callback record, the confirmation, the receipt registry and, when verified, its effects
+//! ([`super::c2b_settlement`]). Anything that does not check out is recorded as an anomaly.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::c2b_settlement::{settle_verified, EchoWindow};
 use super::callback_intake::CallbackEnvelope;
 use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
 use super::receipt_links::is_usable_receipt;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::errors::redact_id;
-use crate::daraja::parse_c2b_notification;
 use crate::daraja::timestamp::nairobi_to_utc;
-use crate::domain::c2b::{
-    amount_anomaly, AccountNumber, C2bKind, C2bPayment, MatchOutcome, Shortcode, UnmatchedReason,
+use crate::daraja::{parse_c2b_notification, C2bNotification};
+use crate::domain::c2b::{amount_anomaly, AccountNumber, C2bKind, C2bPayment, MatchOutcome, UnmatchedReason};
+use crate::domain::c2b_path_tokens::TokenId;
+use crate::domain::c2b_verification::{
+    admit_body, Admission, ConfirmationBody, Verification, VerificationMethod, VerificationStatus, VerificationTimings,
+    VerifiedBy,
 };
-use crate::domain::expected_payment::{AppliedPayment, NotApplied};
 use crate::domain::C2bPaymentId;
 use crate::metrics;
 use crate::repo::c2b as repo;
@@ -33,9 +40,21 @@ pub struct C2bConfirmationHandler {
     pub table: Arc<dyn Table>,
     pub secrets: Arc<SecretCache>,
     pub clock: Arc<dyn Clock>,
+    pub timings: VerificationTimings,
+    pub echo_window: EchoWindow,
 }
 
 impl C2bConfirmationHandler {
+    pub fn new(table: Arc<dyn Table>, secrets: Arc<SecretCache>, clock: Arc<dyn Clock>) -> C2bConfirmationHandler {
+        C2bConfirmationHandler {
+            table,
+            secrets,
+            clock,
+            timings: VerificationTimings::default(),
+            echo_window: EchoWindow::default(),
+        }
+    }
+
     async fn finish(&self, mut record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
         record.verdict = verdict;
         record.reason = reason.to_owned();
@@ -52,18 +71,65 @@ impl C2bConfirmationHandler {
     }
 }
 
+/// The body of a notification as a confirmation records it.
+fn body_of(notification: &C2bNotification, envelope: &CallbackEnvelope) -> ConfirmationBody {
+    ConfirmationBody {
+        transaction_type: notification.transaction_type.clone(),
+        amount: notification.trans_amount.and_then(Result::ok),
+        amount_text: envelope_amount_text(&envelope.body_bytes()),
+        bill_ref_number: notification.bill_ref_number.clone(),
+        account_number: notification
+            .bill_ref_number
+            .as_deref()
+            .and_then(|r| AccountNumber::parse(r).ok()),
+        invoice_number: notification.invoice_number.clone(),
+        third_party_trans_id: notification.third_party_trans_id.clone(),
+        org_account_balance: notification.org_account_balance.clone(),
+        msisdn: notification.msisdn.clone(),
+        first_name: notification.first_name.clone(),
+        middle_name: notification.middle_name.clone(),
+        last_name: notification.last_name.clone(),
+        trans_time: notification.trans_time.clone(),
+        trans_time_at: notification.trans_time_nairobi().map(nairobi_to_utc),
+        anomalies: amount_anomaly(&notification.trans_amount)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        received_at: envelope.received_at,
+    }
+}
+
+/// The verdict and reason a recorded confirmation's callback record carries.
+fn recorded_verdict(payment: &C2bPayment) -> (Verdict, String) {
+    match payment.anomalies.first() {
+        Some(anomaly) => (Verdict::Anomaly, anomaly.clone()),
+        None if payment.verification.status == VerificationStatus::Verified => (Verdict::Applied, "applied".into()),
+        None => (Verdict::Applied, "recorded_unverified".into()),
+    }
+}
+
 #[async_trait]
 impl CallbackHandler for C2bConfirmationHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
         let mut record = record_of(message_id, envelope, self.clock.now());
         let tokens = CallbackTokens::from_secrets(&secrets);
-        let Some(shortcode) = tokens
+        let Some(token_id) = tokens
             .verify_hex(TokenPurpose::C2bConfirmation, &envelope.token)
-            .and_then(|id| Shortcode::parse(id).ok())
+            .and_then(TokenId::parse)
         else {
             return self.finish(record, Verdict::Anomaly, "invalid_token").await;
         };
+        let shortcode = token_id.shortcode.clone();
+        let config = repo::get_config(self.table.as_ref(), &shortcode).await?;
+        // A genuine MAC of a retired generation (after its grace period) is refused too.
+        let generation_ok = match &config {
+            Some(config) => config.tokens.accepts(token_id.generation, envelope.received_at),
+            None => token_id.generation == 0,
+        };
+        if !generation_ok {
+            return self.finish(record, Verdict::Anomaly, "retired_token").await;
+        }
         let notification = match parse_c2b_notification(&envelope.body_bytes()) {
             Ok(n) if is_usable_receipt(&n.trans_id) => n,
             Ok(_) => return self.finish(record, Verdict::Anomaly, "malformed").await,
@@ -76,127 +142,111 @@ impl CallbackHandler for C2bConfirmationHandler {
             return self.finish(record, Verdict::Anomaly, "shortcode_mismatch").await;
         }
         let receipt = notification.trans_id.clone();
-        let id = C2bPaymentId::generate();
-        let account = notification
-            .bill_ref_number
-            .as_deref()
-            .and_then(|r| AccountNumber::parse(r).ok());
-        let anomalies: Vec<String> = amount_anomaly(&notification.trans_amount)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let body = body_of(&notification, envelope);
+        let trusted = config
+            .as_ref()
+            .is_some_and(|c| c.verification.method == VerificationMethod::TrustConfirmation);
+        let owner = config.map(|c| c.owner);
 
         for _ in 0..8 {
+            let now = self.clock.now();
             if let Some(existing) = repo::get_payment_by_trans_id(self.table.as_ref(), &receipt).await? {
                 record.resource_id = Some(existing.id.to_string());
-                tracing::info!(c2b_payment_id = %existing.id, "duplicate C2B confirmation");
-                return self.finish(record, Verdict::Duplicate, "duplicate").await;
-            }
-            let now = self.clock.now();
-            let config = repo::get_config(self.table.as_ref(), &shortcode).await?;
-            let link = receipts::get(self.table.as_ref(), &receipt).await?;
-            let linked_payment_id = link.as_ref().and_then(|l| l.stk_payment_id.clone());
-
-            let mut expected_writes: Vec<Write> = Vec::new();
-            let matched = match (notification.trans_amount, &account) {
-                (Some(Ok(amount)), Some(account)) => {
-                    match repo::get_claim(self.table.as_ref(), &shortcode, account).await? {
-                        None => MatchOutcome::Unmatched {
-                            reason: UnmatchedReason::UnknownAccount,
-                            expected_payment_id: None,
-                        },
-                        Some(claim) => {
-                            let applied = AppliedPayment {
-                                c2b_payment_id: id.clone(),
-                                trans_id: receipt.clone(),
-                                amount,
-                                received_at: envelope.received_at,
-                            };
-                            match claim.expected.apply(applied, now) {
-                                Ok(next) => {
-                                    expected_writes.extend(repo::update_expected(&next, &claim));
-                                    MatchOutcome::Matched {
-                                        expected_payment_id: next.id.clone(),
-                                        resulting_status: next.status,
-                                        amount_paid_after: next.amount_paid,
-                                    }
-                                }
-                                Err(NotApplied::Expired) => MatchOutcome::Unmatched {
-                                    reason: UnmatchedReason::Expired,
-                                    expected_payment_id: Some(claim.expected.id.clone()),
-                                },
-                            }
-                        }
+                let next = match admit_body(&existing, &body, now) {
+                    Admission::Duplicate => {
+                        tracing::info!(c2b_payment_id = %existing.id, "duplicate C2B confirmation");
+                        return self.finish(record, Verdict::Duplicate, "duplicate").await;
                     }
+                    Admission::Anomaly { reason } => return self.finish(record, Verdict::Anomaly, reason).await,
+                    Admission::Alternative => {
+                        // Kept until verification decides which body is real.
+                        metrics::count("C2bConfirmationAlternatives", 1, &[]);
+                        tracing::warn!(c2b_payment_id = %existing.id, trans_id = %redact_id(&receipt), "a different confirmation for an unverified receipt: kept for verification");
+                        let mut next = existing.clone();
+                        next.alternatives.push(body.clone());
+                        next.updated_at = now;
+                        record.verdict = Verdict::Applied;
+                        record.reason = "alternative_recorded".into();
+                        record.processed_at = now;
+                        vec![callbacks::insert(&record), repo::update_payment(&next)]
+                    }
+                    Admission::VerifiedNow { next: verification } => {
+                        // Daraja confirmed this body's amount before it arrived.
+                        let mut chosen = existing.clone();
+                        chosen.alternatives.push(body.clone());
+                        let mut chosen = chosen.choosing(chosen.alternatives.len());
+                        chosen.verification = verification;
+                        let link = receipts::get(self.table.as_ref(), &receipt)
+                            .await?
+                            .unwrap_or_else(|| fresh_link(&chosen, now));
+                        let settled = settle_verified(&self.table, chosen, link, self.echo_window, now).await?;
+                        record.verdict = Verdict::Applied;
+                        record.reason = "applied".into();
+                        record.processed_at = now;
+                        let mut writes = vec![
+                            callbacks::insert(&record),
+                            repo::update_payment(&settled.payment),
+                            receipts::put(&settled.link),
+                        ];
+                        writes.extend(settled.writes);
+                        writes
+                    }
+                };
+                match self.table.write(next).await {
+                    Ok(()) => return Ok(Verdict::Applied),
+                    Err(StoreError::ConditionFailed { index: 0 }) => return Ok(Verdict::Duplicate),
+                    Err(StoreError::ConditionFailed { .. }) => continue,
+                    Err(e) => return Err(e.into()),
                 }
-                (Some(Ok(_)), None) => MatchOutcome::Unmatched {
-                    reason: UnmatchedReason::NoAccountNumber,
+            }
+
+            let link = receipts::get(self.table.as_ref(), &receipt).await?;
+            let verification = if link.as_ref().is_some_and(|l| l.stk_payment_id.is_some()) {
+                // The receipt of an STK payment of ours: its authenticated callback carried it.
+                Verification::verified(VerifiedBy::StkReceipt, now)
+            } else if trusted {
+                Verification::verified(VerifiedBy::TrustedConfirmation, now)
+            } else {
+                Verification::pending(now, self.timings)
+            };
+            let payment = C2bPayment::from_body(
+                C2bPaymentId::generate(),
+                receipt.clone(),
+                shortcode.clone(),
+                owner.clone(),
+                C2bKind::Payment,
+                None,
+                body.clone(),
+                MatchOutcome::Unmatched {
+                    // An unreadable amount never pays anything, verified or not.
+                    reason: match body.amount {
+                        Some(_) => UnmatchedReason::Unverified,
+                        None => UnmatchedReason::AmountAnomaly,
+                    },
                     expected_payment_id: None,
                 },
-                _ => MatchOutcome::Unmatched {
-                    reason: UnmatchedReason::AmountAnomaly,
-                    expected_payment_id: None,
-                },
+                verification,
+                now,
+            );
+            let link = link.unwrap_or_else(|| fresh_link(&payment, now));
+            let (payment, link, effects) = if payment.verification.status == VerificationStatus::Verified {
+                let settled = settle_verified(&self.table, payment, link, self.echo_window, now).await?;
+                (settled.payment, settled.link, settled.writes)
+            } else {
+                let mut link = link;
+                link.c2b_payment_id = Some(payment.id.clone());
+                link.updated_at = now;
+                (payment, link, Vec::new())
             };
-            let payment = C2bPayment {
-                id: id.clone(),
-                trans_id: receipt.clone(),
-                shortcode: shortcode.clone(),
-                owner: config.map(|c| c.owner),
-                kind: if linked_payment_id.is_some() {
-                    C2bKind::StkDuplicate
-                } else {
-                    C2bKind::Payment
-                },
-                linked_payment_id,
-                transaction_type: notification.transaction_type.clone(),
-                amount: notification.trans_amount.and_then(Result::ok),
-                amount_text: envelope_amount_text(&envelope.body_bytes()),
-                bill_ref_number: notification.bill_ref_number.clone(),
-                account_number: account.clone(),
-                invoice_number: notification.invoice_number.clone(),
-                third_party_trans_id: notification.third_party_trans_id.clone(),
-                org_account_balance: notification.org_account_balance.clone(),
-                msisdn: notification.msisdn.clone(),
-                first_name: notification.first_name.clone(),
-                middle_name: notification.middle_name.clone(),
-                last_name: notification.last_name.clone(),
-                trans_time: notification.trans_time.clone(),
-                trans_time_at: notification.trans_time_nairobi().map(nairobi_to_utc),
-                matched,
-                anomalies: anomalies.clone(),
-                received_at: envelope.received_at,
-                recorded_at: now,
-                updated_at: now,
-                raw_body: envelope.body_text(),
-                version: 0,
-            };
-            let link = match link {
-                Some(link) => ReceiptLink {
-                    c2b_payment_id: Some(id.clone()),
-                    updated_at: now,
-                    ..link
-                },
-                None => ReceiptLink {
-                    receipt: receipt.clone(),
-                    stk_payment_id: None,
-                    c2b_payment_id: Some(id.clone()),
-                    updated_at: now,
-                    version: 0,
-                },
-            };
-            let (verdict, reason) = match anomalies.first() {
-                Some(anomaly) => (Verdict::Anomaly, anomaly.clone()),
-                None => (Verdict::Applied, "applied".to_owned()),
-            };
-            record.resource_id = Some(id.to_string());
+            let (verdict, reason) = recorded_verdict(&payment);
+            record.resource_id = Some(payment.id.to_string());
             record.verdict = verdict;
             record.reason = reason.clone();
             record.processed_at = now;
-            let mut writes = vec![callbacks::insert(&record)];
+            let mut writes: Vec<Write> = vec![callbacks::insert(&record)];
             writes.extend(repo::insert_payment(&payment));
             writes.push(receipts::put(&link));
-            writes.extend(expected_writes);
+            writes.extend(effects);
             match self.table.write(writes).await {
                 Ok(()) => {
                     observe(&payment, &reason);
@@ -204,13 +254,24 @@ impl CallbackHandler for C2bConfirmationHandler {
                 }
                 // This very message was processed before (a redelivery).
                 Err(StoreError::ConditionFailed { index: 0 }) => return Ok(Verdict::Duplicate),
-                // Another message recorded the receipt, or the registry / expected payment moved:
+                // Another message recorded the receipt, or the registry / what it pays moved:
                 // decide again from what is stored now.
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Retry("C2B confirmation kept conflicting".into()))
+    }
+}
+
+/// A new registry item naming `payment` (the receipt not registered before).
+fn fresh_link(payment: &C2bPayment, now: chrono::DateTime<chrono::Utc>) -> ReceiptLink {
+    ReceiptLink {
+        receipt: payment.trans_id.clone(),
+        stk_payment_id: None,
+        c2b_payment_id: Some(payment.id.clone()),
+        updated_at: now,
+        version: 0,
     }
 }
 
@@ -230,7 +291,7 @@ fn observe(payment: &C2bPayment, reason: &str) {
         1,
         &[("Kind", payment.kind.as_str()), ("Match", payment.matched.status())],
     );
-    if reason != "applied" {
+    if !matches!(reason, "applied" | "recorded_unverified") {
         metrics::count(
             "CallbackAnomalies",
             1,
@@ -256,7 +317,8 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::domain::c2b::{
-        C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, ShortcodeConfig,
+        C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, Shortcode,
+        ShortcodeConfig,
     };
     use crate::domain::expected_payment::{ExpectedAmount, ExpectedPayment, ExpectedStatus};
     use crate::domain::{Amount, ClientId, ExpectedPaymentId, Metadata, PaymentId};
@@ -281,7 +343,17 @@ mod tests {
         handler: C2bConfirmationHandler,
     }
 
+    /// A shortcode that trusts its confirmations (so they settle at once), as the tests of what a
+    /// verified confirmation does need; [`fixture_verifying`] is the default setting.
     async fn fixture() -> Fixture {
+        fixture_with(VerificationMethod::TrustConfirmation).await
+    }
+
+    async fn fixture_verifying() -> Fixture {
+        fixture_with(VerificationMethod::TransactionStatus).await
+    }
+
+    async fn fixture_with(method: VerificationMethod) -> Fixture {
         let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
         let clock = Arc::new(ManualClock::new(t0()));
         let json = serde_json::json!({
@@ -308,16 +380,18 @@ mod tests {
                 originator_conversation_id: None,
                 at: t0(),
             },
+            verification: crate::domain::c2b_verification::VerificationSetting {
+                method,
+                set_by: Some(ClientId::parse("merchant-a").unwrap()),
+                set_at: Some(t0()),
+            },
+            tokens: Default::default(),
             created_at: t0(),
             updated_at: t0(),
             version: 0,
         };
         table.write(vec![repo::put_config(&config)]).await.unwrap();
-        let handler = C2bConfirmationHandler {
-            table: table.clone(),
-            secrets,
-            clock: clock.clone(),
-        };
+        let handler = C2bConfirmationHandler::new(table.clone(), secrets, clock.clone());
         Fixture { table, clock, handler }
     }
 
@@ -563,5 +637,77 @@ mod tests {
                 (Some(&pay), Some(&p.id))
             );
         }
+    }
+
+    /// By default a confirmation is recorded at once but moves no money: it waits for Transaction
+    /// Status. A second, different body for the same receipt is kept, not dropped as a duplicate.
+    #[tokio::test]
+    async fn an_unverified_confirmation_is_recorded_and_settles_nothing() {
+        let f = fixture_verifying().await;
+        let exp = invoice(&f, "INV-7", ExpectedAmount::Exact { value: kes(500) }).await;
+        let forged = envelope(&token(), "TKV0000001", "INV-7", "500.00");
+        assert_eq!(f.handler.handle("m1", &forged).await.unwrap(), Verdict::Applied);
+        let p = payment(&f, "TKV0000001").await;
+        assert_eq!(p.verification.status, VerificationStatus::Unverified);
+        assert!(matches!(
+            p.matched,
+            MatchOutcome::Unmatched {
+                reason: UnmatchedReason::Unverified,
+                ..
+            }
+        ));
+        let e = repo::get_expected(f.table.as_ref(), &exp).await.unwrap().unwrap();
+        assert_eq!(e.amount_paid, 0, "an unverified confirmation never pays an invoice");
+        let due = repo::due_for_verification(f.table.as_ref(), t0(), 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.trans_id.as_str()).collect::<Vec<_>>(),
+            ["TKV0000001"]
+        );
+        // The real confirmation for that receipt arrives after the forged one: kept beside it.
+        let real = envelope(&token(), "TKV0000001", "INV-8", "120.00");
+        assert_eq!(f.handler.handle("m2", &real).await.unwrap(), Verdict::Applied);
+        let p = payment(&f, "TKV0000001").await;
+        assert_eq!(p.alternatives.len(), 1);
+        assert_eq!(p.alternatives[0].amount, Some(kes(120)));
+        // The same bodies again are duplicates.
+        assert_eq!(f.handler.handle("m3", &real).await.unwrap(), Verdict::Duplicate);
+        assert_eq!(f.handler.handle("m4", &forged).await.unwrap(), Verdict::Duplicate);
+    }
+
+    /// A retired token generation is refused even though its MAC is genuine.
+    #[tokio::test]
+    async fn a_retired_token_generation_is_refused() {
+        let f = fixture_verifying().await;
+        let mut config = repo::get_config(f.table.as_ref(), &Shortcode::parse("600984").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        config.tokens = config.tokens.rotated(t0()).unwrap().new_urls_registered(t0());
+        f.table.write(vec![repo::put_config(&config)]).await.unwrap();
+        let tokens = CallbackTokens::new(Secret::new(KEY));
+        let new = tokens.hex_token_for(TokenPurpose::C2bConfirmation, "600984-1");
+        let old = token();
+        assert_eq!(
+            f.handler
+                .handle("a", &envelope(&old, "TKR0000001", "A", "1"))
+                .await
+                .unwrap(),
+            Verdict::Applied,
+            "the previous generation works during the grace period"
+        );
+        let mut late = envelope(&old, "TKR0000002", "A", "1");
+        late.received_at = t0() + crate::domain::c2b_path_tokens::ROTATION_GRACE;
+        assert_eq!(f.handler.handle("b", &late).await.unwrap(), Verdict::Anomaly);
+        let mut current = envelope(&new, "TKR0000003", "A", "1");
+        current.received_at = late.received_at;
+        assert_eq!(f.handler.handle("c", &current).await.unwrap(), Verdict::Applied);
+        let unknown = tokens.hex_token_for(TokenPurpose::C2bConfirmation, "600984-7");
+        assert_eq!(
+            f.handler
+                .handle("d", &envelope(&unknown, "TKR0000004", "A", "1"))
+                .await
+                .unwrap(),
+            Verdict::Anomaly
+        );
     }
 }

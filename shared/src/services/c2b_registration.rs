@@ -1,12 +1,21 @@
 //! Registering a shortcode's C2B validation and confirmation URLs with Daraja, and storing its
 //! rules.
 //!
-//! The URLs carry a per-shortcode token, `<shortcode>.<hex HMAC>`: unguessable, and spelled in
-//! an alphabet that cannot contain a word Daraja refuses. They are checked against Safaricom's
-//! URL rules before Daraja is called. The configuration is stored first (write-ahead), so
-//! validation and confirmation find it as soon as Daraja may call; Daraja's answer is then
+//! The URLs carry a per-shortcode token, `<shortcode>[-<generation>].<hex HMAC>`: unguessable, and
+//! spelled in an alphabet that cannot contain a word Daraja refuses. They are checked against
+//! Safaricom's URL rules before Daraja is called. The configuration is stored first (write-ahead),
+//! so validation and confirmation find it as soon as Daraja may call; Daraja's answer is then
 //! recorded on it. Registering again replaces the rules; "URLs already registered" (production
-//! registers once) is success, since our URLs for a shortcode are always the same.
+//! registers once) is success when the URLs are the ones Daraja has.
+//!
+//! The tokens are never shown in full after they are made: the stored configuration and every
+//! answer hold only their prefix. Registering with `rotate_token` makes new URLs (the next
+//! generation, see [`crate::domain::c2b_path_tokens`]); the previous ones keep working for the
+//! grace period once Daraja has taken the new ones, and with no end while it has not.
+//!
+//! The verification setting (how confirmations are confirmed before they move money, see
+//! [`crate::domain::c2b_verification`]) is recorded with who set it and when; trusting
+//! confirmations is logged as a warning and counted (`C2bTrustedShortcodes`).
 
 use std::sync::Arc;
 
@@ -20,9 +29,12 @@ use crate::domain::c2b::{
     C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, Shortcode,
     ShortcodeConfig,
 };
+use crate::domain::c2b_path_tokens::{PathTokens, TokenId};
+use crate::domain::c2b_verification::{VerificationMethod, VerificationSetting};
 use crate::domain::ClientId;
 use crate::metrics;
 use crate::repo::c2b as repo;
+use crate::secrets::AppSecrets;
 use crate::secrets::SecretCache;
 use crate::services::payments::store_error;
 use crate::store::{StoreError, Table};
@@ -44,17 +56,46 @@ pub struct RegistrationRequest {
     pub response_type: ResponseType,
     pub default_decision: DefaultDecision,
     pub rules: C2bRules,
+    pub verification: VerificationMethod,
+    /// Make new URLs (the next token generation).
+    pub rotate_token: bool,
+    /// Who asks (recorded with a change of the verification setting).
+    pub by: ClientId,
 }
 
-/// The validation and confirmation URLs of a shortcode.
-pub fn c2b_urls(public_base_url: &str, tokens: &CallbackTokens, shortcode: &Shortcode) -> (String, String) {
+/// The validation and confirmation URLs of a shortcode's token generation.
+pub fn c2b_urls(public_base_url: &str, tokens: &CallbackTokens, id: &TokenId) -> (String, String) {
     let base = public_base_url.trim_end_matches('/');
-    let validation = tokens.hex_token_for(TokenPurpose::C2bValidation, shortcode.as_str());
-    let confirmation = tokens.hex_token_for(TokenPurpose::C2bConfirmation, shortcode.as_str());
+    let validation = tokens.hex_token_for(TokenPurpose::C2bValidation, &id.as_id());
+    let confirmation = tokens.hex_token_for(TokenPurpose::C2bConfirmation, &id.as_id());
     (
         format!("{base}/c2b/validation/{validation}"),
         format!("{base}/c2b/confirmation/{confirmation}"),
     )
+}
+
+/// A C2B URL with its token cut to a prefix (`.../c2b/confirmation/600984-1.3fa91c2e…`): enough to
+/// tell generations apart, useless to forge a confirmation with.
+pub fn masked_url(url: &str) -> String {
+    match url.rsplit_once('.') {
+        Some((head, mac)) if mac.len() > 8 && !head.ends_with('/') => format!("{head}.{}…", &mac[..8]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether confirmations of a shortcode with `method` can be verified with these secrets.
+pub fn verification_available(method: VerificationMethod, secrets: &AppSecrets) -> Result<(), &'static str> {
+    match method {
+        VerificationMethod::TrustConfirmation => Ok(()),
+        VerificationMethod::TransactionStatus
+            if secrets.c2b_initiator_name.is_some() && secrets.c2b_initiator_password.is_some() =>
+        {
+            Ok(())
+        }
+        VerificationMethod::TransactionStatus => Err(
+            "no C2B initiator is configured (c2b_initiator_name / c2b_initiator_password in the secret): confirmations stay unverified and move no money",
+        ),
+    }
 }
 
 pub struct C2bRegistrar {
@@ -73,22 +114,7 @@ impl C2bRegistrar {
             ApiError::Unavailable
         })?;
         let tokens = CallbackTokens::from_secrets(&secrets);
-        let (validation_url, confirmation_url) = c2b_urls(&self.config.public_base_url, &tokens, &request.shortcode);
-        for (which, url) in [("validation", &validation_url), ("confirmation", &confirmation_url)] {
-            check_c2b_url(url, self.config.require_https).map_err(|reason| {
-                // Name the base URL and path, never the token.
-                let shown = url.rsplit_once('/').map_or("", |(head, _)| head);
-                ApiError::Unprocessable {
-                    code: "c2b_url_refused",
-                    detail: format!(
-                        "Safaricom would refuse the {which} URL {shown}/<token>: {reason}. \
-                         Set PUBLIC_BASE_URL to an HTTPS domain of your own without those words."
-                    ),
-                }
-            })?;
-        }
-
-        let stored = self.store_pending(&request, validation_url, confirmation_url).await?;
+        let (stored, validation_url, confirmation_url) = self.store_pending(&request, &tokens).await?;
         let credentials = ApiCredentials {
             consumer_key: secrets.daraja_consumer_key.clone(),
             consumer_secret: secrets.daraja_consumer_secret.clone(),
@@ -104,8 +130,8 @@ impl C2bRegistrar {
                 ResponseType::Completed => C2bResponseType::Completed,
                 ResponseType::Cancelled => C2bResponseType::Cancelled,
             },
-            confirmation_url: &stored.confirmation_url,
-            validation_url: &stored.validation_url,
+            confirmation_url: &confirmation_url,
+            validation_url: &validation_url,
         };
         let result = self.daraja.register_c2b_urls(&call).await;
         let now = self.clock.now();
@@ -144,6 +170,11 @@ impl C2bRegistrar {
         };
         metrics::count("C2bRegistrations", 1, &[("Status", registration.status.as_str())]);
         let mut done = stored.clone();
+        // Daraja took these URLs: a generation being retired ends after its grace period. If it
+        // kept the old ones ("already registered"), the old generation stays valid with no end.
+        if registration.status == RegistrationStatus::Registered {
+            done.tokens = done.tokens.new_urls_registered(now);
+        }
         done.registration = registration;
         done.updated_at = now;
         let done = match self.table.write(vec![repo::put_config(&done)]).await {
@@ -159,25 +190,82 @@ impl C2bRegistrar {
         };
         match failure {
             None => {
-                tracing::info!(shortcode = %request.shortcode, status = done.registration.status.as_str(), "C2B URLs registered");
+                tracing::info!(shortcode = %request.shortcode, status = done.registration.status.as_str(), generation = done.tokens.generation, "C2B URLs registered");
                 Ok(done)
             }
             Some(error) => Err(daraja_error(&request.shortcode, error)),
         }
     }
 
-    /// Writes the configuration with status `pending`, over whatever version is stored.
+    /// Whether `config`'s confirmations can be verified with the deployment's secrets.
+    pub async fn verification_availability(&self, config: &ShortcodeConfig) -> Result<(), &'static str> {
+        match self.secrets.get().await {
+            Ok(secrets) => verification_available(config.verification.method, &secrets),
+            Err(_) => Err("the secret could not be read"),
+        }
+    }
+
+    /// Writes the configuration with status `pending`, over whatever version is stored; returns
+    /// it with the full URLs of its token generation (never stored: only their prefix is).
     async fn store_pending(
         &self,
         request: &RegistrationRequest,
-        validation_url: String,
-        confirmation_url: String,
-    ) -> Result<ShortcodeConfig, ApiError> {
+        tokens: &CallbackTokens,
+    ) -> Result<(ShortcodeConfig, String, String), ApiError> {
         for _ in 0..3 {
             let now = self.clock.now();
             let existing = repo::get_config(self.table.as_ref(), &request.shortcode)
                 .await
                 .map_err(store_error)?;
+            let current = existing.as_ref().map(|e| e.tokens.clone()).unwrap_or_default();
+            let path_tokens: PathTokens = if request.rotate_token {
+                current.rotated(now).map_err(|busy| ApiError::Conflict {
+                    code: "token_rotation_in_progress",
+                    detail: match busy.valid_until {
+                        Some(until) => format!(
+                            "the previous URLs (generation {}) keep working until {}; rotate again after that",
+                            busy.retiring,
+                            until.to_rfc3339()
+                        ),
+                        None => format!(
+                            "Daraja has not taken the URLs of the last rotation yet (generation {} is still in use); register again to retry it",
+                            busy.retiring
+                        ),
+                    },
+                })?
+            } else {
+                current
+            };
+            let (validation_url, confirmation_url) = c2b_urls(
+                &self.config.public_base_url,
+                tokens,
+                &TokenId::new(request.shortcode.clone(), path_tokens.generation),
+            );
+            for (which, url) in [("validation", &validation_url), ("confirmation", &confirmation_url)] {
+                check_c2b_url(url, self.config.require_https).map_err(|reason| {
+                    // Name the base URL and path, never the token.
+                    let shown = url.rsplit_once('/').map_or("", |(head, _)| head);
+                    ApiError::Unprocessable {
+                        code: "c2b_url_refused",
+                        detail: format!(
+                            "Safaricom would refuse the {which} URL {shown}/<token>: {reason}. \
+                             Set PUBLIC_BASE_URL to an HTTPS domain of your own without those words."
+                        ),
+                    }
+                })?;
+            }
+            let verification = match existing.as_ref().map(|e| &e.verification) {
+                Some(setting) if setting.method == request.verification => setting.clone(),
+                _ => VerificationSetting {
+                    method: request.verification,
+                    set_by: Some(request.by.clone()),
+                    set_at: Some(now),
+                },
+            };
+            if verification.method == VerificationMethod::TrustConfirmation {
+                metrics::count("C2bTrustedShortcodes", 1, &[]);
+                tracing::warn!(shortcode = %request.shortcode, set_by = ?verification.set_by, set_at = ?verification.set_at, "C2B confirmations of this shortcode are trusted without verification (opt-in)");
+            }
             let config = ShortcodeConfig {
                 shortcode: request.shortcode.clone(),
                 owner: request.owner.clone(),
@@ -185,8 +273,8 @@ impl C2bRegistrar {
                 response_type: request.response_type,
                 default_decision: request.default_decision,
                 rules: request.rules.clone(),
-                validation_url: validation_url.clone(),
-                confirmation_url: confirmation_url.clone(),
+                validation_url: masked_url(&validation_url),
+                confirmation_url: masked_url(&confirmation_url),
                 registration: DarajaRegistration {
                     status: RegistrationStatus::Pending,
                     response_code: None,
@@ -194,16 +282,19 @@ impl C2bRegistrar {
                     originator_conversation_id: None,
                     at: now,
                 },
+                verification,
+                tokens: path_tokens,
                 created_at: existing.as_ref().map_or(now, |e| e.created_at),
                 updated_at: now,
                 version: existing.as_ref().map_or(0, |e| e.version),
             };
             match self.table.write(vec![repo::put_config(&config)]).await {
                 Ok(()) => {
-                    return Ok(ShortcodeConfig {
+                    let stored = ShortcodeConfig {
                         version: config.version + 1,
                         ..config
-                    })
+                    };
+                    return Ok((stored, validation_url, confirmation_url));
                 }
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(error) => return Err(store_error(error)),
@@ -246,17 +337,23 @@ mod tests {
         /// Whatever the key and shortcode, the URLs we register pass Safaricom's rules (a base64
         /// MAC would sometimes spell `exe`, `cmd`, `sql`...; hex never does).
         #[test]
-        fn every_generated_c2b_url_passes_safaricoms_rules(key in "[ -~]{32,64}", shortcode in "[0-9]{5,7}") {
+        fn every_generated_c2b_url_passes_safaricoms_rules(key in "[ -~]{32,64}", shortcode in "[0-9]{5,7}", generation in 0u32..1_000_000) {
             let tokens = CallbackTokens::new(Secret::new(key));
             let shortcode = Shortcode::parse(&shortcode).unwrap();
-            let (validation, confirmation) = c2b_urls("https://pay.example.co.ke/", &tokens, &shortcode);
+            let (validation, confirmation) = c2b_urls("https://pay.example.co.ke/", &tokens, &TokenId::new(shortcode.clone(), generation));
             prop_assert!(validation.starts_with("https://pay.example.co.ke/c2b/validation/"));
             prop_assert!(confirmation.starts_with("https://pay.example.co.ke/c2b/confirmation/"));
             for url in [&validation, &confirmation] {
                 prop_assert_eq!(check_c2b_url(url, true), Ok(()), "{}", url);
             }
             let token = validation.rsplit('/').next().unwrap();
-            prop_assert_eq!(tokens.verify_hex(TokenPurpose::C2bValidation, token), Some(shortcode.as_str()));
+            let id = TokenId::parse(tokens.verify_hex(TokenPurpose::C2bValidation, token).unwrap()).unwrap();
+            prop_assert_eq!((id.shortcode, id.generation), (shortcode, generation));
+            // What is shown of it cannot be used.
+            let shown = masked_url(&confirmation);
+            prop_assert!(shown.len() < confirmation.len());
+            let shown_token = shown.rsplit('/').next().unwrap();
+            prop_assert_eq!(tokens.verify_hex(TokenPurpose::C2bConfirmation, shown_token), None);
         }
     }
 
@@ -281,7 +378,7 @@ mod tests {
     #[test]
     fn paths_and_the_default_aws_url() {
         let tokens = CallbackTokens::new(Secret::new("k".repeat(32)));
-        let shortcode = Shortcode::parse("600984").unwrap();
+        let shortcode = TokenId::new(Shortcode::parse("600984").unwrap(), 0);
         let (v, c) = c2b_urls("http://127.0.0.1:3000", &tokens, &shortcode);
         assert_eq!(check_c2b_url(&v, false), Ok(()));
         assert_eq!(check_c2b_url(&c, false), Ok(()));

@@ -19,6 +19,7 @@ use crate::domain::c2b::{
     check_expected, screen, CompiledRules, DefaultDecision, Rejection, Screening, Shortcode, ShortcodeConfig,
     ValidationInput, Verdict,
 };
+use crate::domain::c2b_path_tokens::TokenId;
 use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::secrets::SecretCache;
@@ -182,9 +183,9 @@ impl C2bValidator {
             }
         };
         let tokens = CallbackTokens::from_secrets(&secrets);
-        let Some(shortcode) = tokens
+        let Some(token_id) = tokens
             .verify_hex(TokenPurpose::C2bValidation, token)
-            .and_then(|id| Shortcode::parse(id).ok())
+            .and_then(TokenId::parse)
         else {
             metrics::count(
                 "CallbackAnomalies",
@@ -198,6 +199,7 @@ impl C2bValidator {
                 None,
             );
         };
+        let shortcode = token_id.shortcode.clone();
         let notification = match parse_c2b_notification(body) {
             Ok(n) => n,
             Err(error) => {
@@ -241,6 +243,19 @@ impl C2bValidator {
                 return (reply, reason, Some(shortcode));
             }
         };
+        if !loaded.config.tokens.accepts(token_id.generation, self.clock.now()) {
+            // A genuine MAC of a retired generation: the URL is no longer ours to answer on.
+            metrics::count(
+                "CallbackAnomalies",
+                1,
+                &[("Reason", "retired_token"), ("Kind", "c2b_validation")],
+            );
+            return (
+                C2bValidationReply::Reject(C2bRejection::InvalidShortcode),
+                "retired_token",
+                Some(shortcode),
+            );
+        }
         let Some(rules) = loaded.rules.as_ref() else {
             let (reply, reason) = fallback(loaded.config.default_decision, "rules_unreadable");
             return (reply, reason, Some(shortcode));
@@ -414,6 +429,8 @@ mod tests {
                 originator_conversation_id: None,
                 at: now,
             },
+            verification: Default::default(),
+            tokens: Default::default(),
             created_at: now,
             updated_at: now,
             version: 0,

@@ -22,6 +22,9 @@ pub enum CallbackKind {
     TransactionStatusResult,
     TransactionStatusTimeout,
     C2bConfirmation,
+    /// Transaction Status about a C2B receipt (verifying a confirmation).
+    C2bStatusResult,
+    C2bStatusTimeout,
 }
 
 impl CallbackKind {
@@ -33,6 +36,8 @@ impl CallbackKind {
             CallbackKind::TransactionStatusResult => "transaction_status_result",
             CallbackKind::TransactionStatusTimeout => "transaction_status_timeout",
             CallbackKind::C2bConfirmation => "c2b_confirmation",
+            CallbackKind::C2bStatusResult => "c2b_status_result",
+            CallbackKind::C2bStatusTimeout => "c2b_status_timeout",
         }
     }
 }

@@ -4,7 +4,9 @@
 pub mod b2c_credential;
 pub mod c2b_confirmations;
 pub mod c2b_registration;
+pub mod c2b_settlement;
 pub mod c2b_validation;
+pub mod c2b_verification;
 pub mod callback_intake;
 pub mod callback_processor;
 pub mod expected_payments;

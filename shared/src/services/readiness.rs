@@ -7,6 +7,10 @@
 //! - `callback_queue`, `payout_queue`: GetQueueAttributes (no message is read);
 //! - `daraja`: an OAuth token for the app's credentials (the cached token counts).
 //!
+//! Notices do not make a deployment not ready but need a person: `c2b_verification` lists the
+//! registered C2B shortcodes whose confirmations cannot be verified (Transaction Status needs a
+//! C2B initiator in the secret): their confirmations stay `unverified` and move no money.
+//!
 //! It changes nothing, so it is safe to call as often as the route's throttle allows.
 
 use std::future::Future;
@@ -54,10 +58,20 @@ pub struct Check {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    pub name: &'static str,
+    pub detail: &'static str,
+    /// The shortcodes concerned.
+    pub shortcodes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReadinessReport {
     /// `ready` when every check passed, else `not_ready`.
     pub status: &'static str,
     pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
 }
 
 impl ReadinessReport {
@@ -107,13 +121,15 @@ impl Readiness {
                     .map_err(|_| "the queue did not answer GetQueueAttributes")
             })
         }));
-        let (secrets, table, daraja, queues) = tokio::join!(secrets, table, daraja, queues);
+        let notices = self.c2b_notices();
+        let (secrets, table, daraja, queues, notices) = tokio::join!(secrets, table, daraja, queues, notices);
         let mut checks = vec![secrets, table];
         checks.extend(queues);
         checks.push(daraja);
         let mut report = ReadinessReport {
             status: "ready",
             checks,
+            notices,
         };
         if !report.is_ready() {
             report.status = "not_ready";
@@ -122,6 +138,30 @@ impl Readiness {
             }
         }
         report
+    }
+
+    /// Registered shortcodes whose confirmations cannot be verified (best effort, bounded).
+    async fn c2b_notices(&self) -> Vec<Notice> {
+        let read = async {
+            let secrets = self.secrets.get().await.ok()?;
+            let configs = crate::repo::c2b::list_configs(self.table.as_ref(), 200).await.ok()?;
+            let shortcodes: Vec<String> = configs
+                .iter()
+                .filter(|c| {
+                    crate::services::c2b_registration::verification_available(c.verification.method, &secrets).is_err()
+                })
+                .map(|c| c.shortcode.to_string())
+                .collect();
+            Some(shortcodes)
+        };
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Some(shortcodes)) if !shortcodes.is_empty() => vec![Notice {
+                name: "c2b_verification",
+                detail: "no C2B initiator is configured: confirmations of these shortcodes stay unverified and move no money",
+                shortcodes,
+            }],
+            _ => Vec::new(),
+        }
     }
 
     async fn timed<F>(&self, name: &'static str, check: F) -> Check

@@ -7,12 +7,12 @@
 //! | `pk`                 | S    | the item key (table partition key, no sort key)                |
 //! | `v`                  | N    | version; conditions compare it (`0` for items made by `Add`)   |
 //! | `doc`                | S    | the JSON document (`""` for items made by `Add`)               |
-//! | `gsiNpk` / `gsiNsk`  | S    | key of sparse index `gsiN` (N = 1..3), present only if indexed |
+//! | `gsiNpk` / `gsiNsk`  | S    | key of sparse index `gsiN` (N = 1..4), present only if indexed |
 //! | `a_<name>`           | S    | filterable attribute `<name>`                                  |
 //! | `c_<name>`           | N    | atomic counter `<name>`                                        |
 //! | `expires_at`         | N    | TTL, epoch seconds                                             |
 //!
-//! Table: on-demand billing, partition key `pk`; GSIs `gsi1..3` keyed `gsiNpk` (HASH) /
+//! Table: on-demand billing, partition key `pk`; GSIs `gsi1..4` keyed `gsiNpk` (HASH) /
 //! `gsiNsk` (RANGE), projection ALL; TTL enabled on `expires_at`. DynamoDB deletes expired items
 //! up to days late, so reads hide them by comparing `expires_at` with the clock.
 //!
@@ -48,6 +48,7 @@ fn index_pk(index: Index) -> &'static str {
         Index::Gsi1 => "gsi1pk",
         Index::Gsi2 => "gsi2pk",
         Index::Gsi3 => "gsi3pk",
+        Index::Gsi4 => "gsi4pk",
     }
 }
 
@@ -56,6 +57,7 @@ fn index_sk(index: Index) -> &'static str {
         Index::Gsi1 => "gsi1sk",
         Index::Gsi2 => "gsi2sk",
         Index::Gsi3 => "gsi3sk",
+        Index::Gsi4 => "gsi4sk",
     }
 }
 

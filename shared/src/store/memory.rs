@@ -34,7 +34,7 @@ struct State {
     // request for tens of milliseconds once a dev stack holds a few hundred thousand items.
     items: BTreeMap<String, Item>,
     /// Per index: partition -> sort key -> item keys (ties ordered by item key).
-    indexes: [BTreeMap<String, BTreeMap<String, BTreeSet<String>>>; 3],
+    indexes: [BTreeMap<String, BTreeMap<String, BTreeSet<String>>>; 4],
 }
 
 fn slot(index: Index) -> usize {
@@ -42,6 +42,7 @@ fn slot(index: Index) -> usize {
         Index::Gsi1 => 0,
         Index::Gsi2 => 1,
         Index::Gsi3 => 2,
+        Index::Gsi4 => 3,
     }
 }
 

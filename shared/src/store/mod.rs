@@ -5,7 +5,7 @@
 //! suite (`tests/store_contract.rs`) checks both.
 //!
 //! Layout (DynamoDB): partition key `pk` (S); `v` (N) version; `doc` (S) the JSON document;
-//! `gsi1pk`/`gsi1sk`, `gsi2pk`/`gsi2sk`, `gsi3pk`/`gsi3sk` (S) sparse index keys; `a_<name>` (S)
+//! `gsi1pk`/`gsi1sk` ... `gsi4pk`/`gsi4sk` (S) sparse index keys; `a_<name>` (S)
 //! filterable attributes; `c_<name>` (N) atomic counters; `expires_at` (N) TTL in epoch seconds.
 
 pub mod dynamo;
@@ -21,16 +21,18 @@ pub enum Index {
     Gsi1,
     Gsi2,
     Gsi3,
+    Gsi4,
 }
 
 impl Index {
-    pub const ALL: [Index; 3] = [Index::Gsi1, Index::Gsi2, Index::Gsi3];
+    pub const ALL: [Index; 4] = [Index::Gsi1, Index::Gsi2, Index::Gsi3, Index::Gsi4];
 
     pub fn name(self) -> &'static str {
         match self {
             Index::Gsi1 => "gsi1",
             Index::Gsi2 => "gsi2",
             Index::Gsi3 => "gsi3",
+            Index::Gsi4 => "gsi4",
         }
     }
 }

@@ -111,8 +111,8 @@ async fn run(args: Args) -> Result<(), String> {
     if args.check_only {
         let secret = secrets.get().await.map_err(|e| e.to_string())?;
         let tokens = CallbackTokens::new(secret.callback_hmac_key.clone());
-        let (validation, confirmation) =
-            c2b_urls(&registration_config.public_base_url, &tokens, &registration.shortcode);
+        let id = checkout::domain::c2b_path_tokens::TokenId::new(registration.shortcode.clone(), 0);
+        let (validation, confirmation) = c2b_urls(&registration_config.public_base_url, &tokens, &id);
         for (which, url) in [("validation", validation), ("confirmation", confirmation)] {
             let shown = url.rsplit_once('/').map_or("", |(head, _)| head).to_owned();
             check_c2b_url(&url, registration_config.require_https)

@@ -1,0 +1,469 @@
+//! Verifying C2B confirmations with Daraja (runs in the timeout sweeper next to the payment and
+//! payout sweeps), and applying Daraja's answers (from the callback queue).
+//!
+//! - The sweep reads unverified confirmations whose check is due through the sparse open index
+//!   (`OPEN#C2B#<shard>`), claims each with a conditional write that moves its next check one
+//!   interval on (so overlapping sweeps never ask twice), and asks Transaction Status by
+//!   `TransID` with the C2B initiator (`c2b_initiator_name` / `_password` in the secret) on the
+//!   confirmation's shortcode (`IdentifierType` 4). Queries are paced and the sweep stops asking on
+//!   Spike Arrest or when Daraja keeps failing ([`super::sweep_control`]).
+//! - Without a C2B initiator nothing can be verified: the confirmation stays `unverified`, looked
+//!   at again every [`C2bVerifyConfig::unavailable_recheck`], and operators are alarmed
+//!   (`C2bVerificationUnavailable`); the registration answer and `/v1/ready` say so too.
+//! - The answer arrives at `/callbacks/c2b/status/{token}` (token: the receipt, MACed) and
+//!   [`C2bStatusHandler`] decides with [`decide_verification`]: verified ones are settled
+//!   ([`super::c2b_settlement`]) in the same transaction as the callback record; rejected ones
+//!   are anomalies that settle nothing (`C2bVerificationRejected{Reason}`, alarmed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::b2c_credential::SecurityCredentials;
+use super::c2b_settlement::{settle_verified, EchoWindow};
+use super::callback_intake::{CallbackEnvelope, CallbackKind};
+use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
+use super::sweep_control::{AfterFailure, SweepControl};
+use crate::callback_token::{CallbackTokens, TokenPurpose};
+use crate::clock::Clock;
+use crate::daraja::callbacks::{parse_transaction_status_result, TransactionStatusResult};
+use crate::daraja::errors::redact_id;
+use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
+use crate::daraja::{ApiCredentials, Daraja, TransactionStatusRequest};
+use crate::domain::c2b::{C2bPayment, MatchOutcome, UnmatchedReason};
+use crate::domain::c2b_verification::{decide_verification, StatusAnswer, VerificationDecision, VerificationTimings};
+use crate::metrics;
+use crate::repo::c2b as repo;
+use crate::repo::callbacks::{self, CallbackRecord, Verdict};
+use crate::repo::receipts::{self, ReceiptLink};
+use crate::secrets::SecretCache;
+use crate::store::{StoreError, Table};
+
+#[derive(Debug, Clone, Copy)]
+pub struct C2bVerifyConfig {
+    /// Due confirmations read per index shard per sweep.
+    pub batch_per_shard: usize,
+    /// Confirmations checked at once.
+    pub concurrency: usize,
+    /// Transaction Status queries per second, at most.
+    pub queries_per_second: u32,
+    /// Consecutive Daraja failures after which the sweep stops asking.
+    pub failure_threshold: u32,
+    /// Stop starting new checks after this long (the Lambda's timeout minus a margin).
+    pub time_budget: Duration,
+    pub timings: VerificationTimings,
+    /// How often a confirmation that cannot be asked about (no C2B initiator), or that Daraja
+    /// never answered about past its deadline, is looked at again.
+    pub unavailable_recheck: chrono::Duration,
+}
+
+impl Default for C2bVerifyConfig {
+    fn default() -> Self {
+        C2bVerifyConfig {
+            batch_per_shard: 100,
+            concurrency: 4,
+            queries_per_second: 5,
+            failure_threshold: 5,
+            time_budget: Duration::from_secs(50),
+            timings: VerificationTimings::default(),
+            unavailable_recheck: chrono::Duration::hours(1),
+        }
+    }
+}
+
+/// What one verification sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct C2bVerifySweepReport {
+    pub due: usize,
+    /// Transaction Status queries Daraja acknowledged.
+    pub queried: usize,
+    /// Confirmations that could not be asked about (no C2B initiator configured).
+    pub unverifiable: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub stopped_early: bool,
+}
+
+pub struct C2bVerifier {
+    pub table: Arc<dyn Table>,
+    /// A client without retries of its own: the sweep paces and backs off itself.
+    pub daraja: Arc<dyn Daraja>,
+    pub secrets: Arc<SecretCache>,
+    pub credentials: Arc<SecurityCredentials>,
+    pub clock: Arc<dyn Clock>,
+    pub config: C2bVerifyConfig,
+    /// Public base URL of the API; Transaction Status result URLs are built on it.
+    pub public_base_url: String,
+}
+
+#[derive(Default)]
+struct Checked {
+    queried: bool,
+    unverifiable: bool,
+    skipped: bool,
+    failed: bool,
+}
+
+impl C2bVerifier {
+    pub async fn sweep(&self) -> C2bVerifySweepReport {
+        let mut report = C2bVerifySweepReport::default();
+        let now = self.clock.now();
+        let due = match repo::due_for_verification(self.table.as_ref(), now, self.config.batch_per_shard).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::error!(%error, "verification sweep could not read due confirmations");
+                report.errors += 1;
+                return report;
+            }
+        };
+        report.due = due.len();
+        if due.is_empty() {
+            return report;
+        }
+        let control = SweepControl::new(
+            self.config.queries_per_second,
+            self.config.time_budget,
+            self.config.failure_threshold,
+        );
+        let results: Vec<Checked> = futures::stream::iter(due)
+            .map(|payment| self.check(payment, &control))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        for checked in results {
+            report.queried += usize::from(checked.queried);
+            report.unverifiable += usize::from(checked.unverifiable);
+            report.skipped += usize::from(checked.skipped);
+            report.errors += usize::from(checked.failed);
+        }
+        report.stopped_early = control.stopped();
+        metrics::count("C2bVerificationQueries", report.queried as u64, &[]);
+        if report.unverifiable > 0 {
+            metrics::count("C2bVerificationUnavailable", report.unverifiable as u64, &[]);
+        }
+        tracing::info!(?report, "C2B verification sweep finished");
+        report
+    }
+
+    async fn check(&self, payment: C2bPayment, control: &SweepControl) -> Checked {
+        if !control.may_start() {
+            return Checked {
+                skipped: true,
+                ..Checked::default()
+            };
+        }
+        match self.check_one(payment, control).await {
+            Ok(checked) => checked,
+            Err(error) => {
+                tracing::warn!(%error, "verification of one confirmation failed; the others go on");
+                Checked {
+                    failed: true,
+                    ..Checked::default()
+                }
+            }
+        }
+    }
+
+    async fn check_one(&self, payment: C2bPayment, control: &SweepControl) -> Result<Checked, StoreError> {
+        let now = self.clock.now();
+        let secrets = match self.secrets.get().await {
+            Ok(secrets) => secrets,
+            Err(error) => {
+                tracing::error!(%error, "secrets unavailable to the verification sweep");
+                return Ok(Checked {
+                    failed: true,
+                    ..Checked::default()
+                });
+            }
+        };
+        let initiator = secrets
+            .c2b_initiator_name
+            .clone()
+            .zip(secrets.c2b_initiator_password.clone());
+        let past_deadline = payment.verification.deadline_at.is_none_or(|d| now >= d);
+        let wait = if initiator.is_none() || past_deadline {
+            self.config.unavailable_recheck
+        } else {
+            self.config.timings.interval
+        };
+        // Claim: move the next check on and count the query, before asking.
+        let mut claimed = payment.clone();
+        claimed.verification.next_check_at = Some(now + wait);
+        if initiator.is_some() {
+            claimed.verification.queries = claimed.verification.queries.saturating_add(1);
+        }
+        match self.table.write(vec![repo::update_payment(&claimed)]).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Ok(Checked {
+                    skipped: true,
+                    ..Checked::default()
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        let Some((name, password)) = initiator else {
+            tracing::error!(c2b_payment_id = %payment.id, shortcode = %payment.shortcode, "C2B confirmation cannot be verified: the secret has no c2b_initiator_name / c2b_initiator_password");
+            return Ok(Checked {
+                unverifiable: true,
+                ..Checked::default()
+            });
+        };
+        if control.stopped() {
+            return Ok(Checked {
+                skipped: true,
+                ..Checked::default()
+            });
+        }
+        let credential = match self.credentials.for_password(&password) {
+            Ok(c) => c,
+            Err(error) => {
+                metrics::count("C2bVerificationUnavailable", 1, &[]);
+                tracing::error!(%error, "C2B verification cannot be asked: SecurityCredential failed");
+                return Ok(Checked {
+                    unverifiable: true,
+                    ..Checked::default()
+                });
+            }
+        };
+        if !control.take_turn().await {
+            return Ok(Checked {
+                skipped: true,
+                ..Checked::default()
+            });
+        }
+        let tokens = CallbackTokens::from_secrets(&secrets);
+        let base = self.public_base_url.trim_end_matches('/');
+        let result_url = format!(
+            "{base}/callbacks/c2b/status/{}",
+            tokens.token_for(TokenPurpose::C2bStatusResult, &payment.trans_id)
+        );
+        let timeout_url = format!(
+            "{base}/callbacks/c2b/status-timeout/{}",
+            tokens.token_for(TokenPurpose::C2bStatusTimeout, &payment.trans_id)
+        );
+        let api = ApiCredentials {
+            consumer_key: secrets.daraja_consumer_key.clone(),
+            consumer_secret: secrets.daraja_consumer_secret.clone(),
+        };
+        let request = TransactionStatusRequest {
+            credentials: &api,
+            initiator: &name,
+            security_credential: credential.expose(),
+            party_a: payment.shortcode.as_str(),
+            identifier_type: IDENTIFIER_TYPE_SHORTCODE,
+            transaction_id: Some(&payment.trans_id),
+            original_conversation_id: None,
+            result_url: &result_url,
+            queue_timeout_url: &timeout_url,
+            remarks: "C2B receipt check",
+            occasion: None,
+        };
+        match self.daraja.transaction_status(&request).await {
+            Ok(_) => {
+                control.answered();
+                Ok(Checked {
+                    queried: true,
+                    ..Checked::default()
+                })
+            }
+            Err(error) => {
+                match control.failed(&error) {
+                    AfterFailure::StopAsking { consecutive_failures } => {
+                        tracing::warn!(%error, consecutive_failures, "Daraja is refusing or failing; the verification sweep stops asking");
+                    }
+                    AfterFailure::GoOn { .. } => {
+                        tracing::warn!(%error, c2b_payment_id = %payment.id, "Transaction Status failed; will ask again");
+                    }
+                }
+                Ok(Checked::default())
+            }
+        }
+    }
+}
+
+/// Handles [`CallbackKind::C2bStatusResult`] and [`CallbackKind::C2bStatusTimeout`].
+pub struct C2bStatusHandler {
+    pub table: Arc<dyn Table>,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+    pub timings: VerificationTimings,
+    pub echo_window: EchoWindow,
+}
+
+impl C2bStatusHandler {
+    pub fn new(table: Arc<dyn Table>, secrets: Arc<SecretCache>, clock: Arc<dyn Clock>) -> C2bStatusHandler {
+        C2bStatusHandler {
+            table,
+            secrets,
+            clock,
+            timings: VerificationTimings::default(),
+            echo_window: EchoWindow::default(),
+        }
+    }
+
+    async fn finish(&self, mut record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
+        record.verdict = verdict;
+        record.reason = reason.to_owned();
+        if verdict == Verdict::Anomaly {
+            metrics::count(
+                "CallbackAnomalies",
+                1,
+                &[("Reason", reason), ("Kind", "c2b_status_result")],
+            );
+            tracing::warn!(reason, resource_id = ?record.resource_id, "C2B Transaction Status result not applied");
+        }
+        record_alone(self.table.as_ref(), &record).await?;
+        Ok(verdict)
+    }
+}
+
+/// What a Transaction Status result says about the receipt; `Err(reason)` when it says nothing.
+fn status_answer(status: &TransactionStatusResult) -> Result<StatusAnswer, &'static str> {
+    if status.is_not_found() {
+        return Ok(StatusAnswer::NotFound);
+    }
+    if !status.result.code.is_success() {
+        // The query itself failed (e.g. our initiator lacks the role): says nothing of the receipt.
+        metrics::count("C2bVerificationUnavailable", 1, &[]);
+        tracing::error!(
+            code = status.result.code.as_str(),
+            "C2B Transaction Status refused: check the C2B initiator"
+        );
+        return Err("status_query_failed");
+    }
+    if status.is_completed() {
+        return Ok(StatusAnswer::Completed {
+            // A fractional or unreadable amount cannot be checked: treated as absent.
+            amount: status.params.amount.and_then(Result::ok),
+            receipt: status.params.receipt.clone(),
+        });
+    }
+    let reported = status
+        .params
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if matches!(reported.as_str(), "declined" | "cancelled" | "expired" | "failed") {
+        return Ok(StatusAnswer::Declined);
+    }
+    Err("not_final")
+}
+
+#[async_trait]
+impl CallbackHandler for C2bStatusHandler {
+    async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
+        let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
+        let mut record = record_of(message_id, envelope, self.clock.now());
+        let tokens = CallbackTokens::from_secrets(&secrets);
+        let purpose = match envelope.kind {
+            CallbackKind::C2bStatusTimeout => TokenPurpose::C2bStatusTimeout,
+            _ => TokenPurpose::C2bStatusResult,
+        };
+        let Some(trans_id) = tokens.verify(purpose, &envelope.token).map(str::to_owned) else {
+            return self.finish(record, Verdict::Anomaly, "invalid_token").await;
+        };
+        if envelope.kind == CallbackKind::C2bStatusTimeout {
+            // The sweep asks again at the confirmation's next check.
+            return self.finish(record, Verdict::Ignored, "status_query_timeout").await;
+        }
+        let status = match parse_transaction_status_result(&envelope.body_bytes()) {
+            Ok(status) => status,
+            Err(error) => {
+                tracing::warn!(%error, trans_id = %redact_id(&trans_id), "malformed C2B Transaction Status result");
+                return self.finish(record, Verdict::Anomaly, "malformed").await;
+            }
+        };
+        let answer = match status_answer(&status) {
+            Ok(answer) => answer,
+            Err(reason) => return self.finish(record, Verdict::Ignored, reason).await,
+        };
+        for _ in 0..8 {
+            let Some(payment) = repo::get_payment_by_trans_id(self.table.as_ref(), &trans_id).await? else {
+                return self.finish(record, Verdict::Anomaly, "unknown_receipt").await;
+            };
+            record.resource_id = Some(payment.id.to_string());
+            let now = self.clock.now();
+            record.processed_at = now;
+            let writes = match decide_verification(&payment, &answer, now, self.timings) {
+                VerificationDecision::AlreadyDecided => {
+                    return self.finish(record, Verdict::Duplicate, "already_decided").await;
+                }
+                VerificationDecision::Recorded { next } => {
+                    let mut updated = payment.clone();
+                    updated.verification = next;
+                    record.verdict = Verdict::Ignored;
+                    record.reason = "recorded".into();
+                    vec![callbacks::insert(&record), repo::update_payment(&updated)]
+                }
+                VerificationDecision::Rejected { next } => {
+                    let reason = next.rejection.map_or("rejected", |r| r.as_str());
+                    let mut rejected = payment.clone();
+                    rejected.verification = next;
+                    rejected.matched = MatchOutcome::Unmatched {
+                        reason: UnmatchedReason::VerificationFailed,
+                        expected_payment_id: None,
+                    };
+                    rejected.updated_at = now;
+                    record.verdict = Verdict::Anomaly;
+                    record.reason = format!("verification_{reason}");
+                    vec![callbacks::insert(&record), repo::update_payment(&rejected)]
+                }
+                VerificationDecision::Verified { body, next } => {
+                    let mut chosen = payment.choosing(body);
+                    chosen.verification = next;
+                    let link = receipts::get(self.table.as_ref(), &trans_id)
+                        .await?
+                        .unwrap_or_else(|| ReceiptLink {
+                            receipt: trans_id.clone(),
+                            stk_payment_id: None,
+                            c2b_payment_id: Some(chosen.id.clone()),
+                            updated_at: now,
+                            version: 0,
+                        });
+                    let settled = settle_verified(&self.table, chosen, link, self.echo_window, now).await?;
+                    record.verdict = Verdict::Applied;
+                    record.reason = "verified".into();
+                    let mut writes = vec![
+                        callbacks::insert(&record),
+                        repo::update_payment(&settled.payment),
+                        receipts::put(&settled.link),
+                    ];
+                    writes.extend(settled.writes);
+                    writes
+                }
+            };
+            let verdict = record.verdict;
+            match self.table.write(writes).await {
+                Ok(()) => {
+                    observe(&trans_id, &record);
+                    return Ok(verdict);
+                }
+                Err(StoreError::ConditionFailed { index: 0 }) => return Ok(Verdict::Duplicate),
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Retry("C2B verification kept conflicting".into()))
+    }
+}
+
+fn observe(trans_id: &str, record: &CallbackRecord) {
+    match record.verdict {
+        Verdict::Applied => {
+            metrics::count("C2bVerifications", 1, &[("Result", "verified")]);
+            tracing::info!(trans_id = %redact_id(trans_id), c2b_payment_id = ?record.resource_id, "C2B confirmation verified with Daraja");
+        }
+        Verdict::Anomaly => {
+            metrics::count("C2bVerifications", 1, &[("Result", "rejected")]);
+            metrics::count("C2bVerificationRejected", 1, &[("Reason", record.reason.as_str())]);
+            tracing::warn!(trans_id = %redact_id(trans_id), reason = %record.reason, "C2B confirmation rejected by Daraja's answer: it settles nothing");
+        }
+        _ => {}
+    }
+}
