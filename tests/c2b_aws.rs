@@ -72,7 +72,10 @@ async fn c2b_payments_are_recorded_once_and_matched_on_dynamodb() {
     assert_eq!(tx["status"], "completed", "{tx:#}");
     let receipt = tx["receipt"].as_str().unwrap();
     let p = h.wait_c2b_payment("600984", receipt, |_| true).await;
-    assert_eq!(p["verification"]["status"], "unverified", "no money moves on a confirmation's word");
+    assert_eq!(
+        p["verification"]["status"], "unverified",
+        "no money moves on a confirmation's word"
+    );
     // Transaction Status confirms the receipt; then it settles the invoice.
     let p = h.verify_c2b("600984", receipt).await;
     assert_eq!(p["verification"]["status"], "verified");

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{failure_callback, key, payment_body, success_callback, Harness};
@@ -648,7 +650,20 @@ async fn callers_see_only_their_own_payments() {
     let a = h.create_payment(&key(), &payment_body(&fresh_phone(8), 100)).await;
     let id = a.body["id"].as_str().unwrap();
     let b_token = h.token_for("merchant-b", &["payments:read"]);
-    let staff = h.token_for("staff-1", &["payments:read_all"]);
+    // Staff of merchant-a see its payments; `payments:read_all` reaches other merchants only with
+    // `platform:operator`.
+    let staff = h.stack.token_for_merchant(
+        "staff-1",
+        "merchant-a",
+        &["payments:read_all"],
+        Duration::from_secs(600),
+    );
+    let other_staff = h.token_for("staff-2", &["payments:read_all"]);
+    assert_eq!(
+        h.get_as(&other_staff, &format!("/v1/payments/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(h.get_as(&other_staff, "/v1/payments").await.body["data"], json!([]));
     let hidden = h.get_as(&b_token, &format!("/v1/payments/{id}")).await;
     assert_eq!(
         (hidden.status, hidden.body["code"].as_str()),

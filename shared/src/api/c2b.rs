@@ -8,7 +8,10 @@
 //! - `GET /v1/c2b/payments/{id}`, `GET /v1/c2b/payments` (`c2b:read`; filters `shortcode`,
 //!   `account_number`, `from`, `to`; `limit`, `cursor`).
 //!
-//! A client sees only the shortcodes registered for it (`owner`, by default the admin's own `sub`).
+//! A merchant sees only the shortcodes registered for it (`owner`: the token's merchant, i.e. its
+//! `merchant` claim, else its `sub`); another merchant's shortcode, payment or expected payment is
+//! a 404, and registering another merchant's shortcode a `409 shortcode_registered_elsewhere`,
+//! unless the token holds `platform:operator`.
 //!
 //! Safaricom-facing routes (Daraja's formats, always HTTP 200 unless the body is refused):
 //! - `POST /c2b/validation/{token}`: accept `{"ResultCode":"0","ResultDesc":"Accepted"}` or reject
@@ -19,7 +22,10 @@
 //! - `shortcode` (required): 5-7 digits. Codes `required`, `invalid_shortcode`.
 //! - `version`: `v2` (default, masked MSISDNs) or `v1` (hashed MSISDNs). `response_type`:
 //!   `Completed` (default) or `Cancelled`. `default_decision`: `accept` (default) or `reject`.
-//!   `owner`: the client id the shortcode belongs to. Code `invalid_value`.
+//!   `owner`: the merchant the shortcode belongs to (default the caller's; another one only with
+//!   `platform:operator`: `owner_not_allowed`). Code `invalid_value`.
+//! - `verification`: `transaction_status` (default) or `trust_confirmation` (audited opt-in).
+//!   `rotate_token` (boolean): new URLs, the previous ones working for a grace period.
 //! - `rules` (object): `account_pattern` (regular expression the whole account number must match,
 //!   case-insensitive, at most 200 characters: `invalid_pattern`, `pattern_too_long`),
 //!   `require_expected_payment` and `require_payer_name` (booleans), `min_amount`/`max_amount`
@@ -510,19 +516,19 @@ pub struct C2bApi {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Whether `principal` may see what belongs to `shortcode` (recorded `owner`, or the
-/// shortcode's current owner).
+/// Whether `principal` may see what belongs to `shortcode`: its merchant owns it (recorded
+/// `owner`, or the shortcode's current owner), or it is an operator.
 async fn owns(
     table: &dyn Table,
     principal: &Principal,
     shortcode: &Shortcode,
     recorded: Option<&ClientId>,
 ) -> Result<bool, ApiError> {
-    if recorded == Some(&principal.client) {
+    if principal.is_operator() || recorded == Some(&principal.merchant) {
         return Ok(true);
     }
     let config = repo::get_config(table, shortcode).await.map_err(store_error)?;
-    Ok(config.is_some_and(|c| c.owner == principal.client))
+    Ok(config.is_some_and(|c| c.owner == principal.merchant))
 }
 
 impl C2bApi {
@@ -557,7 +563,28 @@ impl C2bApi {
         respond(&request.request_id, async {
             let principal = auth.require(&request, scopes::C2B_ADMIN).await?;
             let body = request.json_object(MAX_BODY_BYTES)?;
-            let registration = parse_registration(&body, &principal.client)?;
+            let mut registration = parse_registration(&body, &principal.merchant)?;
+            registration.by = principal.client.clone();
+            // A shortcode is registered for the caller's own merchant; another owner, or another
+            // merchant's shortcode, only by an operator.
+            if registration.owner != principal.merchant && !principal.is_operator() {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "owner",
+                    "owner_not_allowed",
+                    "a shortcode is registered for your own merchant (another owner needs the platform:operator scope)",
+                )]));
+            }
+            if let Some(existing) = repo::get_config(self.table.as_ref(), &registration.shortcode)
+                .await
+                .map_err(store_error)?
+            {
+                if !principal.may_act_for(&existing.owner) {
+                    return Err(ApiError::Conflict {
+                        code: "shortcode_registered_elsewhere",
+                        detail: "this shortcode is registered by another merchant".into(),
+                    });
+                }
+            }
             let config = self.registrar.register(registration).await?;
             let availability = self.registrar.verification_availability(&config).await;
             Ok(ApiResponse::json(
@@ -574,7 +601,7 @@ impl C2bApi {
             let key = idempotency_key(&request)?;
             let body = request.json_object(MAX_BODY_BYTES)?;
             let new = parse_expected_payment(&body)?;
-            self.expected.create(&principal.client, &key, new).await
+            self.expected.create(&principal.merchant, &key, new).await
         })
         .await
     }
@@ -593,7 +620,7 @@ impl C2bApi {
                 .await
                 .map_err(store_error)?
                 .ok_or(not_found.clone())?;
-            if expected.owner != principal.client {
+            if !principal.may_act_for(&expected.owner) {
                 return Err(not_found);
             }
             Ok(ApiResponse::json(
@@ -707,7 +734,7 @@ impl C2bApi {
             }
             let scope = match shortcode {
                 Some(shortcode) => C2bScope::Shortcode(shortcode),
-                None => C2bScope::Owner(principal.client.clone()),
+                None => C2bScope::Owner(principal.merchant.clone()),
             };
             let filter = C2bListFilter {
                 scope,

@@ -172,7 +172,7 @@ pub async fn create(service: &PaymentsService, auth: &Authenticator, request: Ap
         let body = request.json_object(MAX_BODY_BYTES)?;
         let new_payment = parse_new_payment(&body)?;
         service
-            .initiate(&principal.client, &key, new_payment, &request.request_id)
+            .initiate(&principal.merchant, &key, new_payment, &request.request_id)
             .await
     })
     .await
@@ -189,8 +189,8 @@ pub async fn get(repo: &PaymentRepo, auth: &Authenticator, request: ApiRequest) 
             .and_then(|id| PaymentId::parse(id).ok())
             .ok_or(not_found.clone())?;
         let payment = repo.get(&id).await.map_err(store_error)?.ok_or(not_found.clone())?;
-        // Another client's payment is indistinguishable from a missing one.
-        if payment.owner != principal.client && !principal.has_scope(scopes::PAYMENTS_READ_ALL) {
+        // Another merchant's payment is indistinguishable from a missing one.
+        if !principal.may_act_for(&payment.owner) {
             return Err(not_found);
         }
         Ok(ApiResponse::json(StatusCode::OK, &PaymentView::from(&payment)))
@@ -303,10 +303,11 @@ pub async fn list(repo: &PaymentRepo, auth: &Authenticator, request: ApiRequest)
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let owner = if principal.has_scope(scopes::PAYMENTS_READ_ALL) {
+        // Every merchant's payments only for an operator reading all; otherwise the merchant's own.
+        let owner = if principal.has_scope(scopes::PAYMENTS_READ_ALL) && principal.is_operator() {
             None
         } else {
-            Some(principal.client.clone())
+            Some(principal.merchant.clone())
         };
         let filter = PaymentListFilter {
             owner,

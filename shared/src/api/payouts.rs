@@ -13,8 +13,10 @@
 //! - `metadata` (optional): as for payments.
 //! - any other field: `unknown_field`.
 //!
-//! Scopes: `payouts:write` to create, `payouts:read` to read one's own, `payouts:approve` to
-//! approve/reject (any payout but one's own) and to read every payout.
+//! Scopes: `payouts:write` to create, `payouts:read` to read the merchant's payouts,
+//! `payouts:approve` to approve/reject the merchant's payouts (any but one's own) and read them.
+//! A payout belongs to the token's merchant (its `merchant` claim, else its `sub`); another
+//! merchant's payout is a 404 unless the token also holds `platform:operator`.
 
 use http::StatusCode;
 use serde::Serialize;
@@ -102,6 +104,8 @@ pub struct PayoutView {
     pub requires_approval: bool,
     pub approval: Option<ApprovalView>,
     pub submit_attempts: u32,
+    /// Who created it (the token's `sub`): never its approver.
+    pub created_by: String,
     pub created_at: String,
     pub updated_at: String,
     pub history: Vec<PayoutHistoryView>,
@@ -152,6 +156,7 @@ impl From<&Payout> for PayoutView {
             requires_approval: p.requires_approval,
             approval: p.approval.as_ref().map(ApprovalView::from),
             submit_attempts: p.submit_attempts,
+            created_by: p.creator().to_string(),
             created_at: timestamp(p.created_at),
             updated_at: timestamp(p.updated_at),
             history: p.history.iter().map(PayoutHistoryView::from).collect(),
@@ -203,7 +208,7 @@ pub async fn create(service: &PayoutsService, auth: &Authenticator, request: Api
         let key = idempotency_key(&request)?;
         let body = request.json_object(MAX_BODY_BYTES)?;
         let new_payout = parse_new_payout(&body)?;
-        service.create(&principal.client, &key, new_payout).await
+        service.create(&principal, &key, new_payout).await
     })
     .await
 }
@@ -223,8 +228,8 @@ pub async fn get(repo: &PayoutRepo, auth: &Authenticator, request: ApiRequest) -
         let not_found = ApiError::NotFound { resource: "payout" };
         let id = payout_id(&request)?;
         let payout = repo.get(&id).await.map_err(store_error)?.ok_or(not_found.clone())?;
-        // Another client's payout is indistinguishable from a missing one (approvers see all).
-        if payout.owner != principal.client && !principal.has_scope(scopes::PAYOUTS_APPROVE) {
+        // Another merchant's payout is indistinguishable from a missing one (operators see all).
+        if !principal.may_act_for(&payout.owner) {
             return Err(not_found);
         }
         Ok(ApiResponse::json(StatusCode::OK, &PayoutView::from(&payout)))
@@ -272,10 +277,11 @@ pub async fn list(repo: &PayoutRepo, auth: &Authenticator, request: ApiRequest) 
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let owner = if principal.has_scope(scopes::PAYOUTS_APPROVE) {
+        // Every merchant's payouts only for an operator; otherwise the merchant's own.
+        let owner = if principal.is_operator() {
             None
         } else {
-            Some(principal.client.clone())
+            Some(principal.merchant.clone())
         };
         let filter = PayoutListFilter {
             owner,
@@ -300,7 +306,7 @@ pub async fn review(service: &PayoutsService, auth: &Authenticator, request: Api
     respond(&request.request_id, async {
         let principal = auth.require(&request, scopes::PAYOUTS_APPROVE).await?;
         let id = payout_id(&request)?;
-        service.review(&principal.client, &id, approve).await
+        service.review(&principal, &id, approve).await
     })
     .await
 }

@@ -227,8 +227,12 @@ pub struct NewPayout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payout {
     pub id: PayoutId,
-    /// The API client (JWT `sub`) that created it.
+    /// The merchant it belongs to (the token's merchant claim; its `sub` when it has none).
     pub owner: ClientId,
+    /// Who created it (the token's `sub`): the one principal who may not approve it. Payouts
+    /// recorded before merchants existed were created by their owner.
+    #[serde(default)]
+    pub created_by: Option<ClientId>,
     pub status: PayoutStatus,
     pub amount: Amount,
     pub phone: Msisdn,
@@ -302,6 +306,7 @@ impl Payout {
         };
         Payout {
             id,
+            created_by: Some(owner.clone()),
             owner,
             status,
             amount: request.amount,
@@ -338,6 +343,11 @@ impl Payout {
             timings,
             version: 0,
         }
+    }
+
+    /// The principal who created it (two-person approval: never its approver).
+    pub fn creator(&self) -> &ClientId {
+        self.created_by.as_ref().unwrap_or(&self.owner)
     }
 
     /// The B2C `OriginatorConversationID`: the payout id itself, the same on every submission.
@@ -597,7 +607,7 @@ pub fn decide(payout: &Payout, event: &PayoutEvent, now: DateTime<Utc>) -> Payou
             if payout.status != AwaitingApproval {
                 return not_applicable(payout);
             }
-            if *by == payout.owner {
+            if by == payout.creator() {
                 return ignore(PayoutIgnored::SelfApproval);
             }
             let approved = matches!(event, PayoutEvent::Approve { .. });
@@ -1356,7 +1366,7 @@ mod tests {
                             prop_assert_eq!(&next.mpesa_receipt, &before.mpesa_receipt);
                         }
                     }
-                    if matches!(event, PayoutEvent::Approve { by } | PayoutEvent::Reject { by } if *by == payout.owner) {
+                    if matches!(event, PayoutEvent::Approve { by } | PayoutEvent::Reject { by } if by == payout.creator()) {
                         prop_assert!(false, "self approval applied");
                     }
                     payout = next;

@@ -20,9 +20,10 @@ use super::payout_settlement::{PayoutSettled, PayoutSettler};
 use crate::api::payouts::PayoutView;
 use crate::api::problem::ApiError;
 use crate::api::ApiResponse;
+use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::domain::payout::{NewPayout, Payout, PayoutEvent, PayoutIgnored, PayoutTimings};
-use crate::domain::{ClientId, PayoutId, PayoutStatus};
+use crate::domain::{PayoutId, PayoutStatus};
 use crate::idempotency::{self, IdempotencyKey, Operation};
 use crate::metrics;
 use crate::queue::{Queue, QueueError};
@@ -130,12 +131,14 @@ impl PayoutsService {
         }
     }
 
+    /// Creates a payout for the caller's merchant, created by the caller.
     pub async fn create(
         &self,
-        client: &ClientId,
+        principal: &Principal,
         key: &IdempotencyKey,
         request: NewPayout,
     ) -> Result<ApiResponse, ApiError> {
+        let client = &principal.merchant;
         let secrets = self.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
             ApiError::Unavailable
@@ -161,6 +164,7 @@ impl PayoutsService {
             now,
             self.config.timings,
         );
+        payout.created_by = Some(principal.client.clone());
         let admission = match &self.limits {
             Some(limits) => Some(limits.admit(&payout, now).inspect_err(|r| refused(&payout, r))?),
             None => None,
@@ -240,9 +244,16 @@ impl PayoutsService {
         }
     }
 
-    /// Approves (`approve`) or rejects a payout awaiting approval, as `by`. Conditional on the
-    /// version read; an approved payout's job is queued (or re-queued by the sweeper).
-    pub async fn review(&self, by: &ClientId, id: &PayoutId, approve: bool) -> Result<ApiResponse, ApiError> {
+    /// Approves (`approve`) or rejects a payout awaiting approval, as `principal`: a payout of
+    /// its own merchant (any merchant's for an operator), created by someone else. Conditional on
+    /// the version read; an approved payout's job is queued (or re-queued by the sweeper).
+    pub async fn review(&self, principal: &Principal, id: &PayoutId, approve: bool) -> Result<ApiResponse, ApiError> {
+        let by = &principal.client;
+        // Another merchant's payout is indistinguishable from a missing one.
+        let payout = self.repo.get(id).await.map_err(store_error)?;
+        if !payout.as_ref().is_some_and(|p| principal.may_act_for(&p.owner)) {
+            return Err(ApiError::NotFound { resource: "payout" });
+        }
         let event = if approve {
             PayoutEvent::Approve { by: by.clone() }
         } else {
