@@ -35,7 +35,7 @@ use checkout::store::Table;
 use checkout::{metrics, wiring};
 use tokio::sync::watch;
 
-/// Every scope the API knows; the printed dev token carries them all.
+/// Every scope a merchant's token may carry (tests mint merchant tokens with these).
 pub const ALL_SCOPES: &[&str] = &[
     checkout::auth::scopes::PAYMENTS_WRITE,
     checkout::auth::scopes::PAYMENTS_READ,
@@ -47,6 +47,23 @@ pub const ALL_SCOPES: &[&str] = &[
     checkout::auth::scopes::C2B_WRITE,
     checkout::auth::scopes::C2B_READ,
     checkout::auth::scopes::OPS_READ,
+];
+
+/// The printed dev token's scopes: every merchant scope and `platform:operator`, so the one
+/// token can act across merchants locally (the dev stack has no identity provider key, so its
+/// HS256 key may grant the operator scope).
+pub const DEV_TOKEN_SCOPES: &[&str] = &[
+    checkout::auth::scopes::PAYMENTS_WRITE,
+    checkout::auth::scopes::PAYMENTS_READ,
+    checkout::auth::scopes::PAYMENTS_READ_ALL,
+    checkout::auth::scopes::PAYOUTS_WRITE,
+    checkout::auth::scopes::PAYOUTS_READ,
+    checkout::auth::scopes::PAYOUTS_APPROVE,
+    checkout::auth::scopes::C2B_ADMIN,
+    checkout::auth::scopes::C2B_WRITE,
+    checkout::auth::scopes::C2B_READ,
+    checkout::auth::scopes::OPS_READ,
+    checkout::auth::scopes::PLATFORM_OPERATOR,
 ];
 
 /// Where Daraja is.
@@ -506,12 +523,24 @@ impl DevStack {
         self.memory_queue.clone()
     }
 
-    /// A bearer token for `subject` with `scopes`, valid for `ttl`.
+    /// A bearer token for `subject` with `scopes`, valid for `ttl`; its merchant is `subject`.
     pub fn token(&self, subject: &str, scopes: &[&str], ttl: Duration) -> String {
         let now = chrono::Utc::now().timestamp();
         checkout::auth::jwt::mint_hs256(
             &self.jwt_secret,
             &serde_json::json!({"sub": subject, "scope": scopes.join(" "), "iat": now, "exp": now + ttl.as_secs() as i64}),
+        )
+    }
+
+    /// A bearer token for user `subject` acting for `merchant` (the `merchant` claim).
+    pub fn token_for_merchant(&self, subject: &str, merchant: &str, scopes: &[&str], ttl: Duration) -> String {
+        let now = chrono::Utc::now().timestamp();
+        checkout::auth::jwt::mint_hs256(
+            &self.jwt_secret,
+            &serde_json::json!({
+                "sub": subject, "merchant": merchant, "scope": scopes.join(" "),
+                "iat": now, "exp": now + ttl.as_secs() as i64,
+            }),
         )
     }
 

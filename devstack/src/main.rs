@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use devstack::{Backend, DarajaTarget, DevStack, Options, ALL_SCOPES};
+use devstack::{Backend, DarajaTarget, DevStack, Options, DEV_TOKEN_SCOPES};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BackendArg {
@@ -118,7 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         },
     };
     let stack = DevStack::start(options).await?;
-    let token = stack.token("dev-merchant", ALL_SCOPES, Duration::from_secs(24 * 3600));
+    let token = stack.token("dev-merchant", DEV_TOKEN_SCOPES, Duration::from_secs(24 * 3600));
     println!();
     println!("M-Pesa checkout dev stack is up");
     println!("  API        {}", stack.base_url());
@@ -128,7 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         stack.simulator_url()
     );
     println!();
-    println!("  Dev JWT (sub=dev-merchant, every scope, valid 24 h):");
+    println!("  Dev JWT (sub=dev-merchant, every scope including platform:operator, valid 24 h):");
     println!("  export TOKEN={token}");
     println!();
     println!("  Try:");

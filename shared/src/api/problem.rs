@@ -210,6 +210,9 @@ impl ApiError {
                 body.insert("daraja".into(), json!({"code": code, "message": message}));
             }
             ApiError::DarajaUnavailable { resource_id } => insert_resource_id(&mut body, resource_id),
+            ApiError::Unauthenticated(error) => {
+                body.insert("reason".into(), json!(error.reason()));
+            }
             ApiError::LimitExceeded(refusal) => {
                 body.insert("limit".into(), json!(refusal.limit));
                 if let Some(at) = refusal.resets_at {
@@ -273,6 +276,16 @@ mod tests {
         assert_eq!(v["errors"][0]["field"], "phone");
         assert_eq!(v["errors"][0]["code"], "invalid_phone");
         assert_eq!(v["request_id"], "req-1");
+    }
+
+    #[test]
+    fn a_refused_token_says_why() {
+        let e = ApiError::Unauthenticated(crate::auth::AuthError::OperatorScopeNeedsAsymmetricKey);
+        let r = e.to_response("r");
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["code"], "unauthenticated");
+        assert_eq!(v["reason"], "operator_scope_needs_asymmetric_key");
     }
 
     #[test]

@@ -3,12 +3,24 @@
 //! Only algorithms that have a configured key are accepted, and each algorithm is tied to its
 //! own key, so `alg: none` and algorithm confusion (an RS256 public key used as an HS256
 //! secret) are refused. `exp` is required; `nbf`, `iss`, `aud` are checked when configured.
+//!
+//! Claims: `sub` (the acting user or service), optional `merchant` (the tenant it acts for;
+//! `sub` when absent), `scope` (space-separated). Both identities are parsed as
+//! [`ClientId`]s: a bad value is refused with its own reason, never defaulted.
+//!
+//! The operator scope ([`PLATFORM_OPERATOR`]) reaches every merchant, so it is only
+//! honoured from the strongest key configured: when an identity provider's public key
+//! (RS256/ES256) is configured next to a shared HS256 secret, an HS256 token carrying it is
+//! refused. A shared secret is held by more parties (every API function, its operators, maybe
+//! the integrator's backend); it may keep minting merchant tokens during a migration to the IdP,
+//! never platform-wide ones.
 
 use std::collections::{BTreeSet, HashMap};
 
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::scopes::PLATFORM_OPERATOR;
 use super::Principal;
 use crate::domain::ClientId;
 use crate::secrets::Secret;
@@ -33,6 +45,29 @@ pub enum AuthError {
     MissingClaim(&'static str),
     #[error("token subject is not a valid client id")]
     BadSubject,
+    #[error("token merchant claim is not a valid client id")]
+    BadMerchant,
+    #[error("an HS256 token cannot carry platform:operator when an identity provider key is configured")]
+    OperatorScopeNeedsAsymmetricKey,
+}
+
+impl AuthError {
+    /// A stable, machine-readable reason (the problem's `reason` member).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_token",
+            AuthError::Malformed => "malformed_token",
+            AuthError::BadSignature => "bad_signature",
+            AuthError::Expired => "expired",
+            AuthError::NotYetValid => "not_yet_valid",
+            AuthError::WrongIssuer => "wrong_issuer",
+            AuthError::WrongAudience => "wrong_audience",
+            AuthError::MissingClaim(_) => "missing_claim",
+            AuthError::BadSubject => "bad_subject",
+            AuthError::BadMerchant => "bad_merchant",
+            AuthError::OperatorScopeNeedsAsymmetricKey => "operator_scope_needs_asymmetric_key",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +99,15 @@ struct Claims {
     sub: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+    /// Any JSON value (`null` included), so a non-string is refused as a bad merchant rather
+    /// than read as absent or as a malformed token.
+    #[serde(default, deserialize_with = "present")]
+    merchant: Option<serde_json::Value>,
+}
+
+/// A claim that is there, whatever its value (serde reads `null` as `None` otherwise).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 impl JwtVerifier {
@@ -128,6 +172,13 @@ impl JwtVerifier {
         let data = decode::<Claims>(token, key, &validation).map_err(map_error)?;
         let sub = data.claims.sub.ok_or(AuthError::MissingClaim("sub"))?;
         let client = ClientId::parse(&sub).map_err(|_| AuthError::BadSubject)?;
+        let merchant = match data.claims.merchant {
+            None => client.clone(),
+            Some(serde_json::Value::String(merchant)) => {
+                ClientId::parse(&merchant).map_err(|_| AuthError::BadMerchant)?
+            }
+            Some(_) => return Err(AuthError::BadMerchant),
+        };
         let scopes: BTreeSet<String> = data
             .claims
             .scope
@@ -135,7 +186,19 @@ impl JwtVerifier {
             .split_ascii_whitespace()
             .map(str::to_owned)
             .collect();
-        Ok(Principal { client, scopes })
+        if header.alg == Algorithm::HS256 && self.has_asymmetric_key() && scopes.contains(PLATFORM_OPERATOR) {
+            return Err(AuthError::OperatorScopeNeedsAsymmetricKey);
+        }
+        Ok(Principal {
+            client,
+            merchant,
+            scopes,
+        })
+    }
+
+    /// Whether an identity provider's public key (RS256/ES256) is configured.
+    fn has_asymmetric_key(&self) -> bool {
+        self.keys.contains_key(&Algorithm::RS256) || self.keys.contains_key(&Algorithm::ES256)
     }
 }
 
@@ -311,6 +374,67 @@ mod tests {
             v.verify(&mint_hs256(&secret(), &json!({"sub": "s", "exp": now() + 60}))),
             Err(AuthError::BadSignature)
         );
+    }
+
+    #[test]
+    fn merchant_claim_defaults_to_the_subject_and_is_parsed_like_it() {
+        let v = verifier(JwtSettings::default());
+        let own = mint_hs256(&secret(), &json!({"sub": "shop-1", "exp": now() + 60}));
+        let p = v.verify(&own).unwrap();
+        assert_eq!((p.client.as_str(), p.merchant.as_str()), ("shop-1", "shop-1"));
+        let clerk = mint_hs256(
+            &secret(),
+            &json!({"sub": "alice@shop-1", "merchant": "shop-1", "exp": now() + 60}),
+        );
+        let p = v.verify(&clerk).unwrap();
+        assert_eq!((p.client.as_str(), p.merchant.as_str()), ("alice@shop-1", "shop-1"));
+        for bad in [
+            json!(""),
+            json!("shop#1"),
+            json!("a b"),
+            json!(42),
+            json!(null),
+            json!(["shop-1"]),
+        ] {
+            let token = mint_hs256(&secret(), &json!({"sub": "alice", "merchant": bad, "exp": now() + 60}));
+            // `null` is "present and not a merchant", like any other non-string.
+            assert_eq!(v.verify(&token), Err(AuthError::BadMerchant), "merchant {bad}");
+        }
+        assert_eq!(AuthError::BadMerchant.reason(), "bad_merchant");
+    }
+
+    fn rs256_token(claims: &serde_json::Value) -> String {
+        let private_pem = include_str!("../../tests/fixtures/jwt/rs256-private.pem");
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::RS256), claims, &key).unwrap()
+    }
+
+    #[test]
+    fn an_hs256_key_next_to_an_idp_key_cannot_mint_the_operator_scope() {
+        let public_pem = include_str!("../../tests/fixtures/jwt/rs256-public.pem");
+        let both = verifier(JwtSettings {
+            public_key_pem: Some(public_pem.into()),
+            ..Default::default()
+        });
+        let operator = json!({"sub": "ops", "exp": now() + 60, "scope": "payouts:approve platform:operator"});
+        let forged = mint_hs256(&secret(), &operator);
+        assert_eq!(both.verify(&forged), Err(AuthError::OperatorScopeNeedsAsymmetricKey));
+        assert_eq!(
+            AuthError::OperatorScopeNeedsAsymmetricKey.reason(),
+            "operator_scope_needs_asymmetric_key"
+        );
+        // The shared secret still mints merchant-scoped tokens during a migration ...
+        let merchant = mint_hs256(
+            &secret(),
+            &json!({"sub": "shop-1", "exp": now() + 60, "scope": "payouts:approve"}),
+        );
+        assert!(both.verify(&merchant).unwrap().has_scope("payouts:approve"));
+        // ... and the identity provider's key grants the operator scope.
+        let genuine = both.verify(&rs256_token(&operator)).unwrap();
+        assert!(genuine.is_operator());
+        // With only a shared secret configured, it is the strongest key there is.
+        let hs_only = verifier(JwtSettings::default());
+        assert!(hs_only.verify(&forged).unwrap().is_operator());
     }
 
     #[test]
