@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{vars, ConfigError, Settings};
-use crate::daraja::{Daraja, HttpDaraja, RetryPolicy};
+use crate::daraja::{Daraja, HttpDaraja, Operation, RetryPolicy};
 use crate::queue::sqs::SqsQueue;
 use crate::queue::Queue;
 use crate::repo::payments::PaymentRepo;
@@ -47,21 +47,14 @@ pub fn secrets<F: Fn(&str) -> Option<String>>(
     Ok(Arc::new(SecretCache::new(source, ttl)))
 }
 
+/// The Daraja client of the function `settings` is scoped to, retrying as [`daraja_use`] says
+/// for it (unscoped settings, e.g. tools: the default policy).
 pub fn daraja<F: Fn(&str) -> Option<String>>(settings: &Settings<F>) -> Result<Arc<dyn Daraja>, ConfigError> {
-    daraja_with_retries(settings, RetryPolicy::default())
-}
-
-/// A Daraja client that never retries by itself (the sweeper paces and backs off on its own).
-pub fn daraja_without_retries<F: Fn(&str) -> Option<String>>(
-    settings: &Settings<F>,
-) -> Result<Arc<dyn Daraja>, ConfigError> {
-    daraja_with_retries(
-        settings,
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
-    )
+    let retry = settings
+        .function()
+        .and_then(daraja_use)
+        .map_or_else(RetryPolicy::default, |daraja| daraja.retry);
+    daraja_with_retries(settings, retry)
 }
 
 fn daraja_with_retries<F: Fn(&str) -> Option<String>>(
@@ -79,6 +72,144 @@ fn daraja_with_retries<F: Fn(&str) -> Option<String>>(
             reason: e.to_string(),
         })?;
     Ok(Arc::new(HttpDaraja::new(base_url, http, retry)))
+}
+
+// ------------------------------------------------------------------------------ Daraja budgets
+
+/// What one invocation of a function may ask of Daraja: with the client's retry policy and
+/// per-request timeout, this bounds how long the invocation can wait on Daraja, and the
+/// function's `Timeout` in `template.yaml` must exceed it (`shared/tests/template.rs` checks
+/// every function with [`invocation_worst_case`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DarajaWork {
+    /// These calls, one after another (each with its own token fetch and retries).
+    Calls(&'static [Operation]),
+    /// One call per SQS message, `PAYOUT_WORKER_CONCURRENCY` messages of a batch at a time.
+    PerMessage(Operation),
+    /// A sweep: checks start until the time budget (`SWEEP_TIME_BUDGET_SECONDS`) is spent, each
+    /// after its turn on the pace; the last ones started then finish.
+    Sweep(&'static [Operation]),
+    /// Cut off after a fixed time, whatever the client does (the readiness check).
+    CutOff(Duration),
+}
+
+/// How a function's Daraja client retries by itself, and what an invocation asks of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DarajaUse {
+    pub retry: RetryPolicy,
+    pub work: DarajaWork,
+}
+
+/// No retry inside the client: the API's caller retries with its Idempotency-Key (and a push is
+/// never resent anyway), and a sweep asks again at its next run. This keeps a synchronous
+/// function under API Gateway's 30 s and a sweep inside its minute.
+const NO_RETRIES: RetryPolicy = RetryPolicy {
+    max_attempts: 1,
+    base_delay: Duration::ZERO,
+    max_delay: Duration::ZERO,
+};
+
+/// Time a function's `Timeout` keeps beyond its Daraja worst case, for the DynamoDB, SQS and
+/// Secrets Manager requests around the calls (each a few milliseconds when AWS is well).
+pub const NON_DARAJA_MARGIN: Duration = Duration::from_secs(3);
+
+/// Each function that calls Daraja (`None`: it never does).
+pub fn daraja_use(function: &str) -> Option<DarajaUse> {
+    let (retry, work) = match function {
+        "initiate" => (NO_RETRIES, DarajaWork::Calls(&[Operation::StkPush])),
+        "c2b-api" => (NO_RETRIES, DarajaWork::Calls(&[Operation::C2bRegister])),
+        "status" => (
+            NO_RETRIES,
+            DarajaWork::CutOff(crate::services::readiness::CHECK_TIMEOUT),
+        ),
+        "timeout-sweeper" => (
+            NO_RETRIES,
+            DarajaWork::Sweep(&[Operation::StkQuery, Operation::TransactionStatus]),
+        ),
+        // A worker nobody waits on: token fetches and provably unsent or rate-limited requests
+        // are worth retrying there (a B2C request that may have been delivered never is).
+        "b2c-payout" => (RetryPolicy::default(), DarajaWork::PerMessage(Operation::B2cPayment)),
+        _ => return None,
+    };
+    Some(DarajaUse { retry, work })
+}
+
+/// Attempts the client makes for `op` at most: all of the policy's if any failure is retried.
+fn attempts(retry: RetryPolicy, op: Operation) -> u32 {
+    use crate::daraja::DarajaError;
+    let failures = [
+        (
+            DarajaError::RateLimited {
+                code: String::new(),
+                message: String::new(),
+            },
+            false,
+        ),
+        (DarajaError::Unavailable { detail: String::new() }, true),
+        (DarajaError::Unavailable { detail: String::new() }, false),
+        (DarajaError::OutcomeUnknown { detail: String::new() }, false),
+    ];
+    if failures.iter().any(|(error, not_sent)| op.may_retry(error, *not_sent)) {
+        retry.attempts()
+    } else {
+        1
+    }
+}
+
+/// The longest waits between `attempts` attempts.
+fn backoffs(retry: RetryPolicy, attempts: u32) -> Duration {
+    (1..attempts).map(|r| retry.backoff_cap(r)).sum()
+}
+
+/// The longest one logical call of `op` can take with this client (see `HttpDaraja`): a token
+/// fetch (its attempts, each up to the request timeout, and their backoff), the call's attempts
+/// and backoff, and once per call a refused cached token: one more request and a fresh token.
+pub fn worst_call(retry: RetryPolicy, request_timeout: Duration, op: Operation) -> Duration {
+    let token_attempts = attempts(retry, Operation::Token);
+    let token = request_timeout * token_attempts + backoffs(retry, token_attempts);
+    let call_attempts = attempts(retry, op);
+    token * 2 + request_timeout * (call_attempts + 1) + backoffs(retry, call_attempts)
+}
+
+/// The longest one invocation of the function `settings` is scoped to can wait on Daraja, from
+/// its configuration (or the code's defaults): `None` if it never calls Daraja. `batch_size` is
+/// its SQS event source's batch size, for a queue consumer.
+pub fn invocation_worst_case<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    batch_size: Option<u32>,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(function) = settings.function() else {
+        return Ok(None);
+    };
+    let Some(daraja) = daraja_use(function) else {
+        return Ok(None);
+    };
+    let request_timeout = settings.daraja_timeout()?;
+    let call = |op| worst_call(daraja.retry, request_timeout, op);
+    let worst = match daraja.work {
+        DarajaWork::Calls(ops) => ops.iter().map(|op| call(*op)).sum(),
+        DarajaWork::PerMessage(op) => {
+            let concurrency = settings.payout_worker()?.concurrency.max(1) as u32;
+            let rounds = batch_size.unwrap_or(1).max(1).div_ceil(concurrency);
+            call(op) * rounds
+        }
+        DarajaWork::Sweep(ops) => {
+            // Both sweeps run side by side, each with its own budget and pace: the longer one.
+            let payments = settings.reconcile()?;
+            let payouts = settings.payout_reconcile()?;
+            let budget = payments.time_budget.max(payouts.time_budget);
+            // A started check may wait for its turn behind the others in flight.
+            let turn = |concurrency: usize, per_second: u32| {
+                Duration::from_secs_f64(concurrency.max(1) as f64 / f64::from(per_second.max(1)))
+            };
+            let wait = turn(payments.concurrency, payments.queries_per_second)
+                .max(turn(payouts.concurrency, payouts.queries_per_second));
+            let slowest = ops.iter().map(|op| call(*op)).max().unwrap_or_default();
+            budget + wait + slowest
+        }
+        DarajaWork::CutOff(limit) => limit,
+    };
+    Ok(Some(worst))
 }
 
 pub fn table<F: Fn(&str) -> Option<String>>(

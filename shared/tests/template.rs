@@ -263,7 +263,7 @@ fn every_function_has_a_binary_a_declaration_and_a_safe_release() {
         let timeout = properties["Timeout"]
             .as_u64()
             .unwrap_or_else(|| panic!("{id}: Timeout"));
-        assert!((1..=60).contains(&timeout), "{id}: Timeout {timeout}");
+        assert!((1..=900).contains(&timeout), "{id}: Timeout {timeout}");
         // Its own log group, with retention.
         let group = properties["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
@@ -353,6 +353,154 @@ fn every_variable_a_function_requires_is_set_and_none_other() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------------------------- timeouts
+
+/// The environment a function gets from the template, as far as the test can know it: literal
+/// values as they are, `!Ref Parameter` as the parameter's default, anything else (a `!Sub`, an
+/// `!If`) as the example value of `config::examples`.
+fn template_env(template: &Template, dir: &str, function: &Value) -> std::collections::HashMap<String, String> {
+    let declared = checkout::config::function_vars(dir).unwrap_or_else(|| panic!("{dir} undeclared"));
+    let parameters = &template.doc["Parameters"];
+    let mut env = std::collections::HashMap::new();
+    for (name, value) in function["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if !declared.declares(&name) {
+            continue; // another test refuses it
+        }
+        let text = match &value {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Object(o) => match o.get("Ref").and_then(Value::as_str) {
+                Some(parameter) => match &parameters[parameter]["Default"] {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        let text = text.unwrap_or_else(|| checkout::config::examples::value(&name).to_owned());
+        env.insert(name, text);
+    }
+    env
+}
+
+/// The SQS event source's batch size, for a queue consumer.
+fn sqs_batch_size(function: &Value) -> Option<u32> {
+    function["Properties"]["Events"]
+        .as_object()?
+        .values()
+        .find(|e| e["Type"] == "SQS")
+        .map(|e| e["Properties"]["BatchSize"].as_u64().unwrap_or(10) as u32)
+}
+
+#[test]
+fn every_function_timeout_exceeds_its_worst_case_wait_on_daraja() {
+    let template = Template::load();
+    let mut checked = BTreeSet::new();
+    for (dir, (id, function)) in template.functions() {
+        let timeout = std::time::Duration::from_secs(function["Properties"]["Timeout"].as_u64().expect("Timeout"));
+        let settings = checkout::config::for_function_from_map(&dir, template_env(&template, &dir, &function))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let worst = checkout::wiring::invocation_worst_case(&settings, sqs_batch_size(&function))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        if let Some(worst) = worst {
+            let needed = worst + checkout::wiring::NON_DARAJA_MARGIN;
+            assert!(
+                timeout > needed,
+                "{id} ({dir}): Timeout {timeout:?} does not exceed its worst wait on Daraja, {worst:?}, plus {:?}",
+                checkout::wiring::NON_DARAJA_MARGIN
+            );
+            checked.insert(dir.clone());
+        }
+        // API Gateway's HTTP API gives up on an integration after 30 s: a synchronous function
+        // must finish (and answer) before that.
+        let http = function["Properties"]["Events"]
+            .as_object()
+            .is_some_and(|e| e.values().any(|e| e["Type"] == "HttpApi"));
+        if http {
+            assert!(
+                timeout < std::time::Duration::from_secs(30),
+                "{id}: an API function's Timeout must stay under API Gateway's 30 s"
+            );
+        }
+    }
+    // Every function whose code calls Daraja was checked.
+    for dir in ["initiate", "status", "timeout-sweeper", "b2c-payout", "c2b-api"] {
+        assert!(
+            checked.contains(dir),
+            "{dir} calls Daraja: wiring::daraja_use must say how"
+        );
+    }
+}
+
+#[test]
+fn the_budget_model_counts_tokens_retries_backoff_and_batches() {
+    use checkout::daraja::{Operation, RetryPolicy};
+    use std::time::Duration;
+    let once = RetryPolicy {
+        max_attempts: 1,
+        base_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
+    let t = Duration::from_secs(6);
+    // Token (6) + a refused token's request (6) + a fresh token (6) + the push (6).
+    assert_eq!(
+        checkout::wiring::worst_call(once, t, Operation::StkPush),
+        Duration::from_secs(24)
+    );
+    let three = RetryPolicy::default();
+    let token = t * 3 + three.backoff_cap(1) + three.backoff_cap(2);
+    assert_eq!(
+        checkout::wiring::worst_call(three, t, Operation::B2cPayment),
+        token * 2 + t * 4 + three.backoff_cap(1) + three.backoff_cap(2)
+    );
+    // A batch of 10 with 4 at a time is three rounds of one call.
+    let env = |pairs: &[(&str, &str)]| {
+        let mut env = checkout::config::examples::env("b2c-payout", false);
+        env.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        checkout::config::for_function_from_map("b2c-payout", env).unwrap()
+    };
+    let settings = env(&[
+        (vars::DARAJA_TIMEOUT_MS, "6000"),
+        (vars::PAYOUT_WORKER_CONCURRENCY, "4"),
+    ]);
+    let one = checkout::wiring::invocation_worst_case(&settings, Some(4))
+        .unwrap()
+        .unwrap();
+    let three_rounds = checkout::wiring::invocation_worst_case(&settings, Some(10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(three_rounds, one * 3);
+    assert_eq!(one, checkout::wiring::worst_call(three, t, Operation::B2cPayment));
+    // The sweep: its budget, a turn on the pace, and the slowest call started last.
+    let mut env = checkout::config::examples::env("timeout-sweeper", false);
+    env.insert(vars::SWEEP_TIME_BUDGET_SECONDS.into(), "30".into());
+    env.insert(vars::DARAJA_TIMEOUT_MS.into(), "6000".into());
+    let sweeper = checkout::config::for_function_from_map("timeout-sweeper", env).unwrap();
+    let worst = checkout::wiring::invocation_worst_case(&sweeper, None)
+        .unwrap()
+        .unwrap();
+    assert!(
+        worst >= Duration::from_secs(30 + 24) && worst < Duration::from_secs(30 + 24 + 2),
+        "{worst:?}"
+    );
+    // Functions that never call Daraja have no such bound.
+    let processor = checkout::config::for_function_from_map(
+        "callback-processor",
+        checkout::config::examples::env("callback-processor", false),
+    )
+    .unwrap();
+    assert_eq!(
+        checkout::wiring::invocation_worst_case(&processor, Some(10)).unwrap(),
+        None
+    );
 }
 
 // ------------------------------------------------------------------------------------- routes
@@ -586,6 +734,7 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
         assert!(p["RedrivePolicy"].is_object(), "{name} has no DLQ");
         // Its consumer: visibility at least 6x its timeout, partial batch responses.
         let visibility = p["VisibilityTimeout"].as_u64().expect("VisibilityTimeout");
+        let mut consumers = 0;
         for (dir, (id, function)) in template.functions() {
             for event in function["Properties"]["Events"]
                 .as_object()
@@ -596,6 +745,7 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
                 if event["Type"] != "SQS" || event["Properties"]["Queue"]["Fn::GetAtt"] != format!("{name}.Arn") {
                     continue;
                 }
+                consumers += 1;
                 let timeout = function["Properties"]["Timeout"].as_u64().expect("Timeout");
                 assert!(
                     visibility >= 6 * timeout,
@@ -608,6 +758,10 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
                 );
             }
         }
+        assert!(
+            consumers > 0,
+            "{name}: no function consumes it, so no visibility check covers it"
+        );
     }
 
     let table = &template.resource("Table")["Properties"];

@@ -3,7 +3,6 @@
 //! secret, GetQueueAttributes on the queues; it never writes or sends anything.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use checkout::api::auth::Authenticator;
 use checkout::api::routes::{match_route, RouteId, RouteMatch};
@@ -33,8 +32,8 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
             ("callback_queue", wiring::callback_queue(settings, sdk)?),
             ("payout_queue", wiring::payout_queue(settings, sdk)?),
         ],
-        daraja: wiring::daraja_without_retries(settings)?,
-        timeout: Duration::from_secs(3),
+        daraja: wiring::daraja(settings)?,
+        timeout: checkout::services::readiness::CHECK_TIMEOUT,
     };
     Ok(App {
         repo: PaymentRepo::new(table),

@@ -23,7 +23,8 @@ struct App {
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
     let secrets = wiring::secrets(settings, Some(sdk))?;
-    let daraja = wiring::daraja_without_retries(settings)?;
+    // No retries inside the client: the sweep paces and backs off on its own (`wiring::daraja_use`).
+    let daraja = wiring::daraja(settings)?;
     let payout_reconciler = match settings.optional(config::vars::PAYOUT_QUEUE_URL) {
         Some(_) => Some(wiring::payout_reconciler(
             table.clone(),

@@ -23,6 +23,9 @@ use crate::store::Table;
 /// The key the table check reads: no item ever has it.
 pub const PROBE_KEY: &str = "READY#probe";
 
+/// Each check's time limit in the deployed function (the checks run at once).
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
 pub struct Readiness {
     pub secrets: Arc<SecretCache>,
     pub table: Arc<dyn Table>,
