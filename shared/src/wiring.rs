@@ -13,7 +13,7 @@ use crate::queue::sqs::SqsQueue;
 use crate::queue::Queue;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::sources::{EnvSecret, FileSecret, SecretsManagerSecret};
-use crate::secrets::{SecretCache, SecretSource};
+use crate::secrets::{SecretCache, SecretPart, SecretSource};
 use crate::services::callback_processor::CallbackProcessor;
 use crate::services::settlement::PaymentSettler;
 use crate::services::stk_callbacks::StkCallbackHandler;
@@ -24,27 +24,79 @@ pub fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 
-/// Secrets Manager when `SECRET_ID` is set; otherwise the JSON in `CHECKOUT_SECRETS_JSON` or the
-/// file named by `CHECKOUT_SECRETS_FILE` (local runs).
+/// The secrets a function reads: `parts`, the ones its code uses, which must be exactly those
+/// `config::FUNCTIONS` declares for it (a `SECRET_ID_<PART>` each), so its IAM grants (checked
+/// against that declaration by the template test) are what it loads. Each part from Secrets
+/// Manager when its `SECRET_ID_<PART>` is set; otherwise all of them from the one JSON in
+/// `CHECKOUT_SECRETS_JSON` or the file named by `CHECKOUT_SECRETS_FILE` (local runs).
+/// `B2C_SHORTCODE`, where the function declares it, joins the view (it is not a secret).
 pub fn secrets<F: Fn(&str) -> Option<String>>(
     settings: &Settings<F>,
     sdk: Option<&SdkConfig>,
+    parts: &[SecretPart],
 ) -> Result<Arc<SecretCache>, ConfigError> {
+    if let Some(function) = settings.function() {
+        for part in SecretPart::ALL {
+            let var = crate::config::secret_id_var(part);
+            let uses = parts.contains(&part);
+            if uses != settings.declares(var) {
+                return Err(ConfigError::Invalid {
+                    name: var,
+                    reason: if uses {
+                        format!("{function} reads the {part} secret, which config::FUNCTIONS does not declare for it")
+                    } else {
+                        format!(
+                            "config::FUNCTIONS declares it for {function}, whose code does not read the {part} secret"
+                        )
+                    },
+                });
+            }
+        }
+    }
     let ttl = Duration::from_secs(settings.parsed(vars::SECRETS_TTL_SECONDS, 300)?);
-    let source: Arc<dyn SecretSource> = if let Some(id) = settings.optional(vars::SECRET_ID) {
+    let ids: Vec<(SecretPart, &'static str, Option<String>)> = parts
+        .iter()
+        .map(|part| {
+            let var = crate::config::secret_id_var(*part);
+            (*part, var, settings.optional(var))
+        })
+        .collect();
+    let cache = if ids.iter().any(|(_, _, id)| id.is_some()) {
         let sdk = sdk.ok_or(ConfigError::Invalid {
-            name: vars::SECRET_ID,
+            name: ids[0].1,
             reason: "needs AWS configuration".into(),
         })?;
-        Arc::new(SecretsManagerSecret::new(crate::aws::secrets_client(sdk), id))
+        let client = crate::aws::secrets_client(sdk);
+        let mut sources: Vec<(SecretPart, Arc<dyn SecretSource>)> = Vec::new();
+        for (part, var, id) in ids {
+            // All from Secrets Manager, or all from the local JSON: never a mix.
+            let id = id.ok_or(ConfigError::Missing(var))?;
+            sources.push((part, Arc::new(SecretsManagerSecret::new(client.clone(), id))));
+        }
+        SecretCache::split(sources, ttl)
     } else if settings.optional(vars::SECRETS_JSON).is_some() {
-        Arc::new(EnvSecret::new(vars::SECRETS_JSON))
+        SecretCache::merged(Arc::new(EnvSecret::new(vars::SECRETS_JSON)), parts, ttl)
     } else if let Some(path) = settings.optional(vars::SECRETS_FILE) {
-        Arc::new(FileSecret::new(path))
+        SecretCache::merged(Arc::new(FileSecret::new(path)), parts, ttl)
     } else {
-        return Err(ConfigError::Missing(vars::SECRET_ID));
+        return Err(ConfigError::Missing(
+            ids.first().map_or(vars::SECRETS_JSON, |(_, var, _)| *var),
+        ));
     };
-    Ok(Arc::new(SecretCache::new(source, ttl)))
+    let b2c_shortcode = if settings.declares(vars::B2C_SHORTCODE) {
+        settings.optional(vars::B2C_SHORTCODE)
+    } else {
+        None
+    };
+    if let Some(code) = &b2c_shortcode {
+        if code.is_empty() || code.len() > 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                name: vars::B2C_SHORTCODE,
+                reason: "1-10 digits".into(),
+            });
+        }
+    }
+    Ok(Arc::new(cache.with_b2c_shortcode(b2c_shortcode)))
 }
 
 /// The Daraja client of the function `settings` is scoped to, retrying as [`daraja_use`] says
@@ -465,4 +517,85 @@ pub fn callback_intake<F: Fn(&str) -> Option<String>>(
         clock: clock(),
         known_sources: settings.callback_sources()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{examples, for_function_from_map};
+
+    fn sdk() -> SdkConfig {
+        crate::aws::offline_sdk_config()
+    }
+
+    #[test]
+    fn a_function_loads_exactly_the_secrets_it_declares() {
+        let env = examples::env("c2b-validation", false);
+        let settings = for_function_from_map("c2b-validation", env.clone()).unwrap();
+        let cache = secrets(&settings, Some(&sdk()), &[SecretPart::CallbackKeys]).unwrap();
+        assert_eq!(cache.parts(), [SecretPart::CallbackKeys].into());
+        // Code that reads a secret the declaration (and so IAM) does not grant fails at start ...
+        let more = secrets(
+            &settings,
+            Some(&sdk()),
+            &[SecretPart::CallbackKeys, SecretPart::DarajaApp],
+        );
+        assert!(
+            matches!(&more, Err(ConfigError::Invalid { name, .. }) if *name == vars::SECRET_ID_DARAJA_APP),
+            "{:?}",
+            more.err()
+        );
+        // ... and so does a declaration (a grant) the code does not use.
+        let fewer = secrets(&settings, Some(&sdk()), &[]);
+        assert!(matches!(&fewer, Err(ConfigError::Invalid { name, .. }) if *name == vars::SECRET_ID_CALLBACK_KEYS));
+        settings.verify().unwrap();
+    }
+
+    #[test]
+    fn secrets_come_all_from_secrets_manager_or_all_from_the_local_json() {
+        let parts = [SecretPart::DarajaApp, SecretPart::CallbackKeys, SecretPart::Jwt];
+        let mut env = examples::env("initiate", false);
+        env.remove(vars::SECRET_ID_JWT);
+        let settings = for_function_from_map("initiate", env).unwrap();
+        assert_eq!(
+            secrets(&settings, Some(&sdk()), &parts).err(),
+            Some(ConfigError::Missing(vars::SECRET_ID_JWT))
+        );
+        let mut local: std::collections::HashMap<String, String> = examples::env("initiate", false)
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("SECRET_ID_"))
+            .collect();
+        let settings = for_function_from_map("initiate", local.clone()).unwrap();
+        assert_eq!(
+            secrets(&settings, None, &parts).err(),
+            Some(ConfigError::Missing(vars::SECRET_ID_DARAJA_APP))
+        );
+        local.insert(vars::SECRETS_JSON.into(), examples::value(vars::SECRETS_JSON).into());
+        let settings = for_function_from_map("initiate", local).unwrap();
+        assert_eq!(secrets(&settings, None, &parts).unwrap().parts(), parts.into());
+    }
+
+    #[tokio::test]
+    async fn payouts_api_takes_the_b2c_shortcode_from_configuration() {
+        // A merged local file that also holds the initiator's password: payouts-api keeps only
+        // the JWT part of it.
+        let path = std::env::temp_dir().join(format!("checkout-wiring-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"b2c_initiator_password": "never-read-here"}"#).unwrap();
+        let mut env = examples::env("payouts-api", false);
+        env.remove(vars::SECRET_ID_JWT);
+        env.insert(vars::SECRETS_FILE.into(), path.display().to_string());
+        env.insert(vars::B2C_SHORTCODE.into(), "600992".into());
+        let settings = for_function_from_map("payouts-api", env.clone()).unwrap();
+        let cache = secrets(&settings, None, &[SecretPart::Jwt]).unwrap();
+        let view = cache.get().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(view.b2c_shortcode.as_deref(), Some("600992"));
+        assert!(
+            view.b2c_initiator_password.is_none(),
+            "payouts-api never holds the initiator password"
+        );
+        env.insert(vars::B2C_SHORTCODE.into(), "60a".into());
+        let settings = for_function_from_map("payouts-api", env).unwrap();
+        assert!(secrets(&settings, None, &[SecretPart::Jwt]).is_err());
+    }
 }

@@ -7,7 +7,8 @@
 //! - every variable a function requires (`config::FUNCTIONS`) is set for it, none it does not
 //!   declare is, and the data variables point at the right resource;
 //! - IAM: no wildcard action; data actions only on the table, its indexes, the queues, the
-//!   secret and the KMS key, exactly the ones each function uses (the table below);
+//!   secrets and the KMS key, exactly the ones each function uses (the table below; for the
+//!   secrets, the `SECRET_ID_<PART>` its declaration requires, which its wiring loads exactly);
 //! - queues: a DLQ each, visibility at least 6x the consumer's timeout, encryption, partial
 //!   batch responses; the table: on-demand, PITR, TTL on the code's attribute, the code's indexes;
 //! - alarms and the dashboard read metrics the code emits, with exactly those names and
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use checkout::api::routes::ROUTES;
 use checkout::config::{vars, FUNCTIONS};
+use checkout::secrets::SecretPart;
 use checkout::store::Index;
 use serde_json::Value;
 
@@ -171,7 +173,7 @@ fn references(value: &Value) -> Vec<String> {
 }
 
 /// The resources (by logical id) a data statement's Resource names: `Table`, `Table/index/gsi3`,
-/// `CallbackQueue`, `AppSecret`, `KmsKeyArn`.
+/// `CallbackQueue`, `DarajaAppSecret`, `KmsKeyArn`.
 fn resource_targets(resource: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for reference in references(resource) {
@@ -322,7 +324,11 @@ fn every_variable_a_function_requires_is_set_and_none_other() {
     // Where each data variable must point.
     let targets = BTreeMap::from([
         (vars::TABLE_NAME, "Table"),
-        (vars::SECRET_ID, "AppSecret"),
+        (vars::SECRET_ID_DARAJA_APP, "DarajaAppSecret"),
+        (vars::SECRET_ID_B2C_INITIATOR, "B2cInitiatorSecret"),
+        (vars::SECRET_ID_CALLBACK_KEYS, "CallbackKeysSecret"),
+        (vars::SECRET_ID_JWT, "JwtSecret"),
+        (vars::B2C_SHORTCODE, "B2cShortcode"),
         (vars::CALLBACK_QUEUE_URL, "CallbackQueue"),
         (vars::PAYOUT_QUEUE_URL, "PayoutQueue"),
         (vars::DARAJA_BASE_URL, "DarajaBaseUrl"),
@@ -575,6 +581,16 @@ fn every_route_has_its_handler_and_a_throttle() {
 
 /// Exactly the data permissions each function uses: (resource, actions). `Table/index/gsiN` for
 /// queries; the KMS key only when `KmsKeyArn` is set (checked separately).
+/// The template's secret resource of each part.
+fn secret_resource(part: SecretPart) -> &'static str {
+    match part {
+        SecretPart::DarajaApp => "DarajaAppSecret",
+        SecretPart::B2cInitiator => "B2cInitiatorSecret",
+        SecretPart::CallbackKeys => "CallbackKeysSecret",
+        SecretPart::Jwt => "JwtSecret",
+    }
+}
+
 fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
     const WRITE: &[&str] = &[
         "dynamodb:GetItem",
@@ -589,54 +605,52 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
             out.insert((resource.to_owned(), (*action).to_owned()));
         }
     };
-    let secret = |grant: &mut dyn FnMut(&str, &[&str])| grant("AppSecret", &["secretsmanager:GetSecretValue"]);
+    // The secrets: exactly those its declaration requires (its wiring loads exactly those).
+    let declared = checkout::config::function_vars(function).unwrap_or_else(|| panic!("{function} undeclared"));
+    for part in SecretPart::ALL {
+        if declared.required.contains(&checkout::config::secret_id_var(part)) {
+            grant(secret_resource(part), &["secretsmanager:GetSecretValue"]);
+        }
+    }
     match function {
         "health" => {}
         "initiate" => {
             grant("Table", WRITE);
-            secret(&mut grant);
         }
         "status" => {
             grant("Table", &["dynamodb:GetItem"]);
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
-            secret(&mut grant);
             grant("CallbackQueue", &["sqs:GetQueueAttributes"]);
             grant("PayoutQueue", &["sqs:GetQueueAttributes"]);
         }
         "callback" | "c2b-confirmation" => grant("CallbackQueue", &["sqs:SendMessage"]),
         "callback-processor" => {
             grant("Table", WRITE);
-            secret(&mut grant);
             grant("CallbackQueue", CONSUME);
         }
         "timeout-sweeper" => {
             grant("Table", WRITE);
             grant("Table/index/gsi3", &["dynamodb:Query"]);
             grant("PayoutQueue", &["sqs:SendMessage"]);
-            secret(&mut grant);
         }
         "payouts-api" => {
             grant("Table", WRITE);
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
             grant("PayoutQueue", &["sqs:SendMessage"]);
-            secret(&mut grant);
         }
         "b2c-payout" => {
             grant("Table", WRITE);
-            secret(&mut grant);
             grant("PayoutQueue", CONSUME);
         }
         "c2b-validation" => {
             grant("Table", &["dynamodb:GetItem"]);
-            secret(&mut grant);
         }
         "c2b-api" => {
             grant("Table", WRITE);
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
-            secret(&mut grant);
         }
         other => panic!("no expected permissions for {other}: add them here"),
     }
@@ -682,7 +696,7 @@ fn iam_grants_each_function_exactly_its_data_actions_and_no_wildcards() {
         // The key: decrypt what it reads (secret, queue), encrypt what it sends.
         let reads = granted
             .iter()
-            .any(|(r, a)| r == "AppSecret" || (a == "sqs:ReceiveMessage"));
+            .any(|(_, a)| a == "secretsmanager:GetSecretValue" || a == "sqs:ReceiveMessage");
         let sends = granted.iter().any(|(_, a)| a == "sqs:SendMessage");
         let mut wanted = BTreeSet::new();
         if reads || sends {
@@ -783,11 +797,43 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
     let in_code: BTreeSet<String> = Index::ALL.iter().map(|i| i.name().to_owned()).collect();
     assert_eq!(indexes, in_code);
 
-    let secret = &template.resource("AppSecret")["Properties"];
-    assert!(secret["GenerateSecretString"]["SecretStringTemplate"]
-        .as_str()
-        .is_some_and(|t| t.contains("REPLACE")));
-    assert!(references(&secret["KmsKeyId"]).contains(&"KmsKeyArn".to_owned()));
+    // One secret per part: encrypted with the stack's key when given, kept when the stack goes,
+    // created with only its own fields (placeholders and one generated value, so an update
+    // never rewrites what operators put there), and no other secret in the stack.
+    let secrets: BTreeSet<String> = template
+        .of_type("AWS::SecretsManager::Secret")
+        .map(|(id, _)| id.clone())
+        .collect();
+    let parts: BTreeSet<String> = SecretPart::ALL.iter().map(|p| secret_resource(*p).to_owned()).collect();
+    assert_eq!(secrets, parts, "one secret per concern");
+    for part in SecretPart::ALL {
+        let resource = template.resource(secret_resource(part));
+        assert_eq!(resource["DeletionPolicy"], "Retain", "{part}");
+        let secret = &resource["Properties"];
+        assert!(
+            references(&secret["KmsKeyId"]).contains(&"KmsKeyArn".to_owned()),
+            "{part}"
+        );
+        assert!(
+            secret.get("SecretString").is_none(),
+            "{part}: generated, never a literal value"
+        );
+        let generate = &secret["GenerateSecretString"];
+        let mut created = serde_json::from_str::<serde_json::Map<String, Value>>(
+            generate["SecretStringTemplate"].as_str().expect("SecretStringTemplate"),
+        )
+        .expect("the template is JSON");
+        let generated = generate["GenerateStringKey"].as_str().expect("GenerateStringKey");
+        created.insert(generated.to_owned(), Value::String("x".repeat(48)));
+        for field in created.keys() {
+            assert!(
+                part.fields().contains(&field.as_str()),
+                "{part}: {field} is another secret's field"
+            );
+        }
+        checkout::secrets::AppSecrets::parse_part(part, &Value::Object(created).to_string())
+            .unwrap_or_else(|e| panic!("{part}: the secret as created does not parse: {e}"));
+    }
 
     let sweeper = &template.functions()["timeout-sweeper"].1;
     let schedule = sweeper["Properties"]["Events"]
@@ -1142,18 +1188,13 @@ fn the_operations_guide_covers_every_alarm_parameter_and_variable() {
             );
         }
     }
-    for field in [
-        "daraja_consumer_key",
-        "daraja_consumer_secret",
-        "stk_shortcode",
-        "stk_passkey",
-        "b2c_shortcode",
-        "b2c_initiator_name",
-        "b2c_initiator_password",
-        "callback_hmac_key",
-        "jwt_hs256_secret",
-        "webhook_signing_secret",
-    ] {
-        assert!(guide.contains(&format!("\"{field}\"")), "docs: the secret's {field}");
+    for part in SecretPart::ALL {
+        assert!(guide.contains(&format!("`{part}`")), "docs: the {part} secret");
+        for field in part.fields() {
+            assert!(
+                guide.contains(&format!("\"{field}\"")),
+                "docs: the {part} secret's {field}"
+            );
+        }
     }
 }

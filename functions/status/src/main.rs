@@ -10,6 +10,7 @@ use checkout::api::ApiError;
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::repo::payments::PaymentRepo;
+use checkout::secrets::SecretPart;
 use checkout::services::readiness::Readiness;
 use checkout::{api, aws, config, lambda, wiring};
 
@@ -24,7 +25,7 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::DarajaApp, SecretPart::Jwt])?;
     let readiness = Readiness {
         secrets: secrets.clone(),
         table: table.clone(),

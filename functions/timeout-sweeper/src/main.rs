@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::secrets::SecretPart;
 use checkout::services::payout_reconciliation::PayoutReconciler;
 use checkout::services::reconciliation::Reconciler;
 use checkout::{aws, config, lambda, metrics, wiring};
@@ -22,7 +23,15 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let secrets = wiring::secrets(
+        settings,
+        Some(sdk),
+        &[
+            SecretPart::DarajaApp,
+            SecretPart::B2cInitiator,
+            SecretPart::CallbackKeys,
+        ],
+    )?;
     // No retries inside the client: the sweep paces and backs off on its own (`wiring::daraja_use`).
     let daraja = wiring::daraja(settings)?;
     let payout_reconciler = match settings.optional(config::vars::PAYOUT_QUEUE_URL) {

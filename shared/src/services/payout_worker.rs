@@ -29,7 +29,7 @@ use super::payout_settlement::PayoutSettler;
 use super::payouts::PayoutJob;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
-use crate::daraja::{ApiCredentials, B2cCommand, B2cPaymentRequest, Daraja, DarajaError};
+use crate::daraja::{B2cCommand, B2cPaymentRequest, Daraja, DarajaError};
 use crate::domain::payout::{Payout, PayoutEvent};
 use crate::domain::{DarajaResult, PayoutId, PayoutKind, PayoutStatus, ResultCode};
 use crate::metrics;
@@ -172,10 +172,7 @@ impl PayoutWorker {
             "{base}/callbacks/b2c/timeout/{}",
             tokens.token_for(TokenPurpose::B2cTimeout, payout.id.as_str())
         );
-        let api = ApiCredentials {
-            consumer_key: secrets.daraja_consumer_key.clone(),
-            consumer_secret: secrets.daraja_consumer_secret.clone(),
-        };
+        let api = secrets.api_credentials().map_err(|e| Retry(e.to_string()))?;
         let request = B2cPaymentRequest {
             credentials: &api,
             initiator_name: initiator,
