@@ -9,7 +9,11 @@
 //! - IAM: no wildcard action; data actions only on the table, its indexes, the queues, the
 //!   secrets and the KMS key, exactly the ones each function uses (the table below; for the
 //!   secrets, the `SECRET_ID_<PART>` its declaration requires, which its wiring loads exactly);
-//! - queues: a DLQ each, visibility at least 6x the consumer's timeout, encryption, partial
+//! - timeouts: every function's `Timeout` exceeds its worst wait on Daraja, computed from the
+//!   code (`wiring::invocation_worst_case`: retry policy, per-request timeout, batch and sweep
+//!   budgets) plus `wiring::NON_DARAJA_MARGIN`; API functions stay under API Gateway's 30 s;
+//! - secrets: one per concern, each created with only its own fields;
+//! - queues: a DLQ each, a consumer each, visibility at least 6x its timeout, encryption, partial
 //!   batch responses; the table: on-demand, PITR, TTL on the code's attribute, the code's indexes;
 //! - alarms and the dashboard read metrics the code emits, with exactly those names and
 //!   dimension sets (see `checkout::metrics`), and every alarm notifies the alarm topic;
