@@ -324,7 +324,7 @@ async fn the_documented_scopes_statuses_examples_and_schemas_are_the_real_ones()
         key: 0,
     };
     let token = harness.token.clone();
-    let approver = harness.token_for("approver-b", devstack::ALL_SCOPES);
+    let approver = harness.colleague("approver-b", devstack::ALL_SCOPES);
 
     // Scopes: a token with only one documented alternative gets past authorisation; a token with
     // no scope is refused with 403; no token is 401.

@@ -504,8 +504,9 @@ async fn the_same_idempotency_key_gives_the_same_payout() {
     let b = h.create_payout_as(&token_b, "refund-42", &body).await;
     assert_eq!(b.status, StatusCode::ACCEPTED);
     assert_ne!(b.body["id"], first.body["id"]);
-    for p in [&first.body, &b.body] {
-        h.wait_for_payout_status(&id(p), "completed").await;
+    for (token, p) in [(&h.token, &first.body), (&token_b, &b.body)] {
+        h.wait_for_payout_as(token, &id(p), "completed", |p| p["status"] == "completed")
+            .await;
         assert_eq!(disbursements(&h.b2c_truth(&id(p)).await), 1);
     }
     // Merchant B cannot see merchant A's payout.
@@ -580,7 +581,7 @@ async fn payouts_above_the_threshold_need_another_principal() {
         assert_eq!(own.body["code"], "self_approval_forbidden");
     }
     // Another principal without the scope cannot either.
-    let clerk = h.token_for("clerk-1", &["payouts:read", "payouts:write"]);
+    let clerk = h.colleague("clerk-1", &["payouts:read", "payouts:write"]);
     let no_scope = h.review_payout(&clerk, &big_id, "approve").await;
     assert_eq!(
         (no_scope.status, no_scope.body["code"].as_str()),
@@ -590,7 +591,7 @@ async fn payouts_above_the_threshold_need_another_principal() {
     assert!(h.b2c_truth(&big_id).await.is_empty(), "nothing is sent before approval");
     assert_eq!(h.payout(&big_id).await["status"], "awaiting_approval");
 
-    let approver = h.token_for("approver-1", &["payouts:approve"]);
+    let approver = h.colleague("approver-1", &["payouts:approve"]);
     // The approver sees payouts waiting for it.
     let waiting = h.get_as(&approver, "/v1/payouts?status=awaiting_approval").await;
     assert_eq!(waiting.body["data"].as_array().unwrap().len(), 1);

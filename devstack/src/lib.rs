@@ -81,7 +81,7 @@ pub enum DarajaTarget {
 pub enum Backend {
     Memory,
     /// DynamoDB/SQS/Secrets Manager from the standard AWS configuration (moto or real AWS):
-    /// `TABLE_NAME`, `CALLBACK_QUEUE_URL`, and `SECRET_ID` or `CHECKOUT_SECRETS_JSON`.
+    /// `TABLE_NAME`, `CALLBACK_QUEUE_URL`, and the four `SECRET_ID_<PART>` or `CHECKOUT_SECRETS_JSON`.
     Aws,
     /// Adapters built by the caller (tests run the stack on moto's DynamoDB and SQS this way);
     /// secrets are the dev stack's own.
@@ -270,7 +270,7 @@ impl DevStack {
                     table: wiring::table(&settings, &sdk)?,
                     callback_queue: wiring::callback_queue(&settings, &sdk)?,
                     memory_queue: None,
-                    secrets: wiring::secrets(&settings, Some(&sdk))?,
+                    secrets: wiring::secrets(&settings, Some(&sdk), &checkout::secrets::SecretPart::ALL)?,
                 }
             }
         };

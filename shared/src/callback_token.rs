@@ -68,10 +68,19 @@ impl CallbackTokens {
         CallbackTokens { key, previous: None }
     }
 
-    /// The current key, and the previous one while a rotation is under way.
+    /// The current key, and the previous one while a rotation is under way. Every function whose
+    /// code makes or checks tokens reads the callback-keys secret (the parts it passes to
+    /// `wiring::secrets`); one that does not gets a fresh random key here: nothing it makes or
+    /// checks matches a real token, so a miswired function fails closed and loudly, never with a
+    /// known key.
     pub fn from_secrets(secrets: &crate::secrets::AppSecrets) -> CallbackTokens {
+        let key = secrets.callback_hmac_key.clone().unwrap_or_else(|| {
+            tracing::error!("callback tokens used without the callback-keys secret: none will verify");
+            let random: [u8; 32] = rand::random();
+            Secret::new(URL_SAFE_NO_PAD.encode(random))
+        });
         CallbackTokens {
-            key: secrets.callback_hmac_key.clone(),
+            key,
             previous: secrets.callback_hmac_key_previous.clone(),
         }
     }

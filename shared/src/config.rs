@@ -19,7 +19,13 @@ use crate::services::reconciliation::ReconcileConfig;
 pub mod vars {
     pub const TABLE_NAME: &str = "TABLE_NAME";
     pub const CALLBACK_QUEUE_URL: &str = "CALLBACK_QUEUE_URL";
-    pub const SECRET_ID: &str = "SECRET_ID";
+    /// The Secrets Manager id (ARN) of each secret a function reads (see `secrets::parts`).
+    pub const SECRET_ID_DARAJA_APP: &str = "SECRET_ID_DARAJA_APP";
+    pub const SECRET_ID_B2C_INITIATOR: &str = "SECRET_ID_B2C_INITIATOR";
+    pub const SECRET_ID_CALLBACK_KEYS: &str = "SECRET_ID_CALLBACK_KEYS";
+    pub const SECRET_ID_JWT: &str = "SECRET_ID_JWT";
+    /// The shortcode payouts are paid from (payouts-api; configuration, not a secret).
+    pub const B2C_SHORTCODE: &str = "B2C_SHORTCODE";
     pub const SECRETS_JSON: &str = "CHECKOUT_SECRETS_JSON";
     pub const SECRETS_FILE: &str = "CHECKOUT_SECRETS_FILE";
     pub const SECRETS_TTL_SECONDS: &str = "SECRETS_TTL_SECONDS";
@@ -107,9 +113,22 @@ impl FunctionVars {
 
 use vars::*;
 
-/// Every Lambda function and the variables it reads (`docs/operations.md` lists them too). Each
-/// function that reads the secret may also use `CHECKOUT_SECRETS_JSON`/`_FILE` instead of
-/// `SECRET_ID` (local runs, the cold-start meter) and `SECRETS_TTL_SECONDS`.
+/// The variable holding the Secrets Manager id of `part`'s secret.
+pub fn secret_id_var(part: crate::secrets::SecretPart) -> &'static str {
+    use crate::secrets::SecretPart;
+    match part {
+        SecretPart::DarajaApp => SECRET_ID_DARAJA_APP,
+        SecretPart::B2cInitiator => SECRET_ID_B2C_INITIATOR,
+        SecretPart::CallbackKeys => SECRET_ID_CALLBACK_KEYS,
+        SecretPart::Jwt => SECRET_ID_JWT,
+    }
+}
+
+/// Every Lambda function and the variables it reads (`docs/operations.md` lists them too). The
+/// `SECRET_ID_<PART>` ones it requires are the secrets it reads, no more (its wiring loads
+/// exactly those; the template grants exactly those). Each function that reads secrets may also
+/// use `CHECKOUT_SECRETS_JSON`/`_FILE` instead (one merged JSON: local runs, the cold-start
+/// meter) and `SECRETS_TTL_SECONDS`.
 pub const FUNCTIONS: &[FunctionVars] = &[
     FunctionVars {
         function: "health",
@@ -120,7 +139,9 @@ pub const FUNCTIONS: &[FunctionVars] = &[
         function: "initiate",
         required: &[
             TABLE_NAME,
-            SECRET_ID,
+            SECRET_ID_DARAJA_APP,
+            SECRET_ID_CALLBACK_KEYS,
+            SECRET_ID_JWT,
             DARAJA_BASE_URL,
             PUBLIC_BASE_URL,
             JWT_ISSUER,
@@ -150,7 +171,9 @@ pub const FUNCTIONS: &[FunctionVars] = &[
         function: "status",
         required: &[
             TABLE_NAME,
-            SECRET_ID,
+            // The readiness check's Daraja token needs the app; tokens need the JWT key.
+            SECRET_ID_DARAJA_APP,
+            SECRET_ID_JWT,
             JWT_ISSUER,
             JWT_AUDIENCE,
             // The readiness check (`GET /v1/ready`): queues reachable, a Daraja token obtainable.
@@ -174,12 +197,19 @@ pub const FUNCTIONS: &[FunctionVars] = &[
     },
     FunctionVars {
         function: "callback-processor",
-        required: &[TABLE_NAME, SECRET_ID],
+        required: &[TABLE_NAME, SECRET_ID_CALLBACK_KEYS],
         optional: &[SECRETS_JSON, SECRETS_FILE, SECRETS_TTL_SECONDS],
     },
     FunctionVars {
         function: "timeout-sweeper",
-        required: &[TABLE_NAME, SECRET_ID, DARAJA_BASE_URL, PUBLIC_BASE_URL],
+        required: &[
+            TABLE_NAME,
+            SECRET_ID_DARAJA_APP,
+            SECRET_ID_B2C_INITIATOR,
+            SECRET_ID_CALLBACK_KEYS,
+            DARAJA_BASE_URL,
+            PUBLIC_BASE_URL,
+        ],
         optional: &[
             SECRETS_JSON,
             SECRETS_FILE,
@@ -197,8 +227,9 @@ pub const FUNCTIONS: &[FunctionVars] = &[
     },
     FunctionVars {
         function: "payouts-api",
-        required: &[TABLE_NAME, SECRET_ID, PAYOUT_QUEUE_URL, JWT_ISSUER, JWT_AUDIENCE],
+        required: &[TABLE_NAME, SECRET_ID_JWT, PAYOUT_QUEUE_URL, JWT_ISSUER, JWT_AUDIENCE],
         optional: &[
+            B2C_SHORTCODE,
             SECRETS_JSON,
             SECRETS_FILE,
             SECRETS_TTL_SECONDS,
@@ -220,7 +251,9 @@ pub const FUNCTIONS: &[FunctionVars] = &[
         function: "b2c-payout",
         required: &[
             TABLE_NAME,
-            SECRET_ID,
+            SECRET_ID_DARAJA_APP,
+            SECRET_ID_B2C_INITIATOR,
+            SECRET_ID_CALLBACK_KEYS,
             DARAJA_BASE_URL,
             PUBLIC_BASE_URL,
             B2C_CERTIFICATE_PEM,
@@ -236,7 +269,7 @@ pub const FUNCTIONS: &[FunctionVars] = &[
     },
     FunctionVars {
         function: "c2b-validation",
-        required: &[TABLE_NAME, SECRET_ID],
+        required: &[TABLE_NAME, SECRET_ID_CALLBACK_KEYS],
         optional: &[
             SECRETS_JSON,
             SECRETS_FILE,
@@ -256,7 +289,9 @@ pub const FUNCTIONS: &[FunctionVars] = &[
         function: "c2b-api",
         required: &[
             TABLE_NAME,
-            SECRET_ID,
+            SECRET_ID_DARAJA_APP,
+            SECRET_ID_CALLBACK_KEYS,
+            SECRET_ID_JWT,
             DARAJA_BASE_URL,
             PUBLIC_BASE_URL,
             JWT_ISSUER,
@@ -344,6 +379,11 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     /// The function this reader is restricted to, if any.
     pub fn function(&self) -> Option<&'static str> {
         self.scope.map(|s| s.function)
+    }
+
+    /// Whether this reader may read `name`: the function declares it (or the reader is unscoped).
+    pub fn declares(&self, name: &str) -> bool {
+        self.scope.is_none_or(|scope| scope.declares(name))
     }
 
     /// Whether `name` may be read; an undeclared read panics in debug builds (tests catch it) and
@@ -812,7 +852,11 @@ pub mod examples {
             TABLE_NAME => "mpesa-checkout-dev-Table",
             CALLBACK_QUEUE_URL => "https://sqs.eu-west-1.amazonaws.com/123456789012/callbacks",
             PAYOUT_QUEUE_URL => "https://sqs.eu-west-1.amazonaws.com/123456789012/payouts",
-            SECRET_ID => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AppSecret-abc",
+            SECRET_ID_DARAJA_APP => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:DarajaAppSecret-abc",
+            SECRET_ID_B2C_INITIATOR => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:B2cInitiatorSecret-abc",
+            SECRET_ID_CALLBACK_KEYS => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:CallbackKeysSecret-abc",
+            SECRET_ID_JWT => "arn:aws:secretsmanager:eu-west-1:123456789012:secret:JwtSecret-abc",
+            B2C_SHORTCODE => "600992",
             SECRETS_JSON => {
                 r#"{"daraja_consumer_key":"k","daraja_consumer_secret":"s","stk_shortcode":"174379","stk_passkey":"p","callback_hmac_key":"0123456789abcdef0123456789abcdef"}"#
             }

@@ -8,12 +8,12 @@ use aws_config::SdkConfig;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{vars, ConfigError, Settings};
-use crate::daraja::{Daraja, HttpDaraja, RetryPolicy};
+use crate::daraja::{Daraja, HttpDaraja, Operation, RetryPolicy};
 use crate::queue::sqs::SqsQueue;
 use crate::queue::Queue;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::sources::{EnvSecret, FileSecret, SecretsManagerSecret};
-use crate::secrets::{SecretCache, SecretSource};
+use crate::secrets::{SecretCache, SecretPart, SecretSource};
 use crate::services::callback_processor::CallbackProcessor;
 use crate::services::settlement::PaymentSettler;
 use crate::services::stk_callbacks::StkCallbackHandler;
@@ -24,44 +24,89 @@ pub fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 
-/// Secrets Manager when `SECRET_ID` is set; otherwise the JSON in `CHECKOUT_SECRETS_JSON` or the
-/// file named by `CHECKOUT_SECRETS_FILE` (local runs).
+/// The secrets a function reads: `parts`, the ones its code uses, which must be exactly those
+/// `config::FUNCTIONS` declares for it (a `SECRET_ID_<PART>` each), so its IAM grants (checked
+/// against that declaration by the template test) are what it loads. Each part from Secrets
+/// Manager when its `SECRET_ID_<PART>` is set; otherwise all of them from the one JSON in
+/// `CHECKOUT_SECRETS_JSON` or the file named by `CHECKOUT_SECRETS_FILE` (local runs).
+/// `B2C_SHORTCODE`, where the function declares it, joins the view (it is not a secret).
 pub fn secrets<F: Fn(&str) -> Option<String>>(
     settings: &Settings<F>,
     sdk: Option<&SdkConfig>,
+    parts: &[SecretPart],
 ) -> Result<Arc<SecretCache>, ConfigError> {
+    if let Some(function) = settings.function() {
+        for part in SecretPart::ALL {
+            let var = crate::config::secret_id_var(part);
+            let uses = parts.contains(&part);
+            if uses != settings.declares(var) {
+                return Err(ConfigError::Invalid {
+                    name: var,
+                    reason: if uses {
+                        format!("{function} reads the {part} secret, which config::FUNCTIONS does not declare for it")
+                    } else {
+                        format!(
+                            "config::FUNCTIONS declares it for {function}, whose code does not read the {part} secret"
+                        )
+                    },
+                });
+            }
+        }
+    }
     let ttl = Duration::from_secs(settings.parsed(vars::SECRETS_TTL_SECONDS, 300)?);
-    let source: Arc<dyn SecretSource> = if let Some(id) = settings.optional(vars::SECRET_ID) {
+    let ids: Vec<(SecretPart, &'static str, Option<String>)> = parts
+        .iter()
+        .map(|part| {
+            let var = crate::config::secret_id_var(*part);
+            (*part, var, settings.optional(var))
+        })
+        .collect();
+    let cache = if ids.iter().any(|(_, _, id)| id.is_some()) {
         let sdk = sdk.ok_or(ConfigError::Invalid {
-            name: vars::SECRET_ID,
+            name: ids[0].1,
             reason: "needs AWS configuration".into(),
         })?;
-        Arc::new(SecretsManagerSecret::new(crate::aws::secrets_client(sdk), id))
+        let client = crate::aws::secrets_client(sdk);
+        let mut sources: Vec<(SecretPart, Arc<dyn SecretSource>)> = Vec::new();
+        for (part, var, id) in ids {
+            // All from Secrets Manager, or all from the local JSON: never a mix.
+            let id = id.ok_or(ConfigError::Missing(var))?;
+            sources.push((part, Arc::new(SecretsManagerSecret::new(client.clone(), id))));
+        }
+        SecretCache::split(sources, ttl)
     } else if settings.optional(vars::SECRETS_JSON).is_some() {
-        Arc::new(EnvSecret::new(vars::SECRETS_JSON))
+        SecretCache::merged(Arc::new(EnvSecret::new(vars::SECRETS_JSON)), parts, ttl)
     } else if let Some(path) = settings.optional(vars::SECRETS_FILE) {
-        Arc::new(FileSecret::new(path))
+        SecretCache::merged(Arc::new(FileSecret::new(path)), parts, ttl)
     } else {
-        return Err(ConfigError::Missing(vars::SECRET_ID));
+        return Err(ConfigError::Missing(
+            ids.first().map_or(vars::SECRETS_JSON, |(_, var, _)| *var),
+        ));
     };
-    Ok(Arc::new(SecretCache::new(source, ttl)))
+    let b2c_shortcode = if settings.declares(vars::B2C_SHORTCODE) {
+        settings.optional(vars::B2C_SHORTCODE)
+    } else {
+        None
+    };
+    if let Some(code) = &b2c_shortcode {
+        if code.is_empty() || code.len() > 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid {
+                name: vars::B2C_SHORTCODE,
+                reason: "1-10 digits".into(),
+            });
+        }
+    }
+    Ok(Arc::new(cache.with_b2c_shortcode(b2c_shortcode)))
 }
 
+/// The Daraja client of the function `settings` is scoped to, retrying as [`daraja_use`] says
+/// for it (unscoped settings, e.g. tools: the default policy).
 pub fn daraja<F: Fn(&str) -> Option<String>>(settings: &Settings<F>) -> Result<Arc<dyn Daraja>, ConfigError> {
-    daraja_with_retries(settings, RetryPolicy::default())
-}
-
-/// A Daraja client that never retries by itself (the sweeper paces and backs off on its own).
-pub fn daraja_without_retries<F: Fn(&str) -> Option<String>>(
-    settings: &Settings<F>,
-) -> Result<Arc<dyn Daraja>, ConfigError> {
-    daraja_with_retries(
-        settings,
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
-    )
+    let retry = settings
+        .function()
+        .and_then(daraja_use)
+        .map_or_else(RetryPolicy::default, |daraja| daraja.retry);
+    daraja_with_retries(settings, retry)
 }
 
 fn daraja_with_retries<F: Fn(&str) -> Option<String>>(
@@ -79,6 +124,144 @@ fn daraja_with_retries<F: Fn(&str) -> Option<String>>(
             reason: e.to_string(),
         })?;
     Ok(Arc::new(HttpDaraja::new(base_url, http, retry)))
+}
+
+// ------------------------------------------------------------------------------ Daraja budgets
+
+/// What one invocation of a function may ask of Daraja: with the client's retry policy and
+/// per-request timeout, this bounds how long the invocation can wait on Daraja, and the
+/// function's `Timeout` in `template.yaml` must exceed it (`shared/tests/template.rs` checks
+/// every function with [`invocation_worst_case`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DarajaWork {
+    /// These calls, one after another (each with its own token fetch and retries).
+    Calls(&'static [Operation]),
+    /// One call per SQS message, `PAYOUT_WORKER_CONCURRENCY` messages of a batch at a time.
+    PerMessage(Operation),
+    /// A sweep: checks start until the time budget (`SWEEP_TIME_BUDGET_SECONDS`) is spent, each
+    /// after its turn on the pace; the last ones started then finish.
+    Sweep(&'static [Operation]),
+    /// Cut off after a fixed time, whatever the client does (the readiness check).
+    CutOff(Duration),
+}
+
+/// How a function's Daraja client retries by itself, and what an invocation asks of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DarajaUse {
+    pub retry: RetryPolicy,
+    pub work: DarajaWork,
+}
+
+/// No retry inside the client: the API's caller retries with its Idempotency-Key (and a push is
+/// never resent anyway), and a sweep asks again at its next run. This keeps a synchronous
+/// function under API Gateway's 30 s and a sweep inside its minute.
+const NO_RETRIES: RetryPolicy = RetryPolicy {
+    max_attempts: 1,
+    base_delay: Duration::ZERO,
+    max_delay: Duration::ZERO,
+};
+
+/// Time a function's `Timeout` keeps beyond its Daraja worst case, for the DynamoDB, SQS and
+/// Secrets Manager requests around the calls (each a few milliseconds when AWS is well).
+pub const NON_DARAJA_MARGIN: Duration = Duration::from_secs(3);
+
+/// Each function that calls Daraja (`None`: it never does).
+pub fn daraja_use(function: &str) -> Option<DarajaUse> {
+    let (retry, work) = match function {
+        "initiate" => (NO_RETRIES, DarajaWork::Calls(&[Operation::StkPush])),
+        "c2b-api" => (NO_RETRIES, DarajaWork::Calls(&[Operation::C2bRegister])),
+        "status" => (
+            NO_RETRIES,
+            DarajaWork::CutOff(crate::services::readiness::CHECK_TIMEOUT),
+        ),
+        "timeout-sweeper" => (
+            NO_RETRIES,
+            DarajaWork::Sweep(&[Operation::StkQuery, Operation::TransactionStatus]),
+        ),
+        // A worker nobody waits on: token fetches and provably unsent or rate-limited requests
+        // are worth retrying there (a B2C request that may have been delivered never is).
+        "b2c-payout" => (RetryPolicy::default(), DarajaWork::PerMessage(Operation::B2cPayment)),
+        _ => return None,
+    };
+    Some(DarajaUse { retry, work })
+}
+
+/// Attempts the client makes for `op` at most: all of the policy's if any failure is retried.
+fn attempts(retry: RetryPolicy, op: Operation) -> u32 {
+    use crate::daraja::DarajaError;
+    let failures = [
+        (
+            DarajaError::RateLimited {
+                code: String::new(),
+                message: String::new(),
+            },
+            false,
+        ),
+        (DarajaError::Unavailable { detail: String::new() }, true),
+        (DarajaError::Unavailable { detail: String::new() }, false),
+        (DarajaError::OutcomeUnknown { detail: String::new() }, false),
+    ];
+    if failures.iter().any(|(error, not_sent)| op.may_retry(error, *not_sent)) {
+        retry.attempts()
+    } else {
+        1
+    }
+}
+
+/// The longest waits between `attempts` attempts.
+fn backoffs(retry: RetryPolicy, attempts: u32) -> Duration {
+    (1..attempts).map(|r| retry.backoff_cap(r)).sum()
+}
+
+/// The longest one logical call of `op` can take with this client (see `HttpDaraja`): a token
+/// fetch (its attempts, each up to the request timeout, and their backoff), the call's attempts
+/// and backoff, and once per call a refused cached token: one more request and a fresh token.
+pub fn worst_call(retry: RetryPolicy, request_timeout: Duration, op: Operation) -> Duration {
+    let token_attempts = attempts(retry, Operation::Token);
+    let token = request_timeout * token_attempts + backoffs(retry, token_attempts);
+    let call_attempts = attempts(retry, op);
+    token * 2 + request_timeout * (call_attempts + 1) + backoffs(retry, call_attempts)
+}
+
+/// The longest one invocation of the function `settings` is scoped to can wait on Daraja, from
+/// its configuration (or the code's defaults): `None` if it never calls Daraja. `batch_size` is
+/// its SQS event source's batch size, for a queue consumer.
+pub fn invocation_worst_case<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    batch_size: Option<u32>,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(function) = settings.function() else {
+        return Ok(None);
+    };
+    let Some(daraja) = daraja_use(function) else {
+        return Ok(None);
+    };
+    let request_timeout = settings.daraja_timeout()?;
+    let call = |op| worst_call(daraja.retry, request_timeout, op);
+    let worst = match daraja.work {
+        DarajaWork::Calls(ops) => ops.iter().map(|op| call(*op)).sum(),
+        DarajaWork::PerMessage(op) => {
+            let concurrency = settings.payout_worker()?.concurrency.max(1) as u32;
+            let rounds = batch_size.unwrap_or(1).max(1).div_ceil(concurrency);
+            call(op) * rounds
+        }
+        DarajaWork::Sweep(ops) => {
+            // Both sweeps run side by side, each with its own budget and pace: the longer one.
+            let payments = settings.reconcile()?;
+            let payouts = settings.payout_reconcile()?;
+            let budget = payments.time_budget.max(payouts.time_budget);
+            // A started check may wait for its turn behind the others in flight.
+            let turn = |concurrency: usize, per_second: u32| {
+                Duration::from_secs_f64(concurrency.max(1) as f64 / f64::from(per_second.max(1)))
+            };
+            let wait = turn(payments.concurrency, payments.queries_per_second)
+                .max(turn(payouts.concurrency, payouts.queries_per_second));
+            let slowest = ops.iter().map(|op| call(*op)).max().unwrap_or_default();
+            budget + wait + slowest
+        }
+        DarajaWork::CutOff(limit) => limit,
+    };
+    Ok(Some(worst))
 }
 
 pub fn table<F: Fn(&str) -> Option<String>>(
@@ -361,4 +544,85 @@ pub fn callback_intake<F: Fn(&str) -> Option<String>>(
         clock: clock(),
         known_sources: settings.callback_sources()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{examples, for_function_from_map};
+
+    fn sdk() -> SdkConfig {
+        crate::aws::offline_sdk_config()
+    }
+
+    #[test]
+    fn a_function_loads_exactly_the_secrets_it_declares() {
+        let env = examples::env("c2b-validation", false);
+        let settings = for_function_from_map("c2b-validation", env.clone()).unwrap();
+        let cache = secrets(&settings, Some(&sdk()), &[SecretPart::CallbackKeys]).unwrap();
+        assert_eq!(cache.parts(), [SecretPart::CallbackKeys].into());
+        // Code that reads a secret the declaration (and so IAM) does not grant fails at start ...
+        let more = secrets(
+            &settings,
+            Some(&sdk()),
+            &[SecretPart::CallbackKeys, SecretPart::DarajaApp],
+        );
+        assert!(
+            matches!(&more, Err(ConfigError::Invalid { name, .. }) if *name == vars::SECRET_ID_DARAJA_APP),
+            "{:?}",
+            more.err()
+        );
+        // ... and so does a declaration (a grant) the code does not use.
+        let fewer = secrets(&settings, Some(&sdk()), &[]);
+        assert!(matches!(&fewer, Err(ConfigError::Invalid { name, .. }) if *name == vars::SECRET_ID_CALLBACK_KEYS));
+        settings.verify().unwrap();
+    }
+
+    #[test]
+    fn secrets_come_all_from_secrets_manager_or_all_from_the_local_json() {
+        let parts = [SecretPart::DarajaApp, SecretPart::CallbackKeys, SecretPart::Jwt];
+        let mut env = examples::env("initiate", false);
+        env.remove(vars::SECRET_ID_JWT);
+        let settings = for_function_from_map("initiate", env).unwrap();
+        assert_eq!(
+            secrets(&settings, Some(&sdk()), &parts).err(),
+            Some(ConfigError::Missing(vars::SECRET_ID_JWT))
+        );
+        let mut local: std::collections::HashMap<String, String> = examples::env("initiate", false)
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("SECRET_ID_"))
+            .collect();
+        let settings = for_function_from_map("initiate", local.clone()).unwrap();
+        assert_eq!(
+            secrets(&settings, None, &parts).err(),
+            Some(ConfigError::Missing(vars::SECRET_ID_DARAJA_APP))
+        );
+        local.insert(vars::SECRETS_JSON.into(), examples::value(vars::SECRETS_JSON).into());
+        let settings = for_function_from_map("initiate", local).unwrap();
+        assert_eq!(secrets(&settings, None, &parts).unwrap().parts(), parts.into());
+    }
+
+    #[tokio::test]
+    async fn payouts_api_takes_the_b2c_shortcode_from_configuration() {
+        // A merged local file that also holds the initiator's password: payouts-api keeps only
+        // the JWT part of it.
+        let path = std::env::temp_dir().join(format!("checkout-wiring-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"b2c_initiator_password": "never-read-here"}"#).unwrap();
+        let mut env = examples::env("payouts-api", false);
+        env.remove(vars::SECRET_ID_JWT);
+        env.insert(vars::SECRETS_FILE.into(), path.display().to_string());
+        env.insert(vars::B2C_SHORTCODE.into(), "600992".into());
+        let settings = for_function_from_map("payouts-api", env.clone()).unwrap();
+        let cache = secrets(&settings, None, &[SecretPart::Jwt]).unwrap();
+        let view = cache.get().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(view.b2c_shortcode.as_deref(), Some("600992"));
+        assert!(
+            view.b2c_initiator_password.is_none(),
+            "payouts-api never holds the initiator password"
+        );
+        env.insert(vars::B2C_SHORTCODE.into(), "60a".into());
+        let settings = for_function_from_map("payouts-api", env).unwrap();
+        assert!(secrets(&settings, None, &[SecretPart::Jwt]).is_err());
+    }
 }

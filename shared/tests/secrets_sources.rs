@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use checkout::secrets::sources::{EnvSecret, FileSecret, SecretsManagerSecret};
-use checkout::secrets::{AppSecrets, SecretCache, SecretSource, SecretsError};
+use checkout::secrets::{AppSecrets, SecretCache, SecretPart, SecretSource, SecretsError};
 
 const SECRET_VALUE: &str = "super-secret-passkey-value";
 
@@ -36,7 +36,10 @@ async fn env_secret_reads_the_variable() {
     let source = EnvSecret::new(&var);
     assert_eq!(source.fetch().await.unwrap(), sample_json());
     let cache = SecretCache::new(Arc::new(source), Duration::from_secs(60));
-    assert_eq!(cache.get().await.unwrap().stk_passkey.expose(), SECRET_VALUE);
+    assert_eq!(
+        cache.get().await.unwrap().daraja_app().unwrap().stk_passkey.expose(),
+        SECRET_VALUE
+    );
     std::env::remove_var(&var);
 }
 
@@ -88,7 +91,7 @@ async fn secrets_manager_returns_the_secret_string() {
     assert_eq!(source.fetch().await.unwrap(), sample_json());
     let cache = SecretCache::new(Arc::new(source), Duration::from_secs(60));
     let secrets = cache.get().await.unwrap();
-    assert_eq!(secrets.stk_shortcode, "174379");
+    assert_eq!(secrets.daraja_app().unwrap().stk_shortcode, "174379");
     assert!(!format!("{secrets:?}").contains(SECRET_VALUE));
 
     // A rotation is seen after the cache is invalidated.
@@ -101,7 +104,60 @@ async fn secrets_manager_returns_the_secret_string() {
         .await
         .unwrap();
     cache.invalidate().await;
-    assert_eq!(cache.get().await.unwrap().stk_shortcode, "600000");
+    assert_eq!(cache.get().await.unwrap().daraja_app().unwrap().stk_shortcode, "600000");
+}
+
+/// Deployed, each concern is its own secret: the view holds the parts read, nothing else.
+#[tokio::test]
+async fn secrets_manager_split_secrets_make_one_view() {
+    let client = support::secrets_client().await;
+    let app = support::unique("checkout/daraja-app");
+    let keys = support::unique("checkout/callback-keys");
+    let app_json = serde_json::json!({
+        "daraja_consumer_key": "consumer-key", "daraja_consumer_secret": "consumer-secret",
+        "stk_shortcode": "174379", "stk_passkey": SECRET_VALUE,
+    });
+    let keys_json = serde_json::json!({"callback_hmac_key": "h".repeat(32)});
+    for (name, json) in [(&app, &app_json), (&keys, &keys_json)] {
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(json.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    let source = |name: &str| Arc::new(SecretsManagerSecret::new(client.clone(), name)) as Arc<dyn SecretSource>;
+    let cache = SecretCache::split(
+        vec![
+            (SecretPart::DarajaApp, source(&app)),
+            (SecretPart::CallbackKeys, source(&keys)),
+        ],
+        Duration::from_secs(60),
+    );
+    let view = cache.get().await.unwrap();
+    assert_eq!(view.daraja_app().unwrap().stk_passkey.expose(), SECRET_VALUE);
+    assert!(view.callback_hmac_key.is_some() && view.jwt_hs256_secret.is_none());
+    // A secret holding another concern's field is refused, naming fields only.
+    let mixed = support::unique("checkout/mixed");
+    let mut wrong = app_json.clone();
+    wrong["callback_hmac_key"] = "h".repeat(32).into();
+    client
+        .create_secret()
+        .name(&mixed)
+        .secret_string(wrong.to_string())
+        .send()
+        .await
+        .unwrap();
+    let error = SecretCache::split(vec![(SecretPart::DarajaApp, source(&mixed))], Duration::from_secs(60))
+        .get()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, SecretsError::Malformed(m) if m.contains("callback-keys")),
+        "{error}"
+    );
+    assert_no_value(&error);
 }
 
 #[tokio::test]

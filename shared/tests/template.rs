@@ -7,8 +7,13 @@
 //! - every variable a function requires (`config::FUNCTIONS`) is set for it, none it does not
 //!   declare is, and the data variables point at the right resource;
 //! - IAM: no wildcard action; data actions only on the table, its indexes, the queues, the
-//!   secret and the KMS key, exactly the ones each function uses (the table below);
-//! - queues: a DLQ each, visibility at least 6x the consumer's timeout, encryption, partial
+//!   secrets and the KMS key, exactly the ones each function uses (the table below; for the
+//!   secrets, the `SECRET_ID_<PART>` its declaration requires, which its wiring loads exactly);
+//! - timeouts: every function's `Timeout` exceeds its worst wait on Daraja, computed from the
+//!   code (`wiring::invocation_worst_case`: retry policy, per-request timeout, batch and sweep
+//!   budgets) plus `wiring::NON_DARAJA_MARGIN`; API functions stay under API Gateway's 30 s;
+//! - secrets: one per concern, each created with only its own fields;
+//! - queues: a DLQ each, a consumer each, visibility at least 6x its timeout, encryption, partial
 //!   batch responses; the table: on-demand, PITR, TTL on the code's attribute, the code's indexes;
 //! - alarms and the dashboard read metrics the code emits, with exactly those names and
 //!   dimension sets (see `checkout::metrics`), and every alarm notifies the alarm topic;
@@ -20,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use checkout::api::routes::ROUTES;
 use checkout::config::{vars, FUNCTIONS};
+use checkout::secrets::SecretPart;
 use checkout::store::Index;
 use serde_json::Value;
 
@@ -171,7 +177,7 @@ fn references(value: &Value) -> Vec<String> {
 }
 
 /// The resources (by logical id) a data statement's Resource names: `Table`, `Table/index/gsi3`,
-/// `CallbackQueue`, `AppSecret`, `KmsKeyArn`.
+/// `CallbackQueue`, `DarajaAppSecret`, `KmsKeyArn`.
 fn resource_targets(resource: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for reference in references(resource) {
@@ -263,7 +269,7 @@ fn every_function_has_a_binary_a_declaration_and_a_safe_release() {
         let timeout = properties["Timeout"]
             .as_u64()
             .unwrap_or_else(|| panic!("{id}: Timeout"));
-        assert!((1..=60).contains(&timeout), "{id}: Timeout {timeout}");
+        assert!((1..=900).contains(&timeout), "{id}: Timeout {timeout}");
         // Its own log group, with retention.
         let group = properties["LoggingConfig"]["LogGroup"]["Ref"]
             .as_str()
@@ -322,7 +328,11 @@ fn every_variable_a_function_requires_is_set_and_none_other() {
     // Where each data variable must point.
     let targets = BTreeMap::from([
         (vars::TABLE_NAME, "Table"),
-        (vars::SECRET_ID, "AppSecret"),
+        (vars::SECRET_ID_DARAJA_APP, "DarajaAppSecret"),
+        (vars::SECRET_ID_B2C_INITIATOR, "B2cInitiatorSecret"),
+        (vars::SECRET_ID_CALLBACK_KEYS, "CallbackKeysSecret"),
+        (vars::SECRET_ID_JWT, "JwtSecret"),
+        (vars::B2C_SHORTCODE, "B2cShortcode"),
         (vars::CALLBACK_QUEUE_URL, "CallbackQueue"),
         (vars::PAYOUT_QUEUE_URL, "PayoutQueue"),
         (vars::DARAJA_BASE_URL, "DarajaBaseUrl"),
@@ -353,6 +363,154 @@ fn every_variable_a_function_requires_is_set_and_none_other() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------------------------- timeouts
+
+/// The environment a function gets from the template, as far as the test can know it: literal
+/// values as they are, `!Ref Parameter` as the parameter's default, anything else (a `!Sub`, an
+/// `!If`) as the example value of `config::examples`.
+fn template_env(template: &Template, dir: &str, function: &Value) -> std::collections::HashMap<String, String> {
+    let declared = checkout::config::function_vars(dir).unwrap_or_else(|| panic!("{dir} undeclared"));
+    let parameters = &template.doc["Parameters"];
+    let mut env = std::collections::HashMap::new();
+    for (name, value) in function["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if !declared.declares(&name) {
+            continue; // another test refuses it
+        }
+        let text = match &value {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Object(o) => match o.get("Ref").and_then(Value::as_str) {
+                Some(parameter) => match &parameters[parameter]["Default"] {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        let text = text.unwrap_or_else(|| checkout::config::examples::value(&name).to_owned());
+        env.insert(name, text);
+    }
+    env
+}
+
+/// The SQS event source's batch size, for a queue consumer.
+fn sqs_batch_size(function: &Value) -> Option<u32> {
+    function["Properties"]["Events"]
+        .as_object()?
+        .values()
+        .find(|e| e["Type"] == "SQS")
+        .map(|e| e["Properties"]["BatchSize"].as_u64().unwrap_or(10) as u32)
+}
+
+#[test]
+fn every_function_timeout_exceeds_its_worst_case_wait_on_daraja() {
+    let template = Template::load();
+    let mut checked = BTreeSet::new();
+    for (dir, (id, function)) in template.functions() {
+        let timeout = std::time::Duration::from_secs(function["Properties"]["Timeout"].as_u64().expect("Timeout"));
+        let settings = checkout::config::for_function_from_map(&dir, template_env(&template, &dir, &function))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let worst = checkout::wiring::invocation_worst_case(&settings, sqs_batch_size(&function))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        if let Some(worst) = worst {
+            let needed = worst + checkout::wiring::NON_DARAJA_MARGIN;
+            assert!(
+                timeout > needed,
+                "{id} ({dir}): Timeout {timeout:?} does not exceed its worst wait on Daraja, {worst:?}, plus {:?}",
+                checkout::wiring::NON_DARAJA_MARGIN
+            );
+            checked.insert(dir.clone());
+        }
+        // API Gateway's HTTP API gives up on an integration after 30 s: a synchronous function
+        // must finish (and answer) before that.
+        let http = function["Properties"]["Events"]
+            .as_object()
+            .is_some_and(|e| e.values().any(|e| e["Type"] == "HttpApi"));
+        if http {
+            assert!(
+                timeout < std::time::Duration::from_secs(30),
+                "{id}: an API function's Timeout must stay under API Gateway's 30 s"
+            );
+        }
+    }
+    // Every function whose code calls Daraja was checked.
+    for dir in ["initiate", "status", "timeout-sweeper", "b2c-payout", "c2b-api"] {
+        assert!(
+            checked.contains(dir),
+            "{dir} calls Daraja: wiring::daraja_use must say how"
+        );
+    }
+}
+
+#[test]
+fn the_budget_model_counts_tokens_retries_backoff_and_batches() {
+    use checkout::daraja::{Operation, RetryPolicy};
+    use std::time::Duration;
+    let once = RetryPolicy {
+        max_attempts: 1,
+        base_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
+    let t = Duration::from_secs(6);
+    // Token (6) + a refused token's request (6) + a fresh token (6) + the push (6).
+    assert_eq!(
+        checkout::wiring::worst_call(once, t, Operation::StkPush),
+        Duration::from_secs(24)
+    );
+    let three = RetryPolicy::default();
+    let token = t * 3 + three.backoff_cap(1) + three.backoff_cap(2);
+    assert_eq!(
+        checkout::wiring::worst_call(three, t, Operation::B2cPayment),
+        token * 2 + t * 4 + three.backoff_cap(1) + three.backoff_cap(2)
+    );
+    // A batch of 10 with 4 at a time is three rounds of one call.
+    let env = |pairs: &[(&str, &str)]| {
+        let mut env = checkout::config::examples::env("b2c-payout", false);
+        env.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        checkout::config::for_function_from_map("b2c-payout", env).unwrap()
+    };
+    let settings = env(&[
+        (vars::DARAJA_TIMEOUT_MS, "6000"),
+        (vars::PAYOUT_WORKER_CONCURRENCY, "4"),
+    ]);
+    let one = checkout::wiring::invocation_worst_case(&settings, Some(4))
+        .unwrap()
+        .unwrap();
+    let three_rounds = checkout::wiring::invocation_worst_case(&settings, Some(10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(three_rounds, one * 3);
+    assert_eq!(one, checkout::wiring::worst_call(three, t, Operation::B2cPayment));
+    // The sweep: its budget, a turn on the pace, and the slowest call started last.
+    let mut env = checkout::config::examples::env("timeout-sweeper", false);
+    env.insert(vars::SWEEP_TIME_BUDGET_SECONDS.into(), "30".into());
+    env.insert(vars::DARAJA_TIMEOUT_MS.into(), "6000".into());
+    let sweeper = checkout::config::for_function_from_map("timeout-sweeper", env).unwrap();
+    let worst = checkout::wiring::invocation_worst_case(&sweeper, None)
+        .unwrap()
+        .unwrap();
+    assert!(
+        worst >= Duration::from_secs(30 + 24) && worst < Duration::from_secs(30 + 24 + 2),
+        "{worst:?}"
+    );
+    // Functions that never call Daraja have no such bound.
+    let processor = checkout::config::for_function_from_map(
+        "callback-processor",
+        checkout::config::examples::env("callback-processor", false),
+    )
+    .unwrap();
+    assert_eq!(
+        checkout::wiring::invocation_worst_case(&processor, Some(10)).unwrap(),
+        None
+    );
 }
 
 // ------------------------------------------------------------------------------------- routes
@@ -427,6 +585,16 @@ fn every_route_has_its_handler_and_a_throttle() {
 
 /// Exactly the data permissions each function uses: (resource, actions). `Table/index/gsiN` for
 /// queries; the KMS key only when `KmsKeyArn` is set (checked separately).
+/// The template's secret resource of each part.
+fn secret_resource(part: SecretPart) -> &'static str {
+    match part {
+        SecretPart::DarajaApp => "DarajaAppSecret",
+        SecretPart::B2cInitiator => "B2cInitiatorSecret",
+        SecretPart::CallbackKeys => "CallbackKeysSecret",
+        SecretPart::Jwt => "JwtSecret",
+    }
+}
+
 fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
     const WRITE: &[&str] = &[
         "dynamodb:GetItem",
@@ -441,18 +609,22 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
             out.insert((resource.to_owned(), (*action).to_owned()));
         }
     };
-    let secret = |grant: &mut dyn FnMut(&str, &[&str])| grant("AppSecret", &["secretsmanager:GetSecretValue"]);
+    // The secrets: exactly those its declaration requires (its wiring loads exactly those).
+    let declared = checkout::config::function_vars(function).unwrap_or_else(|| panic!("{function} undeclared"));
+    for part in SecretPart::ALL {
+        if declared.required.contains(&checkout::config::secret_id_var(part)) {
+            grant(secret_resource(part), &["secretsmanager:GetSecretValue"]);
+        }
+    }
     match function {
         "health" => {}
         "initiate" => {
             grant("Table", WRITE);
-            secret(&mut grant);
         }
         "status" => {
             grant("Table", &["dynamodb:GetItem"]);
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
-            secret(&mut grant);
             grant("CallbackQueue", &["sqs:GetQueueAttributes"]);
             grant("PayoutQueue", &["sqs:GetQueueAttributes"]);
         }
@@ -460,36 +632,30 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
         "callback-processor" => {
             grant("Table", WRITE);
             grant("Table/index/gsi4", &["dynamodb:Query"]);
-            secret(&mut grant);
             grant("CallbackQueue", CONSUME);
         }
         "timeout-sweeper" => {
             grant("Table", WRITE);
             grant("Table/index/gsi3", &["dynamodb:Query"]);
             grant("PayoutQueue", &["sqs:SendMessage"]);
-            secret(&mut grant);
         }
         "payouts-api" => {
             grant("Table", WRITE);
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
             grant("PayoutQueue", &["sqs:SendMessage"]);
-            secret(&mut grant);
         }
         "b2c-payout" => {
             grant("Table", WRITE);
-            secret(&mut grant);
             grant("PayoutQueue", CONSUME);
         }
         "c2b-validation" => {
             grant("Table", &["dynamodb:GetItem"]);
-            secret(&mut grant);
         }
         "c2b-api" => {
             grant("Table", WRITE);
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
-            secret(&mut grant);
         }
         other => panic!("no expected permissions for {other}: add them here"),
     }
@@ -535,7 +701,7 @@ fn iam_grants_each_function_exactly_its_data_actions_and_no_wildcards() {
         // The key: decrypt what it reads (secret, queue), encrypt what it sends.
         let reads = granted
             .iter()
-            .any(|(r, a)| r == "AppSecret" || (a == "sqs:ReceiveMessage"));
+            .any(|(_, a)| a == "secretsmanager:GetSecretValue" || a == "sqs:ReceiveMessage");
         let sends = granted.iter().any(|(_, a)| a == "sqs:SendMessage");
         let mut wanted = BTreeSet::new();
         if reads || sends {
@@ -587,6 +753,7 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
         assert!(p["RedrivePolicy"].is_object(), "{name} has no DLQ");
         // Its consumer: visibility at least 6x its timeout, partial batch responses.
         let visibility = p["VisibilityTimeout"].as_u64().expect("VisibilityTimeout");
+        let mut consumers = 0;
         for (dir, (id, function)) in template.functions() {
             for event in function["Properties"]["Events"]
                 .as_object()
@@ -597,6 +764,7 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
                 if event["Type"] != "SQS" || event["Properties"]["Queue"]["Fn::GetAtt"] != format!("{name}.Arn") {
                     continue;
                 }
+                consumers += 1;
                 let timeout = function["Properties"]["Timeout"].as_u64().expect("Timeout");
                 assert!(
                     visibility >= 6 * timeout,
@@ -609,6 +777,10 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
                 );
             }
         }
+        assert!(
+            consumers > 0,
+            "{name}: no function consumes it, so no visibility check covers it"
+        );
     }
 
     let table = &template.resource("Table")["Properties"];
@@ -630,11 +802,43 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
     let in_code: BTreeSet<String> = Index::ALL.iter().map(|i| i.name().to_owned()).collect();
     assert_eq!(indexes, in_code);
 
-    let secret = &template.resource("AppSecret")["Properties"];
-    assert!(secret["GenerateSecretString"]["SecretStringTemplate"]
-        .as_str()
-        .is_some_and(|t| t.contains("REPLACE")));
-    assert!(references(&secret["KmsKeyId"]).contains(&"KmsKeyArn".to_owned()));
+    // One secret per part: encrypted with the stack's key when given, kept when the stack goes,
+    // created with only its own fields (placeholders and one generated value, so an update
+    // never rewrites what operators put there), and no other secret in the stack.
+    let secrets: BTreeSet<String> = template
+        .of_type("AWS::SecretsManager::Secret")
+        .map(|(id, _)| id.clone())
+        .collect();
+    let parts: BTreeSet<String> = SecretPart::ALL.iter().map(|p| secret_resource(*p).to_owned()).collect();
+    assert_eq!(secrets, parts, "one secret per concern");
+    for part in SecretPart::ALL {
+        let resource = template.resource(secret_resource(part));
+        assert_eq!(resource["DeletionPolicy"], "Retain", "{part}");
+        let secret = &resource["Properties"];
+        assert!(
+            references(&secret["KmsKeyId"]).contains(&"KmsKeyArn".to_owned()),
+            "{part}"
+        );
+        assert!(
+            secret.get("SecretString").is_none(),
+            "{part}: generated, never a literal value"
+        );
+        let generate = &secret["GenerateSecretString"];
+        let mut created = serde_json::from_str::<serde_json::Map<String, Value>>(
+            generate["SecretStringTemplate"].as_str().expect("SecretStringTemplate"),
+        )
+        .expect("the template is JSON");
+        let generated = generate["GenerateStringKey"].as_str().expect("GenerateStringKey");
+        created.insert(generated.to_owned(), Value::String("x".repeat(48)));
+        for field in created.keys() {
+            assert!(
+                part.fields().contains(&field.as_str()),
+                "{part}: {field} is another secret's field"
+            );
+        }
+        checkout::secrets::AppSecrets::parse_part(part, &Value::Object(created).to_string())
+            .unwrap_or_else(|e| panic!("{part}: the secret as created does not parse: {e}"));
+    }
 
     let sweeper = &template.functions()["timeout-sweeper"].1;
     let schedule = sweeper["Properties"]["Events"]
@@ -989,18 +1193,13 @@ fn the_operations_guide_covers_every_alarm_parameter_and_variable() {
             );
         }
     }
-    for field in [
-        "daraja_consumer_key",
-        "daraja_consumer_secret",
-        "stk_shortcode",
-        "stk_passkey",
-        "b2c_shortcode",
-        "b2c_initiator_name",
-        "b2c_initiator_password",
-        "callback_hmac_key",
-        "jwt_hs256_secret",
-        "webhook_signing_secret",
-    ] {
-        assert!(guide.contains(&format!("\"{field}\"")), "docs: the secret's {field}");
+    for part in SecretPart::ALL {
+        assert!(guide.contains(&format!("`{part}`")), "docs: the {part} secret");
+        for field in part.fields() {
+            assert!(
+                guide.contains(&format!("\"{field}\"")),
+                "docs: the {part} secret's {field}"
+            );
+        }
     }
 }

@@ -65,8 +65,15 @@ impl Harness {
         format!("{}{path}", self.stack.simulator_url())
     }
 
+    /// A token for `subject` acting as its own merchant (the merchant defaults to the subject).
     pub fn token_for(&self, subject: &str, scopes: &[&str]) -> String {
         self.stack.token(subject, scopes, Duration::from_secs(600))
+    }
+
+    /// A token for another user (`subject`) of the harness's merchant, `merchant-a`.
+    pub fn colleague(&self, subject: &str, scopes: &[&str]) -> String {
+        self.stack
+            .token_for_merchant(subject, "merchant-a", scopes, Duration::from_secs(600))
     }
 
     async fn reply(response: reqwest::Response) -> Reply {
@@ -475,16 +482,26 @@ impl Harness {
     }
 
     pub async fn payout(&self, id: &str) -> Value {
-        let reply = self.get(&format!("/v1/payouts/{id}")).await;
+        self.payout_as(&self.token, id).await
+    }
+
+    /// `GET /v1/payouts/{id}` as `token` (its merchant must own the payout).
+    pub async fn payout_as(&self, token: &str, id: &str) -> Value {
+        let reply = self.get_as(token, &format!("/v1/payouts/{id}")).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply.body
     }
 
     /// Polls the payout until `done` holds (up to 10 s).
     pub async fn wait_for_payout(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_payout_as(&self.token, id, what, done).await
+    }
+
+    /// [`Harness::wait_for_payout`] as `token`.
+    pub async fn wait_for_payout_as(&self, token: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let payout = self.payout(id).await;
+            let payout = self.payout_as(token, id).await;
             if done(&payout) {
                 return payout;
             }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::secrets::SecretPart;
 use checkout::services::payout_worker::PayoutWorker;
 use checkout::{aws, config, lambda, wiring};
 
@@ -17,7 +18,15 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
     Ok(wiring::payout_worker(
         wiring::table(settings, sdk)?,
         wiring::daraja(settings)?,
-        wiring::secrets(settings, Some(sdk))?,
+        wiring::secrets(
+            settings,
+            Some(sdk),
+            &[
+                SecretPart::DarajaApp,
+                SecretPart::B2cInitiator,
+                SecretPart::CallbackKeys,
+            ],
+        )?,
         wiring::security_credentials(settings)?,
         wiring::clock(),
         settings.payout_worker()?,

@@ -10,9 +10,14 @@ use checkout::api::c2b::C2bApi;
 use checkout::api::ApiError;
 use checkout::aws::SdkConfig;
 use checkout::config::{vars, ConfigError, Settings};
+use checkout::secrets::SecretPart;
 use checkout::{aws, config, lambda, wiring};
 
 const FUNCTION: &str = "c2b-api";
+
+/// The secrets it reads: the Daraja app (registering URLs), the callback keys (the URLs'
+/// tokens), the JWT key (API tokens). `c2b-register` reads the same.
+const SECRETS: &[SecretPart] = &[SecretPart::DarajaApp, SecretPart::CallbackKeys, SecretPart::Jwt];
 
 struct App {
     c2b: C2bApi,
@@ -23,7 +28,7 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let secrets = wiring::secrets(settings, Some(sdk), SECRETS)?;
     let c2b = wiring::c2b_api(
         table,
         wiring::daraja(settings)?,

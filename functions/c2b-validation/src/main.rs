@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::secrets::SecretPart;
 use checkout::services::c2b_validation::C2bValidator;
 use checkout::{api, aws, config, lambda, wiring};
 
@@ -16,7 +17,7 @@ const FUNCTION: &str = "c2b-validation";
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<C2bValidator, ConfigError> {
     Ok(wiring::c2b_validator(
         wiring::table(settings, sdk)?,
-        wiring::secrets(settings, Some(sdk))?,
+        wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys])?,
         wiring::clock(),
         settings.c2b_validation()?,
         settings.callback_sources()?,

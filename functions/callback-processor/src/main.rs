@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::secrets::SecretPart;
 use checkout::services::callback_processor::CallbackProcessor;
 use checkout::{aws, config, lambda, wiring};
 
@@ -16,7 +17,7 @@ fn build<F: Fn(&str) -> Option<String>>(
     sdk: &SdkConfig,
 ) -> Result<CallbackProcessor, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys])?;
     Ok(wiring::callback_processor(table, secrets, wiring::clock()))
 }
 

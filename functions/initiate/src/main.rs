@@ -5,6 +5,7 @@ use std::sync::Arc;
 use checkout::api::auth::Authenticator;
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::secrets::SecretPart;
 use checkout::services::payments::PaymentsService;
 use checkout::{api, aws, config, lambda, wiring};
 
@@ -18,7 +19,11 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let secrets = wiring::secrets(
+        settings,
+        Some(sdk),
+        &[SecretPart::DarajaApp, SecretPart::CallbackKeys, SecretPart::Jwt],
+    )?;
     let mut service = wiring::payments_service(
         table.clone(),
         wiring::daraja(settings)?,

@@ -11,6 +11,7 @@ use checkout::api::ApiError;
 use checkout::aws::SdkConfig;
 use checkout::config::{vars, ConfigError, Settings};
 use checkout::repo::payouts::PayoutRepo;
+use checkout::secrets::SecretPart;
 use checkout::services::payouts::PayoutsService;
 use checkout::{api, aws, config, lambda, wiring};
 
@@ -26,7 +27,7 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::Jwt])?;
     let service = wiring::payouts_service(
         table.clone(),
         wiring::payout_queue(settings, sdk)?,

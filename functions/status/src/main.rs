@@ -3,7 +3,6 @@
 //! secret, GetQueueAttributes on the queues; it never writes or sends anything.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use checkout::api::auth::Authenticator;
 use checkout::api::routes::{match_route, RouteId, RouteMatch};
@@ -11,6 +10,7 @@ use checkout::api::ApiError;
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::repo::payments::PaymentRepo;
+use checkout::secrets::SecretPart;
 use checkout::services::readiness::Readiness;
 use checkout::{api, aws, config, lambda, wiring};
 
@@ -25,7 +25,7 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
+    let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::DarajaApp, SecretPart::Jwt])?;
     let readiness = Readiness {
         secrets: secrets.clone(),
         table: table.clone(),
@@ -33,8 +33,8 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
             ("callback_queue", wiring::callback_queue(settings, sdk)?),
             ("payout_queue", wiring::payout_queue(settings, sdk)?),
         ],
-        daraja: wiring::daraja_without_retries(settings)?,
-        timeout: Duration::from_secs(3),
+        daraja: wiring::daraja(settings)?,
+        timeout: checkout::services::readiness::CHECK_TIMEOUT,
     };
     Ok(App {
         repo: PaymentRepo::new(table),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::secrets::SecretPart;
 use checkout::services::c2b_verification::C2bVerifier;
 use checkout::services::payout_reconciliation::PayoutReconciler;
 use checkout::services::reconciliation::Reconciler;
@@ -25,8 +26,17 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk))?;
-    let daraja = wiring::daraja_without_retries(settings)?;
+    let secrets = wiring::secrets(
+        settings,
+        Some(sdk),
+        &[
+            SecretPart::DarajaApp,
+            SecretPart::B2cInitiator,
+            SecretPart::CallbackKeys,
+        ],
+    )?;
+    // No retries inside the client: the sweep paces and backs off on its own (`wiring::daraja_use`).
+    let daraja = wiring::daraja(settings)?;
     let payout_reconciler = match settings.optional(config::vars::PAYOUT_QUEUE_URL) {
         Some(_) => Some(wiring::payout_reconciler(
             table.clone(),
@@ -49,7 +59,11 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
             secrets.clone(),
             settings.b2c_certificate()?,
             wiring::clock(),
-            Default::default(),
+            // One time budget for the three sweeps that share this invocation.
+            checkout::services::c2b_verification::C2bVerifyConfig {
+                time_budget: settings.reconcile()?.time_budget,
+                ..Default::default()
+            },
             settings.payments_base_url()?,
         )),
         false => None,

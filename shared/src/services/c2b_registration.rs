@@ -22,9 +22,7 @@ use std::sync::Arc;
 use crate::api::problem::ApiError;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
-use crate::daraja::{
-    check_c2b_url, ApiCredentials, C2bApiVersion, C2bRegisterRequest, C2bResponseType, Daraja, DarajaError,
-};
+use crate::daraja::{check_c2b_url, C2bApiVersion, C2bRegisterRequest, C2bResponseType, Daraja, DarajaError};
 use crate::domain::c2b::{
     C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, Shortcode,
     ShortcodeConfig,
@@ -113,12 +111,12 @@ impl C2bRegistrar {
             tracing::error!(%error, "secrets unavailable");
             ApiError::Unavailable
         })?;
+        let credentials = secrets.api_credentials().map_err(|error| {
+            tracing::error!(%error, "secrets incomplete");
+            ApiError::Unavailable
+        })?;
         let tokens = CallbackTokens::from_secrets(&secrets);
         let (stored, validation_url, confirmation_url) = self.store_pending(&request, &tokens).await?;
-        let credentials = ApiCredentials {
-            consumer_key: secrets.daraja_consumer_key.clone(),
-            consumer_secret: secrets.daraja_consumer_secret.clone(),
-        };
         let call = C2bRegisterRequest {
             credentials: &credentials,
             version: match request.api_version {

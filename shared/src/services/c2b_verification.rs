@@ -32,7 +32,7 @@ use crate::clock::Clock;
 use crate::daraja::callbacks::{parse_transaction_status_result, TransactionStatusResult};
 use crate::daraja::errors::redact_id;
 use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
-use crate::daraja::{ApiCredentials, Daraja, TransactionStatusRequest};
+use crate::daraja::{Daraja, TransactionStatusRequest};
 use crate::domain::c2b::{C2bPayment, MatchOutcome, UnmatchedReason};
 use crate::domain::c2b_verification::{decide_verification, StatusAnswer, VerificationDecision, VerificationTimings};
 use crate::metrics;
@@ -245,9 +245,15 @@ impl C2bVerifier {
             "{base}/callbacks/c2b/status-timeout/{}",
             tokens.token_for(TokenPurpose::C2bStatusTimeout, &payment.trans_id)
         );
-        let api = ApiCredentials {
-            consumer_key: secrets.daraja_consumer_key.clone(),
-            consumer_secret: secrets.daraja_consumer_secret.clone(),
+        let api = match secrets.api_credentials() {
+            Ok(api) => api,
+            Err(error) => {
+                tracing::error!(%error, "C2B verification cannot be asked: the Daraja app secret is not loaded");
+                return Ok(Checked {
+                    unverifiable: true,
+                    ..Checked::default()
+                });
+            }
         };
         let request = TransactionStatusRequest {
             credentials: &api,

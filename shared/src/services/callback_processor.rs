@@ -38,6 +38,8 @@ pub fn record_of(message_id: &str, envelope: &CallbackEnvelope, now: chrono::Dat
         verdict: Verdict::Anomaly,
         reason: String::new(),
         body: envelope.body_text(),
+        body_truncated: false,
+        body_bytes: 0,
     }
 }
 
@@ -106,7 +108,10 @@ impl CallbackProcessor {
             resource_id: None,
             verdict: Verdict::Anomaly,
             reason: "undecodable_envelope".into(),
-            body: delivery.body.chars().take(64 * 1024).collect(),
+            // Bounded (and given a short retention) by `callbacks::insert`: an unauthenticated body.
+            body: delivery.body.clone(),
+            body_truncated: false,
+            body_bytes: 0,
         };
         record_alone(self.table.as_ref(), &record).await?;
         metrics::count("CallbackAnomalies", 1, &[("Reason", "undecodable_envelope")]);
@@ -130,5 +135,93 @@ impl BatchHandler for CallbackProcessor {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback_token::{CallbackTokens, TokenPurpose};
+    use crate::clock::ManualClock;
+    use crate::domain::PaymentId;
+    use crate::repo::callbacks::{MAX_UNAUTHENTICATED_BODY_BYTES, RETENTION_DAYS, UNAUTHENTICATED_RETENTION_DAYS};
+    use crate::secrets::{Secret, SecretCache, StaticSecret};
+    use crate::store::memory::MemoryTable;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn envelope(token: String, body: String, received_at: chrono::DateTime<chrono::Utc>) -> String {
+        serde_json::to_string(&CallbackEnvelope {
+            v: 1,
+            kind: CallbackKind::StkCallback,
+            token,
+            received_at,
+            source_ip: None,
+            request_id: "req".into(),
+            body,
+            body_base64: false,
+        })
+        .unwrap()
+    }
+
+    /// Every path that records a callback (the processor itself, a handler alone, the settler in
+    /// its transaction) stores it with its retention and, when unauthenticated, a bounded body.
+    #[tokio::test]
+    async fn every_writer_stores_callback_records_with_their_retention() {
+        let now = chrono::Utc::now();
+        let table = Arc::new(MemoryTable::new());
+        let json = serde_json::json!({
+            "daraja_consumer_key": "k", "daraja_consumer_secret": "s", "stk_shortcode": "174379",
+            "stk_passkey": "p", "callback_hmac_key": KEY,
+        });
+        let secrets = Arc::new(SecretCache::new(
+            Arc::new(StaticSecret(json.to_string())),
+            std::time::Duration::from_secs(60),
+        ));
+        let processor = crate::wiring::callback_processor(table.clone(), secrets, Arc::new(ManualClock::new(now)));
+        let junk = "z".repeat(40 * 1024);
+        let genuine_token =
+            CallbackTokens::new(Secret::new(KEY)).token_for(TokenPurpose::StkCallback, PaymentId::generate().as_str());
+        let cancelled = r#"{"Body":{"stkCallback":{"MerchantRequestID":"m-1","CheckoutRequestID":"ws_CO_1","ResultCode":1032,"ResultDesc":"Request cancelled by user"}}}"#;
+        let batch = vec![
+            Delivery {
+                id: "undecodable".into(),
+                body: junk.clone(),
+                receive_count: 1,
+            },
+            Delivery {
+                id: "forged".into(),
+                body: envelope("pay_01ARZ3NDEKTSV4RRFFQ69G5FAV.forged".into(), junk.clone(), now),
+                receive_count: 1,
+            },
+            // A genuine token for a payment we do not have: recorded by the settler.
+            Delivery {
+                id: "genuine".into(),
+                body: envelope(genuine_token, cancelled.into(), now),
+                receive_count: 1,
+            },
+        ];
+        assert!(processor.handle(batch).await.is_empty(), "every message finishes");
+        let record = |id: &'static str| {
+            let table = table.clone();
+            async move {
+                let item = table.get(&callbacks::key(id)).await.unwrap().expect("recorded");
+                (item.expires_at, callbacks::from_item(&item).expect("parses"))
+            }
+        };
+        let day = 86_400;
+        let (expires, undecodable) = record("undecodable").await;
+        assert_eq!(undecodable.reason, "undecodable_envelope");
+        assert_eq!(expires, Some(now.timestamp() + UNAUTHENTICATED_RETENTION_DAYS * day));
+        assert!(undecodable.body_truncated && undecodable.body.len() == MAX_UNAUTHENTICATED_BODY_BYTES);
+        let (expires, forged) = record("forged").await;
+        assert_eq!(forged.reason, "invalid_token");
+        assert_eq!(expires, Some(now.timestamp() + UNAUTHENTICATED_RETENTION_DAYS * day));
+        assert!(forged.body_truncated && forged.body.len() == MAX_UNAUTHENTICATED_BODY_BYTES);
+        assert_eq!(forged.body_bytes, junk.len());
+        let (expires, genuine) = record("genuine").await;
+        assert_eq!(genuine.reason, "unknown_payment");
+        assert_eq!(expires, Some(now.timestamp() + RETENTION_DAYS * day));
+        assert_eq!(genuine.body, cancelled);
     }
 }

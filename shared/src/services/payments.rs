@@ -15,7 +15,7 @@ use crate::api::ApiResponse;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::errors::{QUOTA_VIOLATION, SPIKE_ARREST};
-use crate::daraja::{ApiCredentials, Daraja, DarajaError, StkPushRequest, StkTransactionType};
+use crate::daraja::{Daraja, DarajaError, StkPushRequest, StkTransactionType};
 use crate::domain::{
     decide, ClientId, DarajaResult, Decision, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode,
 };
@@ -134,10 +134,14 @@ impl PaymentsService {
         let now = self.clock.now();
         let hash = idempotency::request_hash(&canonical(&request));
         let record_key = idempotency::record_key(client, Operation::CreatePayment, key);
+        let app = secrets.daraja_app().map_err(|error| {
+            tracing::error!(%error, "secrets incomplete");
+            ApiError::Unavailable
+        })?;
         let payment = Payment::create(
             PaymentId::generate(),
             client.clone(),
-            secrets.stk_shortcode.clone(),
+            app.stk_shortcode.clone(),
             request,
             now,
             self.config.timings,
@@ -217,15 +221,12 @@ impl PaymentsService {
             self.config.public_base_url.trim_end_matches('/'),
             tokens.token_for(TokenPurpose::StkCallback, payment.id.as_str())
         );
-        let credentials = ApiCredentials {
-            consumer_key: secrets.daraja_consumer_key.clone(),
-            consumer_secret: secrets.daraja_consumer_secret.clone(),
-        };
-        let party_b = self
-            .config
-            .party_b
-            .clone()
-            .unwrap_or_else(|| secrets.stk_shortcode.clone());
+        // Loaded: `initiate` checked it before writing the payment.
+        let app = secrets
+            .daraja_app()
+            .map_err(|e| DarajaError::InvalidRequest { detail: e.to_string() })?;
+        let credentials = app.credentials();
+        let party_b = self.config.party_b.clone().unwrap_or_else(|| app.stk_shortcode.clone());
         let description = payment
             .description
             .as_ref()
@@ -233,8 +234,8 @@ impl PaymentsService {
             .unwrap_or(payment.reference.as_str());
         let request = StkPushRequest {
             credentials: &credentials,
-            shortcode: &secrets.stk_shortcode,
-            passkey: &secrets.stk_passkey,
+            shortcode: &app.stk_shortcode,
+            passkey: &app.stk_passkey,
             transaction_type: self.config.transaction_type,
             party_b: &party_b,
             amount: payment.amount,

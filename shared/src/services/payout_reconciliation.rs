@@ -34,7 +34,7 @@ use super::sweep_control::{AfterFailure, SweepControl};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
-use crate::daraja::{ApiCredentials, Daraja, TransactionStatusRequest};
+use crate::daraja::{Daraja, TransactionStatusRequest};
 use crate::domain::payout::{Payout, PayoutEvent};
 use crate::domain::PayoutStatus;
 use crate::metrics;
@@ -318,9 +318,12 @@ impl PayoutReconciler {
             "{base}/callbacks/b2c/status-timeout/{}",
             tokens.token_for(TokenPurpose::TransactionStatusTimeout, id)
         );
-        let api = ApiCredentials {
-            consumer_key: secrets.daraja_consumer_key.clone(),
-            consumer_secret: secrets.daraja_consumer_secret.clone(),
+        let api = match secrets.api_credentials() {
+            Ok(api) => api,
+            Err(error) => {
+                tracing::error!(%error, "Transaction Status cannot be asked");
+                return false;
+            }
         };
         let request = TransactionStatusRequest {
             credentials: &api,

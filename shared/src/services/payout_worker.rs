@@ -280,10 +280,7 @@ impl PayoutWorker {
                 "{base}/callbacks/b2c/timeout/{}",
                 tokens.token_for(TokenPurpose::B2cTimeout, payout.id.as_str())
             ),
-            api: ApiCredentials {
-                consumer_key: secrets.daraja_consumer_key.clone(),
-                consumer_secret: secrets.daraja_consumer_secret.clone(),
-            },
+            api: secrets.api_credentials().map_err(|e| Retry(e.to_string()))?,
             initiator: initiator.clone(),
             credential: credential.expose().to_owned(),
         })

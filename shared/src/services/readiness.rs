@@ -2,7 +2,7 @@
 //!
 //! Each dependency is checked at once, each under its own time limit, and reported with its
 //! status and latency; nothing it reports carries a secret value, a key, a token or an ARN.
-//! - `secrets`: the app secret loads and parses (the warm function's cache counts, as for payments);
+//! - `secrets`: the function's secrets load and parse (the warm function's cache counts, as for payments);
 //! - `table`: one GetItem of a key that never exists;
 //! - `callback_queue`, `payout_queue`: GetQueueAttributes (no message is read);
 //! - `daraja`: an OAuth token for the app's credentials (the cached token counts).
@@ -19,13 +19,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::daraja::{ApiCredentials, Daraja};
+use crate::daraja::Daraja;
 use crate::queue::Queue;
 use crate::secrets::SecretCache;
 use crate::store::Table;
 
 /// The key the table check reads: no item ever has it.
 pub const PROBE_KEY: &str = "READY#probe";
+
+/// Each check's time limit in the deployed function (the checks run at once).
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Readiness {
     pub secrets: Arc<SecretCache>,
@@ -102,10 +105,9 @@ impl Readiness {
                 .get()
                 .await
                 .map_err(|_| "no credentials: the app secret could not be loaded")?;
-            let credentials = ApiCredentials {
-                consumer_key: secrets.daraja_consumer_key.clone(),
-                consumer_secret: secrets.daraja_consumer_secret.clone(),
-            };
+            let credentials = secrets
+                .api_credentials()
+                .map_err(|_| "no credentials: the daraja-app secret is not loaded")?;
             self.daraja
                 .check_access(&credentials)
                 .await

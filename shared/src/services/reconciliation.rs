@@ -27,7 +27,7 @@ use std::time::Duration;
 use super::settlement::{PaymentSettler, Settled};
 use super::sweep_control::{AfterFailure, SweepControl};
 use crate::clock::Clock;
-use crate::daraja::{ApiCredentials, Daraja, DarajaError, StkQueryAnswer, StkQueryRequest};
+use crate::daraja::{Daraja, DarajaError, StkQueryAnswer, StkQueryRequest};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, Source, StkFinalResult};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
@@ -298,14 +298,18 @@ impl Reconciler {
         if !control.take_turn().await {
             return Answer::CouldNotAsk;
         }
-        let credentials = ApiCredentials {
-            consumer_key: secrets.daraja_consumer_key.clone(),
-            consumer_secret: secrets.daraja_consumer_secret.clone(),
+        let app = match secrets.daraja_app() {
+            Ok(app) => app,
+            Err(error) => {
+                tracing::error!(%error, "reconciliation cannot ask Daraja");
+                return Answer::CouldNotAsk;
+            }
         };
+        let credentials = app.credentials();
         let request = StkQueryRequest {
             credentials: &credentials,
             shortcode: &payment.shortcode,
-            passkey: &secrets.stk_passkey,
+            passkey: &app.stk_passkey,
             checkout_request_id,
             now: self.clock.now(),
         };

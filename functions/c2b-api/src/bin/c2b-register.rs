@@ -9,6 +9,7 @@ use checkout::api::ApiRequest;
 use checkout::callback_token::CallbackTokens;
 use checkout::daraja::check_c2b_url;
 use checkout::domain::ClientId;
+use checkout::secrets::SecretPart;
 use checkout::services::c2b_registration::c2b_urls;
 use checkout::{aws, config, wiring};
 use clap::Parser;
@@ -23,8 +24,9 @@ stores its validation rules, as POST /v1/c2b/registrations does. The URLs are PU
 checked against Safaricom's URL rules (no mpesa, safaricom, exe, exec, cmd, sql, query; HTTPS \
 unless C2B_ALLOW_HTTP=true) before Daraja is called. Running it again replaces the rules; \
 \"URLs already registered\" counts as success.\n\n\
-Environment (as for the c2b-api function): TABLE_NAME, SECRET_ID (or CHECKOUT_SECRETS_JSON / \
-CHECKOUT_SECRETS_FILE), DARAJA_BASE_URL, PUBLIC_BASE_URL, C2B_ALLOW_HTTP, plus the standard AWS \
+Environment (as for the c2b-api function): TABLE_NAME, SECRET_ID_DARAJA_APP, \
+SECRET_ID_CALLBACK_KEYS, SECRET_ID_JWT (or CHECKOUT_SECRETS_JSON / CHECKOUT_SECRETS_FILE), \
+DARAJA_BASE_URL, PUBLIC_BASE_URL, C2B_ALLOW_HTTP, plus the standard AWS \
 configuration (AWS_PROFILE, AWS_REGION, ...).\n\n\
 Example:\n  c2b-register --shortcode 600984 --owner merchant-a \\\n    \
 --rules '{\"account_pattern\": \"INV-[0-9]{4}\", \"max_amount\": 150000}'\n\n\
@@ -106,11 +108,17 @@ async fn run(args: Args) -> Result<(), String> {
     // Exactly the c2b-api function's configuration: a variable it does not declare is refused.
     let settings = config::for_function("c2b-api").map_err(|e| e.to_string())?;
     let sdk = aws::sdk_config().await;
-    let secrets = wiring::secrets(&settings, Some(&sdk)).map_err(|e| e.to_string())?;
+    // The c2b-api function's secrets (its wiring refuses any other set).
+    let parts = [SecretPart::DarajaApp, SecretPart::CallbackKeys, SecretPart::Jwt];
+    let secrets = wiring::secrets(&settings, Some(&sdk), &parts).map_err(|e| e.to_string())?;
     let registration_config = settings.c2b_registration().map_err(|e| e.to_string())?;
     if args.check_only {
         let secret = secrets.get().await.map_err(|e| e.to_string())?;
-        let tokens = CallbackTokens::new(secret.callback_hmac_key.clone());
+        let key = secret
+            .callback_hmac_key
+            .clone()
+            .ok_or("the callback-keys secret has no callback_hmac_key")?;
+        let tokens = CallbackTokens::new(key);
         let id = checkout::domain::c2b_path_tokens::TokenId::new(registration.shortcode.clone(), 0);
         let (validation, confirmation) = c2b_urls(&registration_config.public_base_url, &tokens, &id);
         for (which, url) in [("validation", validation), ("confirmation", confirmation)] {
