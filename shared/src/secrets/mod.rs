@@ -9,6 +9,7 @@
 //!   "b2c_shortcode": "600992", "b2c_initiator_name": "testapi", "b2c_initiator_password": "...",
 //!   "callback_hmac_key": "at least 32 characters",
 //!   "callback_hmac_key_previous": "optional: the key being rotated out",
+//!   "limits_hmac_key": "optional, at least 32 characters: keys the phone hashes in limit keys",
 //!   "jwt_hs256_secret": "at least 32 characters",
 //!   "webhook_signing_secret": "..."
 //! }
@@ -90,6 +91,9 @@ pub struct AppSecrets {
     pub jwt_hs256_secret: Option<Secret>,
     #[serde(default)]
     pub webhook_signing_secret: Option<Secret>,
+    /// Keys the HMAC of phone numbers in limit keys; see [`AppSecrets::limits_hmac_key`].
+    #[serde(default)]
+    pub limits_hmac_key: Option<Secret>,
 }
 
 impl AppSecrets {
@@ -112,6 +116,13 @@ impl AppSecrets {
                 "callback_hmac_key must be at least 32 characters".into(),
             ));
         }
+        if let Some(key) = &secrets.limits_hmac_key {
+            if key.expose().len() < Self::MIN_KEY_CHARS {
+                return Err(SecretsError::Malformed(
+                    "limits_hmac_key must be at least 32 characters".into(),
+                ));
+            }
+        }
         if let Some(key) = &secrets.jwt_hs256_secret {
             if key.expose().len() < Self::MIN_KEY_CHARS {
                 return Err(SecretsError::Malformed(
@@ -129,6 +140,27 @@ impl AppSecrets {
             }
         }
         Ok(secrets)
+    }
+}
+
+impl AppSecrets {
+    /// The key phone numbers are hashed with (HMAC-SHA256) in limit keys: `limits_hmac_key` when
+    /// set; otherwise derived from `callback_hmac_key` as
+    /// `hex(HMAC-SHA256(key = callback_hmac_key, "checkout/limits-phone-hash/v1"))`, a
+    /// domain-separated key that reveals nothing about the callback key and is never usable as
+    /// a callback token. Rotating `callback_hmac_key` without `limits_hmac_key` set therefore
+    /// changes every phone's limit keys (their windows and daily amounts start again): set
+    /// `limits_hmac_key` to rotate the two independently.
+    pub fn limits_hmac_key(&self) -> Secret {
+        use hmac::{Hmac, Mac};
+        if let Some(key) = &self.limits_hmac_key {
+            return key.clone();
+        }
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.callback_hmac_key.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"checkout/limits-phone-hash/v1");
+        let derived = mac.finalize().into_bytes();
+        Secret::new(derived.iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 }
 
@@ -250,6 +282,28 @@ mod tests {
             .contains("missing field"));
         let bad_code = sample_json().replace("174379", "17a");
         assert!(AppSecrets::parse(&bad_code).is_err());
+    }
+
+    #[test]
+    fn the_limits_key_is_its_own_or_derived_from_the_callback_key() {
+        let derived = AppSecrets::parse(&sample_json()).unwrap().limits_hmac_key();
+        assert_eq!(derived.expose().len(), 64);
+        assert_ne!(derived.expose(), "k".repeat(32), "never the callback key itself");
+        let other_callback_key = sample_json().replace(&"k".repeat(32), &"m".repeat(32));
+        assert_ne!(
+            AppSecrets::parse(&other_callback_key).unwrap().limits_hmac_key(),
+            derived
+        );
+
+        let mut json: serde_json::Value = serde_json::from_str(&sample_json()).unwrap();
+        json["limits_hmac_key"] = "l".repeat(32).into();
+        let own = AppSecrets::parse(&json.to_string()).unwrap();
+        assert_eq!(own.limits_hmac_key().expose(), "l".repeat(32));
+        json["limits_hmac_key"] = "short".into();
+        assert!(matches!(
+            AppSecrets::parse(&json.to_string()),
+            Err(SecretsError::Malformed(_))
+        ));
     }
 
     #[tokio::test]
