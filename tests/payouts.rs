@@ -901,3 +901,145 @@ async fn a_payout_committed_while_the_queue_is_down_is_accepted_and_paid_once() 
     assert_eq!(disbursements(&h.b2c_truth(&p).await), 1);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn recipient_caps_are_per_merchant() {
+    let mut options = Options::for_tests();
+    options.payouts.limits.recipient_daily_amount = Some(1000);
+    let h = Harness::start_with(options).await;
+    let b = h.token_for("merchant-b", &["payouts:write", "payouts:read"]);
+    create(&h, "0712345201", 1000).await;
+    let a_over = h.create_payout(&key(), &payout_body("0712345201", 10)).await;
+    assert_eq!(a_over.body["limit"], "recipient_daily_amount", "{}", a_over.body);
+    // Merchant A's payouts to the recipient are A's cap, not merchant B's.
+    let b_reply = h.create_payout_as(&b, &key(), &payout_body("0712345201", 1000)).await;
+    assert_eq!(b_reply.status, StatusCode::ACCEPTED, "{}", b_reply.body);
+    h.shutdown().await;
+}
+
+/// Threshold 1000: a recipient's payouts that need no approval total at most 1000 a day per
+/// merchant, however they are split, even when sent at once.
+#[tokio::test]
+async fn splitting_a_payout_does_not_avoid_approval() {
+    let mut options = Options::for_tests();
+    options.payouts.config.approval_threshold = Some(1000);
+    let h = Harness::start_with(options).await;
+    assert_eq!(create(&h, "0712345202", 600).await["status"], "pending");
+    let second = create(&h, "0712345202", 600).await;
+    assert_eq!(second["status"], "awaiting_approval", "600 + 600 passes the threshold");
+    assert_eq!(second["requires_approval"], true);
+    // What was left under the threshold for the recipient still goes without approval.
+    assert_eq!(create(&h, "0712345202", 400).await["status"], "pending");
+    assert_eq!(create(&h, "0712345202", 10).await["status"], "awaiting_approval");
+    // Another recipient, and another merchant for the same recipient, have their own totals.
+    assert_eq!(create(&h, "0712345203", 1000).await["status"], "pending");
+    let b = h.token_for("merchant-b", &["payouts:write", "payouts:read"]);
+    let b_reply = h.create_payout_as(&b, &key(), &payout_body("0712345202", 1000)).await;
+    assert_eq!(b_reply.body["status"], "pending", "{}", b_reply.body);
+
+    // Ten payouts of 300 to one recipient at once: exactly three (900) go without approval.
+    let replies = futures::future::join_all((0..10).map(|_| {
+        let h = &h;
+        async move { h.create_payout(&key(), &payout_body("0712345204", 300)).await }
+    }))
+    .await;
+    let mut statuses = std::collections::BTreeMap::new();
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+        *statuses
+            .entry(reply.body["status"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [("awaiting_approval".to_owned(), 7), ("pending".to_owned(), 3)].into()
+    );
+    h.shutdown().await;
+}
+
+/// A payout awaiting approval may wait for days; its idempotency record waits with it, so a
+/// retry on day 2 finds it instead of creating a second payout. Once decided, the record
+/// expires as any other, a day after the decision.
+#[tokio::test]
+async fn a_retry_on_day_two_finds_the_payout_still_awaiting_approval() {
+    let h = Harness::start_with_manual_clock(approval_options()).await;
+    let body = payout_body("0712345205", 150_000);
+    let first = h.create_payout("big-refund-1", &body).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    assert_eq!(first.body["status"], "awaiting_approval");
+
+    h.advance(30 * 3600);
+    let retry = h.create_payout("big-refund-1", &body).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{}", retry.body);
+    assert_eq!(retry.body["id"], first.body["id"], "the same payout, not a second one");
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+
+    let approver = h.colleague("approver-1", &["payouts:approve"]);
+    let approved = h.review_payout(&approver, &id(&first.body), "approve").await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    let decided_at = chrono::DateTime::parse_from_rfc3339(approved.body["updated_at"].as_str().unwrap()).unwrap();
+    let record = h
+        .stack
+        .table()
+        .get("IDEM#merchant-a#payout#big-refund-1")
+        .await
+        .unwrap()
+        .expect("the record");
+    assert_eq!(
+        record.expires_at,
+        Some((decided_at + chrono::Duration::hours(24)).timestamp()),
+        "a day after the decision"
+    );
+    // Still replayed within that day.
+    h.advance(23 * 3600);
+    let replay = h.create_payout("big-refund-1", &body).await;
+    assert_eq!(replay.body["id"], first.body["id"]);
+    h.shutdown().await;
+}
+
+/// 200 payouts of one merchant at once (distinct recipients and keys) on a table that refuses
+/// writes to items of a transaction in progress, as DynamoDB does: all accepted, and the
+/// merchant's daily payout counters exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_payouts_of_one_merchant_all_succeed_with_exact_counters() {
+    let table = Arc::new(
+        checkout::store::memory::MemoryTable::new().with_transaction_hold(std::time::Duration::from_millis(5)),
+    );
+    let queue = Arc::new(checkout::queue::memory::MemoryQueue::new(
+        checkout::queue::memory::MemoryQueueOptions {
+            visibility_timeout: std::time::Duration::from_secs(30),
+            max_receives: 5,
+        },
+    ));
+    let options = Options {
+        backend: devstack::Backend::Provided {
+            table: table.clone(),
+            callback_queue: queue,
+        },
+        ..Options::for_tests()
+    };
+    let h = Harness::start_with(options).await;
+    let replies = futures::future::join_all((0..200).map(|n| {
+        let h = &h;
+        async move {
+            h.create_payout(&key(), &payout_body(&format!("07130{n:05}"), 10 + n))
+                .await
+        }
+    }))
+    .await;
+    let mut statuses = std::collections::BTreeMap::new();
+    for reply in &replies {
+        *statuses.entry(reply.status.as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses, [(202, 200)].into(), "every payout accepted");
+    let day = (chrono::Utc::now() + chrono::Duration::hours(3)).format("%Y-%m-%d");
+    let counters = table
+        .get(&format!("LIMIT#PO#CLIENTDAY#merchant-a#{day}"))
+        .await
+        .unwrap()
+        .expect("the merchant's daily payout counters")
+        .counters;
+    let total: i64 = (0..200).map(|n| 10 + n).sum();
+    assert_eq!((counters["count"], counters["amount"]), (200, total));
+    h.shutdown().await;
+}

@@ -190,7 +190,7 @@ fn random_key() -> String {
 }
 
 /// The secret JSON the dev stack runs with: the simulator's public test credentials, and fresh
-/// random keys for callback tokens and JWTs (or the given JWT key).
+/// random keys for callback tokens, limit keys' phone hashes and JWTs (or the given JWT key).
 fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
     let app = sim.apps.first();
     let stk = sim.stk_shortcodes.first();
@@ -206,6 +206,7 @@ fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
         "c2b_initiator_name": sim.initiators.first().map(|i| i.name.clone()),
         "c2b_initiator_password": sim.initiators.first().map(|i| i.password.clone()),
         "callback_hmac_key": random_key(),
+        "limits_hmac_key": random_key(),
         "jwt_hs256_secret": jwt_secret,
     })
     .to_string()

@@ -1,5 +1,5 @@
-//! What the load tools share: an open-loop request driver, its latency report, dev tokens, and
-//! polling resources until they settle.
+//! What the load tools share: an open-loop and a closed-loop request driver, their latency
+//! report, dev tokens, and polling resources until they settle.
 
 use std::time::{Duration, Instant};
 
@@ -34,16 +34,7 @@ pub async fn open_loop(count: u64, rate: u64, make: impl Fn(u64) -> reqwest::Req
         tokio::time::sleep_until(scheduled.into()).await;
         let request = make(n);
         tasks.push(tokio::spawn(async move {
-            let reply = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    Reply::Answered {
-                        status,
-                        body: response.json::<Value>().await.ok(),
-                    }
-                }
-                Err(_) => Reply::Failed,
-            };
+            let reply = answer(request.send().await).await;
             (scheduled.elapsed(), reply)
         }));
     }
@@ -60,6 +51,63 @@ pub async fn open_loop(count: u64, rate: u64, make: impl Fn(u64) -> reqwest::Req
         latencies,
         replies,
         sent_for: started.elapsed(),
+    }
+}
+
+/// Sends `count` requests from `concurrency` workers, closed loop: each worker sends its next
+/// request as soon as its previous one is answered, so exactly `concurrency` requests are in
+/// flight until the last ones. Measures what the server sustains at that concurrency (requests
+/// per second over `sent_for`); latency is from each request's send to its answer.
+pub async fn closed_loop(
+    count: u64,
+    concurrency: u64,
+    make: impl Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> Sent {
+    let make = std::sync::Arc::new(make);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (make, next) = (make.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= count {
+                        return done;
+                    }
+                    let sent_at = Instant::now();
+                    let reply = answer(make(n).send().await).await;
+                    done.push((sent_at.elapsed(), reply));
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| unreachable!());
+    let mut replies = Vec::with_capacity(count as usize);
+    for worker in workers {
+        for (elapsed, reply) in worker.await.unwrap_or_default() {
+            latencies.saturating_record(elapsed.as_micros().max(1) as u64);
+            replies.push(reply);
+        }
+    }
+    Sent {
+        latencies,
+        replies,
+        sent_for: started.elapsed(),
+    }
+}
+
+async fn answer(result: reqwest::Result<reqwest::Response>) -> Reply {
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            Reply::Answered {
+                status,
+                body: response.json::<Value>().await.ok(),
+            }
+        }
+        Err(_) => Reply::Failed,
     }
 }
 

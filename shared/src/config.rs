@@ -227,7 +227,14 @@ pub const FUNCTIONS: &[FunctionVars] = &[
     },
     FunctionVars {
         function: "payouts-api",
-        required: &[TABLE_NAME, SECRET_ID_JWT, PAYOUT_QUEUE_URL, JWT_ISSUER, JWT_AUDIENCE],
+        required: &[
+            TABLE_NAME,
+            SECRET_ID_CALLBACK_KEYS,
+            SECRET_ID_JWT,
+            PAYOUT_QUEUE_URL,
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+        ],
         optional: &[
             B2C_SHORTCODE,
             SECRETS_JSON,

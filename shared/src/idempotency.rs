@@ -4,6 +4,11 @@
 //! Record shape follows AWS Lambda Powertools: status in-progress/completed, a hash of the
 //! request, the stored first response, an in-progress expiry (so a crashed function does not
 //! wedge a key) and a 24 h TTL.
+//!
+//! Retention ([`Retention`]): a record normally expires 24 h after it was created. A record
+//! whose resource waits for a decision (a payout awaiting approval, which may wait for days) has
+//! no expiry until the decision, then expires 24 h after it: a retry with the same key on day 2
+//! still finds the first payout instead of creating a second one.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,6 +59,25 @@ pub enum RecordState {
     Completed { status: u16, body: String },
 }
 
+/// How long a record is kept (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Retention {
+    /// [`RETENTION`] from the record's creation.
+    #[default]
+    FromCreation,
+    /// No expiry: the resource awaits a decision (a payout awaiting approval).
+    UntilDecided,
+    /// [`RETENTION`] from the decision.
+    FromDecision { decided_at: DateTime<Utc> },
+}
+
+impl Retention {
+    fn is_from_creation(&self) -> bool {
+        *self == Retention::FromCreation
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
     pub request_hash: String,
@@ -61,8 +85,22 @@ pub struct IdempotencyRecord {
     pub resource_id: String,
     pub state: RecordState,
     pub created_at: DateTime<Utc>,
+    /// Absent in records written before retention existed: those are [`Retention::FromCreation`].
+    #[serde(default, skip_serializing_if = "Retention::is_from_creation")]
+    pub retention: Retention,
     #[serde(skip)]
     pub version: u64,
+}
+
+impl IdempotencyRecord {
+    /// When the table may drop the record (`None`: kept until a decision).
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        match self.retention {
+            Retention::FromCreation => Some(self.created_at + RETENTION),
+            Retention::UntilDecided => None,
+            Retention::FromDecision { decided_at } => Some(decided_at + RETENTION),
+        }
+    }
 }
 
 pub const RETENTION: Duration = Duration::hours(24);
@@ -81,11 +119,27 @@ pub fn request_hash(canonical: &serde_json::Value) -> String {
 
 fn to_item(key: &str, record: &IdempotencyRecord, version: u64) -> Item {
     let doc = serde_json::to_string(record).unwrap_or_default();
-    Item::new(key, version, doc).expiring_at((record.created_at + RETENTION).timestamp())
+    let item = Item::new(key, version, doc);
+    match record.expires_at() {
+        Some(at) => item.expiring_at(at.timestamp()),
+        None => item,
+    }
 }
 
-/// The claim: succeeds only if no live record exists under the key.
+/// The claim: succeeds only if no live record exists under the key; kept [`Retention::FromCreation`].
 pub fn claim(key: &str, request_hash: String, resource_id: &str, now: DateTime<Utc>, lock_for: Duration) -> Write {
+    claim_kept(key, request_hash, resource_id, now, lock_for, Retention::FromCreation)
+}
+
+/// The claim, kept as `retention` says.
+pub fn claim_kept(
+    key: &str,
+    request_hash: String,
+    resource_id: &str,
+    now: DateTime<Utc>,
+    lock_for: Duration,
+    retention: Retention,
+) -> Write {
     let record = IdempotencyRecord {
         request_hash,
         resource_id: resource_id.to_owned(),
@@ -93,6 +147,7 @@ pub fn claim(key: &str, request_hash: String, resource_id: &str, now: DateTime<U
             locked_until: now + lock_for,
         },
         created_at: now,
+        retention,
         version: 1,
     };
     Write::Put {
@@ -111,6 +166,20 @@ pub fn complete(key: &str, record: &IdempotencyRecord, status: u16, body: String
         item: to_item(key, &done, record.version + 1),
         condition: Condition::VersionIs(record.version),
     }
+}
+
+/// The resource was decided at `decided_at`: from then on the record (read at `record.version`)
+/// expires as any other, [`RETENTION`] after the decision. `None` when it was not waiting.
+pub fn decided(key: &str, record: &IdempotencyRecord, decided_at: DateTime<Utc>) -> Option<Write> {
+    if record.retention != Retention::UntilDecided {
+        return None;
+    }
+    let mut kept = record.clone();
+    kept.retention = Retention::FromDecision { decided_at };
+    Some(Write::Put {
+        item: to_item(key, &kept, record.version + 1),
+        condition: Condition::VersionIs(record.version),
+    })
 }
 
 pub fn from_item(item: &Item) -> Option<IdempotencyRecord> {
@@ -171,6 +240,7 @@ mod tests {
                 locked_until: now + Duration::seconds(10),
             },
             created_at: now,
+            retention: Retention::FromCreation,
             version: 1,
         };
         assert_eq!(classify(&r, "other", now), Existing::Mismatch);
@@ -187,6 +257,68 @@ mod tests {
                 body: "{}".into()
             }
         );
+    }
+
+    fn item_of(write: &Write) -> &Item {
+        match write {
+            Write::Put { item, .. } => item,
+            other => panic!("not a put: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn records_awaiting_a_decision_never_expire_until_it_then_expire_a_day_after_it() {
+        let now = Utc::now();
+        let lock = Duration::seconds(60);
+        let standard = claim("IDEM#a#payout#k", "h".into(), "po_1", now, lock);
+        assert_eq!(item_of(&standard).expires_at, Some((now + RETENTION).timestamp()));
+
+        let waiting = claim_kept(
+            "IDEM#a#payout#k",
+            "h".into(),
+            "po_1",
+            now,
+            lock,
+            Retention::UntilDecided,
+        );
+        assert_eq!(item_of(&waiting).expires_at, None);
+        let mut record = from_item(item_of(&waiting)).unwrap();
+        assert_eq!(record.retention, Retention::UntilDecided);
+        // Storing the first response keeps it waiting.
+        let completed = complete("IDEM#a#payout#k", &record, 202, "{}".into());
+        assert_eq!(item_of(&completed).expires_at, None);
+        record = from_item(item_of(&completed)).unwrap();
+
+        let decided_at = now + Duration::days(3);
+        let released = decided("IDEM#a#payout#k", &record, decided_at).expect("it was waiting");
+        let item = item_of(&released);
+        assert_eq!(item.expires_at, Some((decided_at + RETENTION).timestamp()));
+        assert_eq!(item.version, record.version + 1);
+        assert!(matches!(&released, Write::Put { condition: Condition::VersionIs(v), .. } if *v == record.version));
+        let record = from_item(item).unwrap();
+        assert!(matches!(record.state, RecordState::Completed { status: 202, .. }));
+        // Deciding again changes nothing; nor does deciding a record that never waited.
+        assert_eq!(decided("IDEM#a#payout#k", &record, decided_at), None);
+        assert_eq!(decided("k", &from_item(item_of(&standard)).unwrap(), decided_at), None);
+    }
+
+    #[test]
+    fn records_written_before_retention_existed_read_as_kept_from_creation() {
+        let now = Utc::now();
+        let mut old = Item::new(
+            "IDEM#a#payment#k",
+            2,
+            serde_json::json!({"request_hash": "h", "resource_id": "pay_1", "created_at": now,
+                "state": {"state": "completed", "status": 202, "body": "{}"}})
+            .to_string(),
+        );
+        old.expires_at = Some((now + RETENTION).timestamp());
+        let record = from_item(&old).unwrap();
+        assert_eq!(record.retention, Retention::FromCreation);
+        // And a standard record is written exactly as before (no new field in the document).
+        assert!(!item_of(&claim("k", "h".into(), "pay_1", now, Duration::seconds(1)))
+            .doc
+            .contains("retention"));
     }
 
     #[test]

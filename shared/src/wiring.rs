@@ -605,15 +605,20 @@ mod tests {
     #[tokio::test]
     async fn payouts_api_takes_the_b2c_shortcode_from_configuration() {
         // A merged local file that also holds the initiator's password: payouts-api keeps only
-        // the JWT part of it.
+        // the callback-keys and JWT parts of it.
         let path = std::env::temp_dir().join(format!("checkout-wiring-{}.json", std::process::id()));
-        std::fs::write(&path, r#"{"b2c_initiator_password": "never-read-here"}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"b2c_initiator_password": "never-read-here", "callback_hmac_key": "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"}"#,
+        )
+        .unwrap();
         let mut env = examples::env("payouts-api", false);
         env.remove(vars::SECRET_ID_JWT);
+        env.remove(vars::SECRET_ID_CALLBACK_KEYS);
         env.insert(vars::SECRETS_FILE.into(), path.display().to_string());
         env.insert(vars::B2C_SHORTCODE.into(), "600992".into());
         let settings = for_function_from_map("payouts-api", env.clone()).unwrap();
-        let cache = secrets(&settings, None, &[SecretPart::Jwt]).unwrap();
+        let cache = secrets(&settings, None, &[SecretPart::CallbackKeys, SecretPart::Jwt]).unwrap();
         let view = cache.get().await.unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(view.b2c_shortcode.as_deref(), Some("600992"));
@@ -623,6 +628,6 @@ mod tests {
         );
         env.insert(vars::B2C_SHORTCODE.into(), "60a".into());
         let settings = for_function_from_map("payouts-api", env).unwrap();
-        assert!(secrets(&settings, None, &[SecretPart::Jwt]).is_err());
+        assert!(secrets(&settings, None, &[SecretPart::CallbackKeys, SecretPart::Jwt]).is_err());
     }
 }

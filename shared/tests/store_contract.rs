@@ -685,3 +685,171 @@ async fn dynamo_table_schema_matches_production() {
         Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
     );
 }
+
+/// DynamoDB's transaction conflicts: while a `TransactWriteItems` is in progress on an item,
+/// another transaction on it is cancelled with `TransactionConflict` and a single write on it is
+/// refused (`TransactionConflictException`); reads see the last committed state. moto does not
+/// emulate this (its transactions are instantaneous), so these run against the in-memory table
+/// only; `store::dynamo` maps DynamoDB's codes to the same error (unit-tested there).
+mod transaction_conflicts {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{add, doc, put, Condition, Item, MemoryTable, StoreError, Table, Write};
+
+    fn held_for(hold: Duration) -> Arc<MemoryTable> {
+        Arc::new(MemoryTable::new().with_transaction_hold(hold))
+    }
+
+    /// Starts a two-write transaction on `a` and `b` and returns once it holds them.
+    async fn transaction_in_progress(table: &Arc<MemoryTable>) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let held = table.clone();
+        let task = tokio::spawn(async move {
+            held.write(vec![
+                put(Item::new("a", 1, doc(1)), Condition::Always),
+                add("b", "n", 1, Some(10)),
+            ])
+            .await
+        });
+        // The transaction holds its keys from the moment it is prepared; wait for that.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while table.write(vec![add("b", "probe", 0, None)]).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a transaction in progress never held its items"
+            );
+            tokio::task::yield_now().await;
+        }
+        task
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_to_items_of_a_transaction_in_progress_are_refused_and_retryable() {
+        let table = held_for(Duration::from_millis(300));
+        let first = transaction_in_progress(&table).await;
+
+        // Another transaction touching `b`: cancelled, and nothing of it written (not even `c`).
+        let other = table
+            .write(vec![
+                add("b", "n", 1, Some(10)),
+                put(Item::new("c", 1, doc(3)), Condition::Always),
+            ])
+            .await;
+        assert_eq!(other, Err(StoreError::TransactionConflict));
+        // Single writes on held items: refused too (put, add, delete).
+        assert_eq!(
+            table
+                .write(vec![put(Item::new("a", 2, doc(2)), Condition::Always)])
+                .await,
+            Err(StoreError::TransactionConflict)
+        );
+        assert_eq!(
+            table.write(vec![add("b", "n", 5, None)]).await,
+            Err(StoreError::TransactionConflict)
+        );
+        assert_eq!(
+            table
+                .write(vec![Write::Delete {
+                    key: "a".into(),
+                    condition: Condition::Always
+                }])
+                .await,
+            Err(StoreError::TransactionConflict)
+        );
+        // Reads are not blocked: they see what is committed (nothing yet).
+        assert_eq!(table.get("a").await.unwrap(), None);
+        // Items the transaction does not hold are unaffected.
+        table
+            .write(vec![put(Item::new("d", 1, doc(4)), Condition::Always)])
+            .await
+            .unwrap();
+
+        first.await.unwrap().unwrap();
+        assert_eq!(table.get("a").await.unwrap().unwrap().doc, doc(1));
+        assert_eq!(table.get("b").await.unwrap().unwrap().counters["n"], 1);
+        assert_eq!(
+            table.get("c").await.unwrap(),
+            None,
+            "the cancelled transaction wrote nothing"
+        );
+        // Once committed the items are free: the refused writes succeed when sent again.
+        table
+            .write(vec![
+                add("b", "n", 1, Some(10)),
+                put(Item::new("c", 1, doc(3)), Condition::Always),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(table.get("b").await.unwrap().unwrap().counters["n"], 2);
+        assert!(table.conflicts() >= 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_condition_wins_over_a_conflict() {
+        let table = held_for(Duration::from_millis(300));
+        table
+            .write(vec![put(Item::new("x", 1, doc(1)), Condition::Always)])
+            .await
+            .unwrap();
+        let first = transaction_in_progress(&table).await;
+        let refused = table
+            .write(vec![
+                add("b", "n", 1, None),
+                put(Item::new("x", 1, doc(2)), Condition::VersionIs(7)),
+            ])
+            .await;
+        assert_eq!(refused, Err(StoreError::ConditionFailed { index: 1 }));
+        first.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_abandoned_by_its_caller_still_commits_and_releases_its_items() {
+        let table = held_for(Duration::from_millis(200));
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(20),
+            table.write(vec![
+                put(Item::new("a", 1, doc(1)), Condition::Always),
+                add("b", "n", 1, None),
+            ]),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the caller stopped waiting during the hold");
+        assert_eq!(table.get("b").await.unwrap().unwrap().counters["n"], 1);
+        table.write(vec![add("b", "n", 1, None)]).await.unwrap();
+        assert_eq!(table.get("b").await.unwrap().unwrap().counters["n"], 2);
+    }
+
+    /// A hot item in many concurrent transactions: some are cancelled, none is half applied, and
+    /// the counter is exactly the number that committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_transactions_on_one_hot_item_conflict_but_stay_exact() {
+        let table = held_for(Duration::from_millis(5));
+        let tasks: Vec<_> = (0..50)
+            .map(|n| {
+                let table = table.clone();
+                tokio::spawn(async move {
+                    table
+                        .write(vec![
+                            put(Item::new(format!("own#{n}"), 1, doc(n)), Condition::Always),
+                            add("hot", "n", 1, None),
+                        ])
+                        .await
+                })
+            })
+            .collect();
+        let mut committed = 0;
+        let mut conflicts = 0;
+        for (n, task) in tasks.into_iter().enumerate() {
+            match task.await.unwrap() {
+                Ok(()) => committed += 1,
+                Err(StoreError::TransactionConflict) => {
+                    conflicts += 1;
+                    assert_eq!(table.get(&format!("own#{n}")).await.unwrap(), None);
+                }
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+        assert!(conflicts > 0, "50 transactions on one item at once must conflict");
+        assert_eq!(table.get("hot").await.unwrap().unwrap().counters["n"], committed);
+    }
+}

@@ -1,10 +1,14 @@
-//! Open-loop load test of a running dev stack over loopback: `POST /v1/payments` at a fixed rate
-//! for a fixed time, then waits for every payment to settle. Latency is measured from each
-//! request's *scheduled* start, so a stalled server cannot hide queueing (no coordinated omission).
+//! Load test of a running dev stack over loopback: `POST /v1/payments` of one merchant, then waits
+//! for every payment to settle. Two modes:
+//! - open loop (default): a fixed rate for a fixed time; latency is measured from each request's
+//!   *scheduled* start, so a stalled server cannot hide queueing (no coordinated omission);
+//! - closed loop (`--concurrency N --count M`): N requests always in flight, each sent as soon as
+//!   the previous one of its worker is answered; measures payments/s at that concurrency.
 //!
 //! Start the stack with the fast simulator and the same JWT key, then run:
 //!   cargo run --profile perf -p devstack -- --profile fast --jwt-secret loadtest-secret-0123456789abcdef0123
 //!   cargo run --profile perf -p devstack --bin loadtest -- --jwt-secret loadtest-secret-0123456789abcdef0123 --rate 2000 --seconds 10
+//!   cargo run --profile perf -p devstack --bin loadtest -- --jwt-secret loadtest-secret-0123456789abcdef0123 --concurrency 200 --count 20000
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +32,12 @@ struct Args {
     /// Give up waiting for settlement after this many seconds.
     #[arg(long, default_value_t = 60)]
     settle_timeout: u64,
+    /// Closed loop: keep this many requests in flight (instead of a fixed rate).
+    #[arg(long)]
+    concurrency: Option<u64>,
+    /// Closed loop: payments to create in all (default: rate × seconds).
+    #[arg(long)]
+    count: Option<u64>,
     /// Phone numbers are 2547 + 8 digits counted from here (each request its own phone).
     #[arg(long, default_value_t = 10_000_000)]
     phone_base: u64,
@@ -38,25 +48,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let token = load::dev_token(&args.jwt_secret, "loadtest", "payments:write payments:read");
     let client = load::client()?;
-    let total = args.rate * args.seconds;
+    let total = args.count.unwrap_or(args.rate * args.seconds);
     let run_id = format!("{:x}", chrono::Utc::now().timestamp());
     let started = Instant::now();
-    let sent = load::open_loop(total, args.rate, |n| {
-        let phone = format!("2547{:08}", (args.phone_base + n) % 100_000_000);
-        client
-            .post(format!("{}/v1/payments", args.target))
-            .bearer_auth(&token)
-            .header("idempotency-key", format!("load-{run_id}-{n}"))
-            .json(&serde_json::json!({"amount": 10, "phone": phone, "reference": "LOAD"}))
-    })
-    .await;
+    let make = {
+        let (client, token, target, phone_base) = (client.clone(), token.clone(), args.target.clone(), args.phone_base);
+        move |n: u64| {
+            let phone = format!("2547{:08}", (phone_base + n) % 100_000_000);
+            client
+                .post(format!("{target}/v1/payments"))
+                .bearer_auth(&token)
+                .header("idempotency-key", format!("load-{run_id}-{n}"))
+                .json(&serde_json::json!({"amount": 10, "phone": phone, "reference": "LOAD"}))
+        }
+    };
+    let sent = match args.concurrency {
+        Some(concurrency) => load::closed_loop(total, concurrency, make).await,
+        None => load::open_loop(total, args.rate, make).await,
+    };
     let (accepted, other, failed, ids) = load::tally(&sent.replies, 202);
-    println!(
-        "sent {total} payments in {:.2} s ({:.0}/s offered at {}/s)",
-        sent.sent_for.as_secs_f64(),
-        total as f64 / sent.sent_for.as_secs_f64(),
-        args.rate
-    );
+    match args.concurrency {
+        Some(concurrency) => println!(
+            "sent {total} payments in {:.2} s, {concurrency} in flight: {:.0} answered/s, {:.0} accepted/s",
+            sent.sent_for.as_secs_f64(),
+            total as f64 / sent.sent_for.as_secs_f64(),
+            accepted as f64 / sent.sent_for.as_secs_f64(),
+        ),
+        None => println!(
+            "sent {total} payments in {:.2} s ({:.0}/s offered at {}/s)",
+            sent.sent_for.as_secs_f64(),
+            total as f64 / sent.sent_for.as_secs_f64(),
+            args.rate
+        ),
+    }
     println!("accepted {accepted}  other statuses {other:?}  transport errors {failed}");
     load::print_latency("POST /v1/payments", &sent.latencies);
 

@@ -27,7 +27,7 @@ struct App {
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::Jwt])?;
+    let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys, SecretPart::Jwt])?;
     let service = wiring::payouts_service(
         table.clone(),
         wiring::payout_queue(settings, sdk)?,

@@ -253,6 +253,10 @@ pub struct Payout {
     pub requires_approval: bool,
     #[serde(default)]
     pub approval: Option<Approval>,
+    /// The key of the idempotency record that created it, while that record is kept until the
+    /// approval decision (it gets its normal expiry once the payout is approved or rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_record: Option<String>,
     /// Submission leases taken for it: times a worker may have called Daraja (a crash between the
     /// call and our write shows here).
     #[serde(default)]
@@ -323,6 +327,7 @@ impl Payout {
             failure_reason: None,
             requires_approval,
             approval: None,
+            idempotency_record: None,
             submit_attempts: 0,
             unsent_attempts: 0,
             submission_lease: None,

@@ -11,7 +11,7 @@
 //!   "b2c_shortcode": "600992", "b2c_initiator_name": "testapi", "b2c_initiator_password": "...",
 //!   "callback_hmac_key": "at least 32 characters",
 //!   "callback_hmac_key_previous": "optional: the key being rotated out",
-//!   "limits_hmac_key": "optional: at least 32 characters",
+//!   "limits_hmac_key": "optional, at least 32 characters: keys the phone hashes in limit keys",
 //!   "jwt_hs256_secret": "at least 32 characters",
 //!   "webhook_signing_secret": "..."
 //! }
@@ -366,6 +366,39 @@ mod tests {
             .contains("missing field"));
         let bad_code = sample_json().replace("174379", "17a");
         assert!(AppSecrets::parse(&bad_code).is_err());
+    }
+
+    #[test]
+    fn the_limits_key_is_its_own_or_derived_from_the_callback_key() {
+        let derived = AppSecrets::parse(&sample_json()).unwrap().limits_hmac_key().unwrap();
+        assert_eq!(derived.expose().len(), 64);
+        assert_ne!(derived.expose(), "k".repeat(32), "never the callback key itself");
+        let other_callback_key = sample_json().replace(&"k".repeat(32), &"m".repeat(32));
+        assert_ne!(
+            AppSecrets::parse(&other_callback_key)
+                .unwrap()
+                .limits_hmac_key()
+                .unwrap(),
+            derived
+        );
+
+        let mut json: serde_json::Value = serde_json::from_str(&sample_json()).unwrap();
+        json["limits_hmac_key"] = "l".repeat(32).into();
+        let own = AppSecrets::parse(&json.to_string()).unwrap();
+        assert_eq!(own.limits_hmac_key().unwrap().expose(), "l".repeat(32));
+        // A function that does not load the callback-keys part has no limits key.
+        let jwt_only = AppSecrets::parse_part(SecretPart::Jwt, "{}").unwrap();
+        assert!(matches!(
+            jwt_only.limits_hmac_key(),
+            Err(SecretsError::NotLoaded {
+                part: SecretPart::CallbackKeys
+            })
+        ));
+        json["limits_hmac_key"] = "short".into();
+        assert!(matches!(
+            AppSecrets::parse(&json.to_string()),
+            Err(SecretsError::Malformed(_))
+        ));
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `daraja-app` | `daraja_consumer_key`, `daraja_consumer_secret`, `stk_shortcode`, `stk_passkey` | initiate, status (readiness), timeout-sweeper, b2c-payout, c2b-api |
 //! | `b2c-initiator` | `b2c_initiator_name`, `b2c_initiator_password`, `c2b_initiator_name`, `c2b_initiator_password` | b2c-payout, timeout-sweeper |
-//! | `callback-keys` | `callback_hmac_key`, `callback_hmac_key_previous`, `limits_hmac_key`, `webhook_signing_secret` | initiate, callback-processor, timeout-sweeper, b2c-payout, c2b-validation, c2b-api |
+//! | `callback-keys` | `callback_hmac_key`, `callback_hmac_key_previous`, `limits_hmac_key`, `webhook_signing_secret` | initiate, payouts-api (limits key), callback-processor, timeout-sweeper, b2c-payout, c2b-validation, c2b-api |
 //! | `jwt` | `jwt_hs256_secret` | initiate, status, payouts-api, c2b-api |
 //!
 //! The B2C shortcode is not a secret: it is configuration of the function that records payouts
@@ -299,6 +299,30 @@ impl AppSecrets {
     /// The Daraja app's OAuth credentials (the `daraja-app` part).
     pub fn api_credentials(&self) -> Result<ApiCredentials, SecretsError> {
         self.daraja_app().map(DarajaAppSecrets::credentials)
+    }
+
+    /// The key phone numbers are hashed with (HMAC-SHA256) in limit keys (the `callback-keys`
+    /// part): `limits_hmac_key` when set; otherwise derived from `callback_hmac_key` as
+    /// `hex(HMAC-SHA256(key = callback_hmac_key, "checkout/limits-phone-hash/v1"))`, a
+    /// domain-separated key that reveals nothing about the callback key and is never usable as
+    /// a callback token. Rotating `callback_hmac_key` without `limits_hmac_key` set therefore
+    /// changes every phone's limit keys (their windows and daily amounts start again): set
+    /// `limits_hmac_key` to rotate the two independently.
+    pub fn limits_hmac_key(&self) -> Result<Secret, SecretsError> {
+        use hmac::{Hmac, Mac};
+        if let Some(key) = &self.limits_hmac_key {
+            return Ok(key.clone());
+        }
+        let callback_key = self.callback_hmac_key.as_ref().ok_or(SecretsError::NotLoaded {
+            part: SecretPart::CallbackKeys,
+        })?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(callback_key.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"checkout/limits-phone-hash/v1");
+        let derived = mac.finalize().into_bytes();
+        Ok(Secret::new(
+            derived.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        ))
     }
 }
 

@@ -1,24 +1,46 @@
-//! Transaction limits and anti-abuse, enforced atomically with the payment's creation.
+//! Transaction limits and anti-abuse, enforced with the payment's creation.
 //!
-//! Every limit is a conditional write in the same DynamoDB transaction that creates the payment,
-//! so concurrent requests can never together exceed one (no read-then-write race):
 //! - per payment: configured min/max amount (a policy check, no write);
-//! - per phone: at most N prompts in a rolling window (an item holding the recent send times,
-//!   replaced with a version condition), and a daily amount cap (an atomic counter with a max);
-//! - per merchant (JWT subject): daily count and amount caps (atomic counters with a max).
+//! - per merchant and phone: at most N prompts in a rolling window (an item holding the recent
+//!   send times, replaced with a version condition), and a daily amount cap (an atomic counter
+//!   with a max); both are conditional writes in the transaction that creates the payment, so
+//!   concurrent requests can never together pass one;
+//! - per merchant: daily count and amount caps, *reserved before* that transaction (below).
 //!
-//! Days are Nairobi days (UTC+3). Phone numbers appear in keys only as a hash.
+//! Every key carries the merchant (the record's `owner`): one merchant can never spend another
+//! merchant's window or cap for a phone. Phone numbers appear in keys only as a keyed hash
+//! ([`PhoneHasher`]: HMAC-SHA256 with the secret's limits key, so the ~10⁹ possible numbers
+//! cannot be hashed and matched by whoever reads the table). Days are Nairobi days (UTC+3).
+//!
+//! ## Merchant caps: reserved outside the creation transaction
+//!
+//! The merchant's daily counter is one item that every creation by that merchant updates.
+//! DynamoDB cancels a transaction (`TransactionConflict`) while another transaction is in
+//! progress on one of its items, so inside the creation transaction that item would serialise
+//! (and fail) a merchant's concurrent payments. Instead the counter is *reserved* first with a
+//! single-item conditional atomic add (`ADD` with a max: exact, and single-item updates of one
+//! item are serialised by DynamoDB without conflicts), then the creation transaction runs
+//! without it. When the transaction definitely did not commit (a failed condition, a refusal,
+//! an idempotent replay, a conflict that outlived its retries), the reservation is given back
+//! with a negative add. When its outcome is unknown (a timeout), or the process dies between the
+//! two, the reservation stays: the cap may count a payment that does not exist (an over-count,
+//! conservative: the merchant may be refused early), never one it did not count (no
+//! over-spend). A give-back that fails is logged and counted (`LimitReleaseFailures`).
 
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::api::problem::{ApiError, LimitRefusal};
 use crate::domain::{ClientId, Msisdn, Payment};
-use crate::store::{Condition, CounterAdd, Item, Table, Write};
+use crate::metrics;
+use crate::secrets::{AppSecrets, Secret};
+use crate::store::{Condition, CounterAdd, Item, StoreError, Table, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollingLimit {
@@ -53,24 +75,177 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Hashes phone numbers for limit keys: HMAC-SHA256 keyed with the secret's limits key
+/// ([`AppSecrets::limits_hmac_key`]), cut to 128 bits (hex). Without the key a hash cannot be
+/// computed, so the table's keys do not reveal numbers.
+#[derive(Clone)]
+pub struct PhoneHasher {
+    key: Secret,
+}
+
+impl fmt::Debug for PhoneHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PhoneHasher(***)")
+    }
+}
+
+impl PhoneHasher {
+    pub fn new(key: Secret) -> PhoneHasher {
+        PhoneHasher { key }
+    }
+
+    /// The hasher of the loaded secrets, or why there is none (the `callback-keys` part, which
+    /// holds the key, is not loaded).
+    pub fn from_secrets(secrets: &AppSecrets) -> Result<PhoneHasher, crate::secrets::SecretsError> {
+        secrets.limits_hmac_key().map(PhoneHasher::new)
+    }
+
+    /// The phone's hash (of the canonical `2547…` form, so every spelling of a number is one key).
+    pub fn hash(&self, phone: &Msisdn) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(phone.as_str().as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 /// Which limit a write enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitKind {
     PhonePrompts,
     PhoneDailyAmount,
-    MerchantDaily,
+    /// The payout approval rule's auto-approved daily total ([`super::payout_limits`]).
+    AutoApproval,
 }
 
-/// The writes that enforce the limits for one payment, in order.
+/// The writes that enforce the limits for one payment, in order, all in its creation transaction.
 pub struct Admission {
     pub writes: Vec<Write>,
     pub kinds: Vec<LimitKind>,
 }
 
+/// A merchant's daily counters, taken before the creation transaction by one single-item
+/// conditional add and given back if the creation definitely did not happen (module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    key: String,
+    counters: Vec<CounterAdd>,
+    expires_at: i64,
+}
+
+impl Reservation {
+    /// The single-item add that takes it: fails its condition if a cap would be passed.
+    pub fn take(&self) -> Write {
+        Write::Add {
+            key: self.key.clone(),
+            counters: self.counters.clone(),
+            expires_at: Some(self.expires_at),
+        }
+    }
+
+    /// The single-item add that gives it back (unconditional: the counters were taken).
+    pub fn give_back(&self) -> Write {
+        Write::Add {
+            key: self.key.clone(),
+            counters: self
+                .counters
+                .iter()
+                .map(|c| CounterAdd {
+                    name: c.name.clone(),
+                    delta: -c.delta,
+                    max: None,
+                })
+                .collect(),
+            expires_at: Some(self.expires_at),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Takes `reservation`: `Ok(false)` when a cap would be passed (nothing taken).
+pub async fn reserve(table: &dyn Table, reservation: &Reservation) -> Result<bool, StoreError> {
+    match table.write(vec![reservation.take()]).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Gives `reservation` back after a creation that definitely did not commit. Retried on a
+/// transient failure; a give-back that still fails leaves an over-count, logged and counted.
+pub async fn give_back(table: &dyn Table, reservation: &Reservation) {
+    for attempt in 0..3u64 {
+        match table.write(vec![reservation.give_back()]).await {
+            Ok(()) => return,
+            Err(error) if attempt == 2 => {
+                metrics::count("LimitReleaseFailures", 1, &[]);
+                tracing::error!(%error, key = reservation.key(), "could not give a limit reservation back; the cap over-counts until the day ends");
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1))).await,
+        }
+    }
+}
+
+/// The reservation of a merchant's daily count and amount caps (`None` when neither is set).
+pub(crate) fn merchant_reservation(
+    key: String,
+    count_cap: Option<u64>,
+    amount_cap: Option<u64>,
+    amount: u64,
+    now: DateTime<Utc>,
+) -> Option<Reservation> {
+    let mut counters = Vec::new();
+    if let Some(cap) = count_cap {
+        counters.push(CounterAdd {
+            name: "count".into(),
+            delta: 1,
+            max: Some(to_i64(cap)),
+        });
+    }
+    if let Some(cap) = amount_cap {
+        counters.push(CounterAdd {
+            name: "amount".into(),
+            delta: to_i64(amount),
+            max: Some(to_i64(cap)),
+        });
+    }
+    let (_, next_day) = nairobi_day(now);
+    (!counters.is_empty()).then(|| Reservation {
+        key,
+        counters,
+        expires_at: (next_day + Duration::days(1)).timestamp(),
+    })
+}
+
+/// Whether the count cap is the one a refused reservation would have passed (else the amount).
+pub(crate) async fn count_cap_is_full(table: &dyn Table, reservation: &Reservation) -> bool {
+    let stored = match table.get(reservation.key()).await {
+        Ok(Some(item)) => item.counters,
+        _ => Default::default(),
+    };
+    reservation.counters.iter().any(|c| {
+        c.name == "count"
+            && c.max
+                .is_some_and(|max| stored.get("count").copied().unwrap_or(0) + c.delta > max)
+    })
+}
+
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 #[async_trait]
 pub trait AdmissionControl: Send + Sync {
     /// Refuses by policy, or returns the writes that must commit with the payment.
-    async fn admit(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Admission, ApiError>;
+    async fn admit(&self, payment: &Payment, phones: &PhoneHasher, now: DateTime<Utc>) -> Result<Admission, ApiError>;
     /// Why write `index` of `admission` failed: a refusal, or `None` for a race worth retrying.
     async fn explain(
         &self,
@@ -79,6 +254,11 @@ pub trait AdmissionControl: Send + Sync {
         payment: &Payment,
         now: DateTime<Utc>,
     ) -> Option<ApiError>;
+    /// Reserves the merchant's daily caps for the payment (outside its creation transaction),
+    /// or refuses. `None`: no merchant cap is configured.
+    async fn reserve(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError>;
+    /// Gives a reservation back: the payment it was for was definitely not created.
+    async fn release(&self, reservation: &Reservation);
 }
 
 pub struct Limits {
@@ -108,17 +288,13 @@ pub(crate) fn nairobi_day(now: DateTime<Utc>) -> (String, DateTime<Utc>) {
     (local.format("%Y-%m-%d").to_string(), next_midnight)
 }
 
-pub(crate) fn phone_key(phone: &Msisdn) -> String {
-    let digest = Sha256::digest(phone.as_str().as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+// Merchant ids cannot contain '#', so `<merchant>#<hash>` splits unambiguously.
+fn window_key(merchant: &ClientId, phone_hash: &str) -> String {
+    format!("LIMIT#PHONEWIN#{merchant}#{phone_hash}")
 }
 
-fn window_key(phone: &Msisdn) -> String {
-    format!("LIMIT#PHONEWIN#{}", phone_key(phone))
-}
-
-fn phone_day_key(phone: &Msisdn, day: &str) -> String {
-    format!("LIMIT#PHONEDAY#{}#{day}", phone_key(phone))
+fn phone_day_key(merchant: &ClientId, phone_hash: &str, day: &str) -> String {
+    format!("LIMIT#PHONEDAY#{merchant}#{phone_hash}#{day}")
 }
 
 fn merchant_day_key(client: &ClientId, day: &str) -> String {
@@ -133,15 +309,9 @@ pub(crate) fn refusal(limit: &str, resets_at: Option<DateTime<Utc>>, is_rate: bo
     })
 }
 
-impl Limits {
-    fn to_i64(value: u64) -> i64 {
-        i64::try_from(value).unwrap_or(i64::MAX)
-    }
-}
-
 #[async_trait]
 impl AdmissionControl for Limits {
-    async fn admit(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Admission, ApiError> {
+    async fn admit(&self, payment: &Payment, phones: &PhoneHasher, now: DateTime<Utc>) -> Result<Admission, ApiError> {
         let amount = payment.amount.shillings();
         if amount < self.config.payment_min {
             return Err(refusal("payment_amount_min", None, false));
@@ -155,9 +325,10 @@ impl AdmissionControl for Limits {
         };
         let (day, next_day) = nairobi_day(now);
         let day_expiry = (next_day + Duration::days(1)).timestamp();
+        let phone = phones.hash(&payment.phone);
 
         if let Some(limit) = self.config.phone_prompts {
-            let key = window_key(&payment.phone);
+            let key = window_key(&payment.owner, &phone);
             let stored = self.table.get(&key).await.map_err(|_| ApiError::Unavailable)?;
             let window_start = (now - limit.window).timestamp_millis();
             let (mut window, condition) = match &stored {
@@ -187,38 +358,15 @@ impl AdmissionControl for Limits {
         }
         if let Some(cap) = self.config.phone_daily_amount {
             admission.writes.push(Write::Add {
-                key: phone_day_key(&payment.phone, &day),
+                key: phone_day_key(&payment.owner, &phone, &day),
                 counters: vec![CounterAdd {
                     name: "amount".into(),
-                    delta: Self::to_i64(amount),
-                    max: Some(Self::to_i64(cap)),
+                    delta: to_i64(amount),
+                    max: Some(to_i64(cap)),
                 }],
                 expires_at: Some(day_expiry),
             });
             admission.kinds.push(LimitKind::PhoneDailyAmount);
-        }
-        if self.config.merchant_daily_count.is_some() || self.config.merchant_daily_amount.is_some() {
-            let mut counters = Vec::new();
-            if let Some(cap) = self.config.merchant_daily_count {
-                counters.push(CounterAdd {
-                    name: "count".into(),
-                    delta: 1,
-                    max: Some(Self::to_i64(cap)),
-                });
-            }
-            if let Some(cap) = self.config.merchant_daily_amount {
-                counters.push(CounterAdd {
-                    name: "amount".into(),
-                    delta: Self::to_i64(amount),
-                    max: Some(Self::to_i64(cap)),
-                });
-            }
-            admission.writes.push(Write::Add {
-                key: merchant_day_key(&payment.owner, &day),
-                counters,
-                expires_at: Some(day_expiry),
-            });
-            admission.kinds.push(LimitKind::MerchantDaily);
         }
         Ok(admission)
     }
@@ -227,30 +375,41 @@ impl AdmissionControl for Limits {
         &self,
         admission: &Admission,
         index: usize,
-        payment: &Payment,
+        _payment: &Payment,
         now: DateTime<Utc>,
     ) -> Option<ApiError> {
-        let (day, next_day) = nairobi_day(now);
+        let (_, next_day) = nairobi_day(now);
         match admission.kinds.get(index)? {
             // The window changed since we read it: decide again from the new one.
             LimitKind::PhonePrompts => None,
             LimitKind::PhoneDailyAmount => Some(refusal("phone_daily_amount", Some(next_day), false)),
-            LimitKind::MerchantDaily => {
-                let counters = match self.table.get(&merchant_day_key(&payment.owner, &day)).await {
-                    Ok(Some(item)) => item.counters,
-                    _ => Default::default(),
-                };
-                let count_full = self
-                    .config
-                    .merchant_daily_count
-                    .is_some_and(|cap| counters.get("count").copied().unwrap_or(0) + 1 > Self::to_i64(cap));
-                Some(if count_full {
-                    refusal("merchant_daily_count", Some(next_day), true)
-                } else {
-                    refusal("merchant_daily_amount", Some(next_day), false)
-                })
-            }
+            LimitKind::AutoApproval => None,
         }
+    }
+
+    async fn reserve(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError> {
+        let (day, next_day) = nairobi_day(now);
+        let Some(reservation) = merchant_reservation(
+            merchant_day_key(&payment.owner, &day),
+            self.config.merchant_daily_count,
+            self.config.merchant_daily_amount,
+            payment.amount.shillings(),
+            now,
+        ) else {
+            return Ok(None);
+        };
+        match reserve(self.table.as_ref(), &reservation).await {
+            Ok(true) => Ok(Some(reservation)),
+            Ok(false) if count_cap_is_full(self.table.as_ref(), &reservation).await => {
+                Err(refusal("merchant_daily_count", Some(next_day), true))
+            }
+            Ok(false) => Err(refusal("merchant_daily_amount", Some(next_day), false)),
+            Err(error) => Err(super::payments::store_error(error)),
+        }
+    }
+
+    async fn release(&self, reservation: &Reservation) {
+        give_back(self.table.as_ref(), reservation).await;
     }
 }
 
@@ -270,10 +429,67 @@ mod tests {
         assert_eq!(day, "2026-11-22");
     }
 
+    fn hasher(key: &str) -> PhoneHasher {
+        PhoneHasher::new(Secret::new(key))
+    }
+
     #[test]
-    fn phone_keys_do_not_reveal_the_number() {
+    fn phone_keys_do_not_reveal_the_number_and_are_keyed() {
         let phone = Msisdn::parse("0712345678").unwrap();
-        assert!(!window_key(&phone).contains("712345678"));
-        assert_eq!(window_key(&phone), window_key(&Msisdn::parse("+254712345678").unwrap()));
+        let merchant = ClientId::parse("merchant-a").unwrap();
+        let phones = hasher(&"k".repeat(32));
+        let key = window_key(&merchant, &phones.hash(&phone));
+        assert!(!key.contains("712345678"));
+        assert_eq!(
+            key,
+            window_key(&merchant, &phones.hash(&Msisdn::parse("+254712345678").unwrap()))
+        );
+        // Not a bare digest: without the key, hashing every number does not find it.
+        let bare: String = <Sha256 as sha2::Digest>::digest(phone.as_str().as_bytes())
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(phones.hash(&phone), bare);
+        // Another key, another hash.
+        assert_ne!(phones.hash(&phone), hasher(&"j".repeat(32)).hash(&phone));
+        assert!(!format!("{phones:?}").contains("kkkk"));
+    }
+
+    #[test]
+    fn phone_keys_are_per_merchant() {
+        let phone = hasher(&"k".repeat(32)).hash(&Msisdn::parse("0712345678").unwrap());
+        let a = ClientId::parse("merchant-a").unwrap();
+        let b = ClientId::parse("merchant-b").unwrap();
+        assert_ne!(window_key(&a, &phone), window_key(&b, &phone));
+        assert_ne!(
+            phone_day_key(&a, &phone, "2026-11-21"),
+            phone_day_key(&b, &phone, "2026-11-21")
+        );
+    }
+
+    #[test]
+    fn a_reservation_gives_back_exactly_what_it_took() {
+        let now = Utc::now();
+        let reservation = merchant_reservation("LIMIT#CLIENTDAY#m#d".into(), Some(10), Some(1000), 250, now).unwrap();
+        let Write::Add { counters: taken, .. } = reservation.take() else {
+            panic!("an add")
+        };
+        let Write::Add { counters: given, .. } = reservation.give_back() else {
+            panic!("an add")
+        };
+        let shape = |c: &[CounterAdd]| c.iter().map(|c| (c.name.clone(), c.delta, c.max)).collect::<Vec<_>>();
+        assert_eq!(
+            shape(&taken),
+            [
+                ("count".to_owned(), 1, Some(10)),
+                ("amount".to_owned(), 250, Some(1000))
+            ]
+        );
+        assert_eq!(
+            shape(&given),
+            [("count".to_owned(), -1, None), ("amount".to_owned(), -250, None)]
+        );
+        assert_eq!(merchant_reservation("k".into(), None, None, 250, now), None);
     }
 }

@@ -1,8 +1,9 @@
 //! Initiating, reading and listing STK Push payments.
 //!
-//! Initiation is write-ahead: the idempotency claim and the `pending` payment are written in one
-//! transaction before Daraja is called; Daraja's answer then moves the payment on with a
-//! conditional write that also stores the first response for replays.
+//! Initiation is write-ahead: the idempotency claim and the `pending` payment (with the phone's
+//! limits; the merchant's daily caps are reserved just before, see [`super::limits`]) are
+//! written in one transaction before Daraja is called; Daraja's answer then moves the payment
+//! on with a conditional write that also stores the first response for replays.
 
 use std::sync::Arc;
 
@@ -23,8 +24,8 @@ use crate::idempotency::{self, IdempotencyKey, IdempotencyRecord, Operation};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::{AppSecrets, SecretCache};
-use crate::services::idempotent::{self, body_text, Resumed};
-use crate::services::limits::AdmissionControl;
+use crate::services::idempotent::{self, body_text, conflict_pause, CreationFailure, Resumed, CONFLICT_RETRIES};
+use crate::services::limits::{Admission, AdmissionControl, PhoneHasher};
 use crate::store::{StoreError, Table};
 
 #[derive(Debug, Clone)]
@@ -146,57 +147,48 @@ impl PaymentsService {
             now,
             self.config.timings,
         );
-        // Limits are conditional writes in the creation transaction; a race on a rolling window
-        // is decided again from fresh state.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut writes = vec![
-                idempotency::claim(
-                    &record_key,
-                    hash.clone(),
-                    payment.id.as_str(),
-                    now,
-                    self.config.idempotency_lock,
-                ),
-                PaymentRepo::insert(&payment),
-            ];
-            let admission = match &self.admission {
-                Some(admission) => Some(
-                    admission
-                        .admit(&payment, now)
-                        .await
-                        .inspect_err(|refusal| refused(client, &payment, refusal))?,
-                ),
-                None => None,
-            };
-            if let Some(admission) = &admission {
-                writes.extend(admission.writes.iter().cloned());
+        // Limits: the phone's are conditional writes in the creation transaction; the merchant's
+        // daily caps are reserved before it (a hot item: see `services::limits`) and given back
+        // if the payment was definitely not created.
+        let phones = PhoneHasher::from_secrets(&secrets).map_err(|error| {
+            tracing::error!(%error, "the limits key is not loaded");
+            ApiError::Unavailable
+        })?;
+        let control = self.admission.as_deref();
+        let mut admission = match control {
+            Some(control) => Some(
+                control
+                    .admit(&payment, &phones, now)
+                    .await
+                    .inspect_err(|refusal| refused(client, &payment, refusal))?,
+            ),
+            None => None,
+        };
+        let reservation = match control {
+            Some(control) => control
+                .reserve(&payment, now)
+                .await
+                .inspect_err(|refusal| refused(client, &payment, refusal))?,
+            None => None,
+        };
+        let created = self
+            .write_creation(&record_key, &hash, &payment, &mut admission, &phones, now)
+            .await;
+        if let (Err(failure), Some(control), Some(reservation)) = (&created, control, &reservation) {
+            if failure.nothing_written() {
+                control.release(reservation).await;
             }
-            match self.table.write(writes).await {
-                Ok(()) => break,
-                Err(StoreError::ConditionFailed { index: 0 }) => {
-                    return self.resume(&record_key, &hash, request_id).await;
+        }
+        match created {
+            Ok(()) => {}
+            Err(CreationFailure::KeyTaken) => return self.resume(&record_key, &hash, request_id).await,
+            Err(CreationFailure::Refused(refusal)) => {
+                if matches!(refusal, ApiError::LimitExceeded(_)) {
+                    refused(client, &payment, &refusal);
                 }
-                Err(StoreError::ConditionFailed { index }) if index >= 2 => {
-                    let (Some(control), Some(admission)) = (&self.admission, &admission) else {
-                        return Err(ApiError::Internal);
-                    };
-                    if let Some(refusal) = control.explain(admission, index - 2, &payment, now).await {
-                        refused(client, &payment, &refusal);
-                        return Err(refusal);
-                    }
-                    if attempt >= 10 {
-                        return Err(ApiError::Conflict {
-                            code: "too_many_concurrent_requests",
-                            detail: "too many simultaneous requests for this phone; retry".into(),
-                        });
-                    }
-                    let pause = rand::random::<u64>() % (2 * attempt);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                }
-                Err(error) => return Err(store_error(error)),
+                return Err(refusal);
             }
+            Err(CreationFailure::Store { error, .. }) => return Err(store_error(error)),
         }
         let mut payment = payment;
         payment.version = 1;
@@ -207,6 +199,79 @@ impl PaymentsService {
         let event = push_event(push);
         self.settle_initiation(payment, event, &record_key, &record, request_id)
             .await
+    }
+
+    /// The creation transaction: idempotency claim, payment and the phone's limits. A race on
+    /// the phone's rolling window is decided again from fresh state; a conflict with another
+    /// transaction is retried with jitter (the claim makes a retry safe: at most one request
+    /// ever writes the key); both a bounded number of times.
+    async fn write_creation(
+        &self,
+        record_key: &str,
+        hash: &str,
+        payment: &Payment,
+        admission: &mut Option<Admission>,
+        phones: &PhoneHasher,
+        now: DateTime<Utc>,
+    ) -> Result<(), CreationFailure> {
+        let mut window_races = 0;
+        let mut conflicts = 0;
+        loop {
+            let mut writes = vec![
+                idempotency::claim(
+                    record_key,
+                    hash.to_owned(),
+                    payment.id.as_str(),
+                    now,
+                    self.config.idempotency_lock,
+                ),
+                PaymentRepo::insert(payment),
+            ];
+            if let Some(admission) = admission.as_ref() {
+                writes.extend(admission.writes.iter().cloned());
+            }
+            match self.table.write(writes).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed { index: 0 }) => return Err(CreationFailure::KeyTaken),
+                Err(StoreError::ConditionFailed { index }) if index >= 2 => {
+                    let (Some(control), Some(current)) = (&self.admission, admission.as_ref()) else {
+                        return Err(CreationFailure::Refused(ApiError::Internal));
+                    };
+                    if let Some(refusal) = control.explain(current, index - 2, payment, now).await {
+                        return Err(CreationFailure::Refused(refusal));
+                    }
+                    window_races += 1;
+                    if window_races >= 10 {
+                        return Err(CreationFailure::Refused(ApiError::Conflict {
+                            code: "too_many_concurrent_requests",
+                            detail: "too many simultaneous requests for this phone; retry".into(),
+                        }));
+                    }
+                    let pause = rand::random::<u64>() % (2 * window_races);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    *admission = Some(
+                        control
+                            .admit(payment, phones, now)
+                            .await
+                            .map_err(CreationFailure::Refused)?,
+                    );
+                }
+                Err(StoreError::TransactionConflict) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    metrics::count("TransactionConflictRetries", 1, &[("Operation", "CreatePayment")]);
+                    tokio::time::sleep(conflict_pause(conflicts)).await;
+                }
+                Err(error) => {
+                    // A conflict that outlived its retries, or a failed condition, wrote nothing;
+                    // any other failure (a timeout) may have committed.
+                    let nothing_written = matches!(
+                        error,
+                        StoreError::TransactionConflict | StoreError::ConditionFailed { .. } | StoreError::Invalid(_)
+                    );
+                    return Err(CreationFailure::Store { error, nothing_written });
+                }
+            }
+        }
     }
 
     async fn push(
@@ -358,6 +423,11 @@ pub fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::Unavailable(detail) => {
             tracing::warn!(%detail, "store unavailable");
+            ApiError::Unavailable
+        }
+        // Nothing was written and the request may be sent again: a 503 the client retries.
+        StoreError::TransactionConflict => {
+            tracing::warn!("transaction conflict");
             ApiError::Unavailable
         }
         other => {

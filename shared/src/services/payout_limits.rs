@@ -1,22 +1,39 @@
-//! Payout limits, enforced atomically with the payout's creation (the same pattern as
-//! [`super::limits`]): every cap is a counter increment with a maximum, written in the same
-//! DynamoDB transaction that creates the payout, so concurrent requests can never together
-//! exceed one.
+//! Payout limits (the same pattern as [`super::limits`]):
 //! - per request: a maximum amount (a policy check, no write);
-//! - per recipient per Nairobi day: an amount cap (recipient phone only as a hash in the key);
-//! - per merchant (JWT subject) per Nairobi day: count and amount caps.
+//! - per merchant and recipient per Nairobi day: an amount cap, a counter increment with a max in
+//!   the transaction that creates the payout (recipient phone only as a keyed hash in the key);
+//! - per merchant per Nairobi day: count and amount caps, reserved before that transaction with a
+//!   single-item conditional add and given back if the payout was definitely not created (the
+//!   merchant's item is hot: see [`super::limits`] for why, and for the over-count a crash can
+//!   leave).
 //!
-//! Amounts reserved by a payout that later fails or is rejected are not given back: the caps
+//! Amounts counted for a payout that later fails or is rejected are not given back: the caps
 //! bound what may be *asked* per day, which is the conservative reading.
+//!
+//! ## The approval threshold applies to a recipient's daily total
+//!
+//! A payout above the threshold waits for a second principal's approval. So that splitting one
+//! large payout into several small ones does not avoid that, the amount a merchant pays a
+//! recipient *without* approval is also bounded per Nairobi day: a counter of auto-approved
+//! amount per merchant, recipient and day, incremented with max = threshold inside the creation
+//! transaction ([`auto_approval`]). When that condition fails, the payout is created
+//! `awaiting_approval` instead (and its amount is not added). So, with a threshold of T, the
+//! payouts one merchant sends one recipient in a day without a second principal total at most T;
+//! concurrent requests cannot both slip under (the counter's condition is atomic). Approved
+//! payouts are not counted (a person decided them); nothing is given back when an auto-approved
+//! payout fails.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::limits::{nairobi_day, phone_key, refusal, Admission, LimitKind};
+use super::limits::{
+    count_cap_is_full, give_back, merchant_reservation, nairobi_day, refusal, reserve, to_i64, Admission, LimitKind,
+    PhoneHasher, Reservation,
+};
 use crate::api::problem::ApiError;
 use crate::domain::payout::Payout;
-use crate::domain::{ClientId, Msisdn};
+use crate::domain::ClientId;
 use crate::store::{CounterAdd, Table, Write};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,21 +62,38 @@ pub struct PayoutLimits {
     pub config: PayoutLimitsConfig,
 }
 
-fn recipient_day_key(phone: &Msisdn, day: &str) -> String {
-    format!("LIMIT#PO#PHONEDAY#{}#{day}", phone_key(phone))
+// Merchant ids cannot contain '#', so `<merchant>#<hash>` splits unambiguously.
+fn recipient_day_key(merchant: &ClientId, phone_hash: &str, day: &str) -> String {
+    format!("LIMIT#PO#PHONEDAY#{merchant}#{phone_hash}#{day}")
+}
+
+fn auto_approved_day_key(merchant: &ClientId, phone_hash: &str, day: &str) -> String {
+    format!("LIMIT#PO#AUTODAY#{merchant}#{phone_hash}#{day}")
 }
 
 fn merchant_day_key(client: &ClientId, day: &str) -> String {
     format!("LIMIT#PO#CLIENTDAY#{client}#{day}")
 }
 
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// The write that lets `payout` through without approval under a `threshold` (KES): adds its
+/// amount to the merchant's auto-approved total for the recipient today, failing its condition
+/// if that total would pass the threshold (then the payout must wait for approval instead).
+pub fn auto_approval(payout: &Payout, phones: &PhoneHasher, threshold: u64, now: DateTime<Utc>) -> Write {
+    let (day, next_day) = nairobi_day(now);
+    Write::Add {
+        key: auto_approved_day_key(&payout.owner, &phones.hash(&payout.phone), &day),
+        counters: vec![CounterAdd {
+            name: "amount".into(),
+            delta: to_i64(payout.amount.shillings()),
+            max: Some(to_i64(threshold)),
+        }],
+        expires_at: Some((next_day + Duration::days(1)).timestamp()),
+    }
 }
 
 impl PayoutLimits {
     /// Refuses by policy, or returns the writes that must commit with the payout.
-    pub fn admit(&self, payout: &Payout, now: DateTime<Utc>) -> Result<Admission, ApiError> {
+    pub fn admit(&self, payout: &Payout, phones: &PhoneHasher, now: DateTime<Utc>) -> Result<Admission, ApiError> {
         let amount = payout.amount.shillings();
         if amount > self.config.payout_max {
             return Err(refusal("payout_amount_max", None, false));
@@ -72,7 +106,7 @@ impl PayoutLimits {
         let day_expiry = (next_day + Duration::days(1)).timestamp();
         if let Some(cap) = self.config.recipient_daily_amount {
             admission.writes.push(Write::Add {
-                key: recipient_day_key(&payout.phone, &day),
+                key: recipient_day_key(&payout.owner, &phones.hash(&payout.phone), &day),
                 counters: vec![CounterAdd {
                     name: "amount".into(),
                     delta: to_i64(amount),
@@ -82,69 +116,67 @@ impl PayoutLimits {
             });
             admission.kinds.push(LimitKind::PhoneDailyAmount);
         }
-        let mut counters = Vec::new();
-        if let Some(cap) = self.config.merchant_daily_count {
-            counters.push(CounterAdd {
-                name: "count".into(),
-                delta: 1,
-                max: Some(to_i64(cap)),
-            });
-        }
-        if let Some(cap) = self.config.merchant_daily_amount {
-            counters.push(CounterAdd {
-                name: "amount".into(),
-                delta: to_i64(amount),
-                max: Some(to_i64(cap)),
-            });
-        }
-        if !counters.is_empty() {
-            admission.writes.push(Write::Add {
-                key: merchant_day_key(&payout.owner, &day),
-                counters,
-                expires_at: Some(day_expiry),
-            });
-            admission.kinds.push(LimitKind::MerchantDaily);
-        }
         Ok(admission)
     }
 
-    /// Why write `index` of `admission` failed (counters only fail when a cap would be passed).
-    pub async fn explain(&self, admission: &Admission, index: usize, payout: &Payout, now: DateTime<Utc>) -> ApiError {
+    /// Why write `index` of `admission` failed (its counters only fail when a cap would be passed).
+    pub fn explain(&self, _admission: &Admission, _index: usize, now: DateTime<Utc>) -> ApiError {
+        let (_, next_day) = nairobi_day(now);
+        refusal("recipient_daily_amount", Some(next_day), false)
+    }
+
+    /// Reserves the merchant's daily caps for the payout (outside its creation transaction), or
+    /// refuses. `None`: no merchant cap is configured.
+    pub async fn reserve(&self, payout: &Payout, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError> {
         let (day, next_day) = nairobi_day(now);
-        match admission.kinds.get(index) {
-            Some(LimitKind::MerchantDaily) => {
-                let counters = match self.table.get(&merchant_day_key(&payout.owner, &day)).await {
-                    Ok(Some(item)) => item.counters,
-                    _ => Default::default(),
-                };
-                let count_full = self
-                    .config
-                    .merchant_daily_count
-                    .is_some_and(|cap| counters.get("count").copied().unwrap_or(0) + 1 > to_i64(cap));
-                if count_full {
-                    refusal("merchant_daily_payout_count", Some(next_day), true)
-                } else {
-                    refusal("merchant_daily_payout_amount", Some(next_day), false)
-                }
+        let Some(reservation) = merchant_reservation(
+            merchant_day_key(&payout.owner, &day),
+            self.config.merchant_daily_count,
+            self.config.merchant_daily_amount,
+            payout.amount.shillings(),
+            now,
+        ) else {
+            return Ok(None);
+        };
+        match reserve(self.table.as_ref(), &reservation).await {
+            Ok(true) => Ok(Some(reservation)),
+            Ok(false) if count_cap_is_full(self.table.as_ref(), &reservation).await => {
+                Err(refusal("merchant_daily_payout_count", Some(next_day), true))
             }
-            _ => refusal("recipient_daily_amount", Some(next_day), false),
+            Ok(false) => Err(refusal("merchant_daily_payout_amount", Some(next_day), false)),
+            Err(error) => Err(super::payments::store_error(error)),
         }
+    }
+
+    /// Gives a reservation back: the payout it was for was definitely not created.
+    pub async fn release(&self, reservation: &Reservation) {
+        give_back(self.table.as_ref(), reservation).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Msisdn;
+    use crate::secrets::Secret;
 
     #[test]
-    fn recipient_keys_hide_the_number_and_are_separate_from_payment_limits() {
+    fn recipient_keys_hide_the_number_are_per_merchant_and_separate_from_payment_limits() {
+        let phones = PhoneHasher::new(Secret::new("k".repeat(32)));
         let phone = Msisdn::parse("0712345678").unwrap();
-        let key = recipient_day_key(&phone, "2026-11-21");
+        let a = ClientId::parse("merchant-a").unwrap();
+        let b = ClientId::parse("merchant-b").unwrap();
+        let key = recipient_day_key(&a, &phones.hash(&phone), "2026-11-21");
         assert!(!key.contains("712345678"));
         assert!(key.starts_with("LIMIT#PO#"));
         assert_eq!(
             key,
-            recipient_day_key(&Msisdn::parse("+254712345678").unwrap(), "2026-11-21")
+            recipient_day_key(&a, &phones.hash(&Msisdn::parse("+254712345678").unwrap()), "2026-11-21")
+        );
+        assert_ne!(key, recipient_day_key(&b, &phones.hash(&phone), "2026-11-21"));
+        assert_ne!(
+            auto_approved_day_key(&a, &phones.hash(&phone), "2026-11-21"),
+            auto_approved_day_key(&b, &phones.hash(&phone), "2026-11-21")
         );
     }
 }

@@ -1,12 +1,16 @@
 //! Creating, approving and rejecting payouts.
 //!
 //! Creation is write-ahead: the idempotency claim, the payout and the limit counters are one
-//! transaction; then the payout's job (`{"payout_id": "po_..."}`) goes on the payout queue, and
-//! the API answers 202 (with the first response stored for replays). The worker
-//! ([`super::payout_worker`]) submits it to Daraja at the queue's pace. If the queue cannot take
-//! the job, the answer is still 202 (with `x-checkout-warning: enqueue-deferred`): the payout is
-//! committed and will be paid, because the sweeper enqueues a `pending` payout whose job was lost
-//! at its next check. A 5xx here would invite a retry with a new key, which pays twice.
+//! transaction (the merchant's daily caps are reserved just before it, outside it: see
+//! [`super::payout_limits`]); a payout the approval rule catches, alone or through the
+//! recipient's daily auto-approved total, is created `awaiting_approval` (and its idempotency
+//! record kept until it is decided). Then the payout's job (`{"payout_id": "po_..."}`) goes on
+//! the payout queue, and the API answers 202 (with the first response stored for replays). The
+//! worker ([`super::payout_worker`]) submits it to Daraja at the queue's pace. If the queue
+//! cannot take the job, the answer is still 202 (with `x-checkout-warning: enqueue-deferred`):
+//! the payout is committed and will be paid, because the sweeper enqueues a `pending` payout
+//! whose job was lost at its next check. A 5xx here would invite a retry with a new key, which
+//! pays twice.
 
 use std::sync::Arc;
 
@@ -14,8 +18,10 @@ use chrono::Duration;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::idempotent::{conflict_pause, CreationFailure, CONFLICT_RETRIES};
+use super::limits::{Admission, PhoneHasher};
 use super::payments::store_error;
-use super::payout_limits::PayoutLimits;
+use super::payout_limits::{self, PayoutLimits};
 use super::payout_settlement::{PayoutSettled, PayoutSettler};
 use crate::api::payouts::PayoutView;
 use crate::api::problem::ApiError;
@@ -24,7 +30,7 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::domain::payout::{NewPayout, Payout, PayoutEvent, PayoutIgnored, PayoutTimings};
 use crate::domain::{PayoutId, PayoutStatus};
-use crate::idempotency::{self, IdempotencyKey, Operation};
+use crate::idempotency::{self, IdempotencyKey, Operation, Retention};
 use crate::metrics;
 use crate::queue::{Queue, QueueError};
 use crate::repo::payouts::PayoutRepo;
@@ -109,6 +115,16 @@ fn canonical(request: &NewPayout) -> serde_json::Value {
     })
 }
 
+/// A payout awaiting approval may wait for days: its idempotency record is kept until the
+/// decision, so a retry with the key still finds it (and never creates a second payout).
+fn retention(payout: &Payout) -> Retention {
+    if payout.status == PayoutStatus::AwaitingApproval {
+        Retention::UntilDecided
+    } else {
+        Retention::FromCreation
+    }
+}
+
 fn created_response(payout: &Payout) -> ApiResponse {
     ApiResponse::json(StatusCode::ACCEPTED, &PayoutView::from(payout))
 }
@@ -149,53 +165,75 @@ impl PayoutsService {
             return Err(ApiError::Unavailable);
         };
         let now = self.clock.now();
+        let phones = PhoneHasher::from_secrets(&secrets).map_err(|error| {
+            tracing::error!(%error, "the limits key is not loaded");
+            ApiError::Unavailable
+        })?;
         let hash = idempotency::request_hash(&canonical(&request));
         let record_key = idempotency::record_key(client, Operation::CreatePayout, key);
-        let requires_approval = self
-            .config
-            .approval_threshold
-            .is_some_and(|t| request.amount.shillings() > t);
-        let mut payout = Payout::create(
+        let threshold = self.config.approval_threshold;
+        let create = |requires_approval: bool, id: PayoutId| {
+            let mut payout = Payout::create(
+                id,
+                client.clone(),
+                shortcode.clone(),
+                request.clone(),
+                requires_approval,
+                now,
+                self.config.timings,
+            );
+            if requires_approval {
+                payout.idempotency_record = Some(record_key.clone());
+            }
+            payout.created_by = Some(principal.client.clone());
+            payout
+        };
+        let mut payout = create(
+            threshold.is_some_and(|t| request.amount.shillings() > t),
             PayoutId::generate(),
-            client.clone(),
-            shortcode,
-            request,
-            requires_approval,
-            now,
-            self.config.timings,
         );
-        payout.created_by = Some(principal.client.clone());
         let admission = match &self.limits {
-            Some(limits) => Some(limits.admit(&payout, now).inspect_err(|r| refused(&payout, r))?),
+            Some(limits) => Some(
+                limits
+                    .admit(&payout, &phones, now)
+                    .inspect_err(|r| refused(&payout, r))?,
+            ),
             None => None,
         };
-        let mut writes = vec![
-            idempotency::claim(
+        let reservation = match &self.limits {
+            Some(limits) => limits
+                .reserve(&payout, now)
+                .await
+                .inspect_err(|r| refused(&payout, r))?,
+            None => None,
+        };
+        let created = self
+            .write_creation(
                 &record_key,
-                hash.clone(),
-                payout.id.as_str(),
+                &hash,
+                &mut payout,
+                admission.as_ref(),
+                &phones,
                 now,
-                self.config.idempotency_lock,
-            ),
-            PayoutRepo::insert(&payout),
-        ];
-        if let Some(admission) = &admission {
-            writes.extend(admission.writes.iter().cloned());
+                create,
+            )
+            .await;
+        if let Err(failure) = &created {
+            if let (Some(limits), Some(reservation), true) = (&self.limits, &reservation, failure.nothing_written()) {
+                limits.release(reservation).await;
+            }
         }
-        match self.table.write(writes).await {
+        match created {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { index: 0 }) => return self.resume(&record_key, &hash).await,
-            Err(StoreError::ConditionFailed { index }) if index >= 2 => {
-                let (Some(limits), Some(admission)) = (&self.limits, &admission) else {
-                    return Err(ApiError::Internal);
-                };
-                let refusal = limits.explain(admission, index - 2, &payout, now).await;
+            Err(CreationFailure::KeyTaken) => return self.resume(&record_key, &hash).await,
+            Err(CreationFailure::Refused(refusal)) => {
                 refused(&payout, &refusal);
                 return Err(refusal);
             }
-            Err(error) => return Err(store_error(error)),
+            Err(CreationFailure::Store { error, .. }) => return Err(store_error(error)),
         }
         payout.version = 1;
+        let requires_approval = payout.requires_approval;
         metrics::count(
             "PayoutsCreated",
             1,
@@ -203,7 +241,13 @@ impl PayoutsService {
         );
         tracing::info!(payout_id = %payout.id, phone = %payout.phone, amount = payout.amount.shillings(), status = payout.status.as_str(), "payout recorded");
         let queued = payout.status != PayoutStatus::Pending || self.enqueue_or_defer(&payout).await;
-        let record = idempotent::claimed(hash, payout.id.as_str(), now, self.config.idempotency_lock);
+        let record = idempotent::claimed_kept(
+            hash,
+            payout.id.as_str(),
+            now,
+            self.config.idempotency_lock,
+            retention(&payout),
+        );
         let response = deferred_if(created_response(&payout), !queued);
         // Queued already; if storing the answer fails, a retry with the key resumes the payout.
         idempotent::store_first_response(self.table.as_ref(), &record_key, &record, &response).await;
@@ -219,6 +263,81 @@ impl PayoutsService {
                 metrics::count("PayoutEnqueueDeferred", 1, &[]);
                 tracing::error!(%error, payout_id = %payout.id, next_check_at = ?payout.next_check_at, "payout recorded but not queued; the sweeper will queue it");
                 false
+            }
+        }
+    }
+
+    /// The creation transaction: idempotency claim, payout, recipient cap and (for a payout
+    /// that needs no approval) the auto-approved daily total. A payout that would pass that
+    /// total is made one awaiting approval (`create(true, id)`) and written again; a conflict
+    /// with another transaction is retried with jitter (the claim makes a retry safe: at most
+    /// one request ever writes the key), a bounded number of times.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_creation(
+        &self,
+        record_key: &str,
+        hash: &str,
+        payout: &mut Payout,
+        admission: Option<&Admission>,
+        phones: &PhoneHasher,
+        now: chrono::DateTime<chrono::Utc>,
+        create: impl Fn(bool, PayoutId) -> Payout,
+    ) -> Result<(), CreationFailure> {
+        let mut conflicts = 0;
+        loop {
+            let mut writes = vec![
+                idempotency::claim_kept(
+                    record_key,
+                    hash.to_owned(),
+                    payout.id.as_str(),
+                    now,
+                    self.config.idempotency_lock,
+                    retention(payout),
+                ),
+                PayoutRepo::insert(payout),
+            ];
+            if let Some(admission) = admission {
+                writes.extend(admission.writes.iter().cloned());
+            }
+            let auto_approval_index = match self.config.approval_threshold {
+                Some(threshold) if !payout.requires_approval => {
+                    writes.push(payout_limits::auto_approval(payout, phones, threshold, now));
+                    Some(writes.len() - 1)
+                }
+                _ => None,
+            };
+            match self.table.write(writes).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed { index: 0 }) => return Err(CreationFailure::KeyTaken),
+                Err(StoreError::ConditionFailed { index }) if Some(index) == auto_approval_index => {
+                    // Under the threshold alone, but not with what this recipient was already
+                    // paid today without approval: a second principal decides this one.
+                    metrics::count("PayoutApprovalsByDailyTotal", 1, &[]);
+                    *payout = create(true, payout.id.clone());
+                }
+                Err(StoreError::ConditionFailed { index }) if index >= 2 => {
+                    let (Some(limits), Some(admission)) = (&self.limits, admission) else {
+                        return Err(CreationFailure::Store {
+                            error: StoreError::Invalid(format!("write {index} of a payout creation failed")),
+                            nothing_written: true,
+                        });
+                    };
+                    return Err(CreationFailure::Refused(limits.explain(admission, index - 2, now)));
+                }
+                Err(StoreError::TransactionConflict) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    metrics::count("TransactionConflictRetries", 1, &[("Operation", "CreatePayout")]);
+                    tokio::time::sleep(conflict_pause(conflicts)).await;
+                }
+                Err(error) => {
+                    // A conflict that outlived its retries, or a failed condition, wrote nothing;
+                    // any other failure (a timeout) may have committed.
+                    let nothing_written = matches!(
+                        error,
+                        StoreError::TransactionConflict | StoreError::ConditionFailed { .. } | StoreError::Invalid(_)
+                    );
+                    return Err(CreationFailure::Store { error, nothing_written });
+                }
             }
         }
     }
@@ -266,6 +385,10 @@ impl PayoutsService {
             .map_err(store_error)?
         {
             PayoutSettled::Applied { after, .. } => {
+                if let Some(record_key) = &after.idempotency_record {
+                    // Decided: from now on its idempotency record expires as any other.
+                    idempotent::start_retention_at_decision(self.table.as_ref(), record_key, after.updated_at).await;
+                }
                 metrics::count(
                     "PayoutReviews",
                     1,

@@ -523,8 +523,9 @@ fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 /// Maps an SDK failure: a failed condition on a single write is write 0; validation is the
-/// caller's fault; everything else (throttling, 5xx, network, timeouts, a missing table) may
-/// pass and is `Unavailable`.
+/// caller's fault; a single write on an item of a transaction in progress is a
+/// `TransactionConflict` (nothing written, safe to resend); everything else (throttling, 5xx,
+/// network, timeouts, a missing table) may pass and is `Unavailable`.
 fn sdk_error<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -535,18 +536,24 @@ where
             "{operation}: request not built: {}",
             DisplayErrorContext(&error)
         )),
-        SdkError::ServiceError(context) => {
-            let code = context.err().code().unwrap_or("UnknownError");
-            let message = context.err().message().unwrap_or("");
-            match code {
-                "ConditionalCheckFailedException" => StoreError::ConditionFailed { index: 0 },
-                "ValidationException" | "SerializationException" => {
-                    StoreError::Invalid(format!("{operation}: {code}: {message}"))
-                }
-                _ => StoreError::Unavailable(format!("{operation}: {code}: {message}")),
-            }
-        }
+        SdkError::ServiceError(context) => service_error(
+            operation,
+            context.err().code().unwrap_or("UnknownError"),
+            context.err().message().unwrap_or(""),
+        ),
         _ => StoreError::Unavailable(format!("{operation}: {}", DisplayErrorContext(&error))),
+    }
+}
+
+/// A service error's code, as a [`StoreError`].
+fn service_error(operation: &str, code: &str, message: &str) -> StoreError {
+    match code {
+        "ConditionalCheckFailedException" => StoreError::ConditionFailed { index: 0 },
+        "TransactionConflictException" => StoreError::TransactionConflict,
+        "ValidationException" | "SerializationException" => {
+            StoreError::Invalid(format!("{operation}: {code}: {message}"))
+        }
+        _ => StoreError::Unavailable(format!("{operation}: {code}: {message}")),
     }
 }
 
@@ -564,13 +571,23 @@ fn transaction_error<R: std::fmt::Debug>(error: SdkError<TransactWriteItemsError
         // "Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]"
         codes = reasons_from_message(cancelled.message().unwrap_or(""));
     }
+    cancellation(&codes)
+}
+
+/// A cancelled transaction's reasons (one per write, `None` for writes that were fine), as a
+/// [`StoreError`]: a failed condition is definitive and wins; then validation; then a conflict
+/// with another transaction (nothing was written: resend); the rest (throttling) is transient.
+fn cancellation(codes: &[String]) -> StoreError {
     if let Some(index) = codes.iter().position(|c| c == "ConditionalCheckFailed") {
         return StoreError::ConditionFailed { index };
     }
     if codes.iter().any(|c| c == "ValidationError") {
         return StoreError::Invalid(format!("TransactWriteItems cancelled: {codes:?}"));
     }
-    // TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded...: retryable.
+    if codes.iter().any(|c| c == "TransactionConflict") {
+        return StoreError::TransactionConflict;
+    }
+    // ThrottlingError, ProvisionedThroughputExceeded...: retryable.
     StoreError::Unavailable(format!("TransactWriteItems cancelled: {codes:?}"))
 }
 
@@ -751,6 +768,33 @@ mod tests {
                        [None, ConditionalCheckFailed]";
         assert_eq!(reasons_from_message(message), vec!["None", "ConditionalCheckFailed"]);
         assert!(reasons_from_message("no list").is_empty());
+    }
+
+    #[test]
+    fn transaction_conflicts_are_their_own_retryable_error() {
+        let codes = |list: &[&str]| list.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            cancellation(&codes(&["None", "TransactionConflict", "None"])),
+            StoreError::TransactionConflict
+        );
+        // A failed condition is definitive: it wins over a conflict on another write.
+        assert_eq!(
+            cancellation(&codes(&["TransactionConflict", "ConditionalCheckFailed"])),
+            StoreError::ConditionFailed { index: 1 }
+        );
+        assert!(matches!(
+            cancellation(&codes(&["None", "ThrottlingError"])),
+            StoreError::Unavailable(_)
+        ));
+        // A single PutItem/UpdateItem/DeleteItem on an item of a transaction in progress.
+        assert_eq!(
+            service_error("PutItem", "TransactionConflictException", "in progress"),
+            StoreError::TransactionConflict
+        );
+        assert!(matches!(
+            service_error("PutItem", "ProvisionedThroughputExceededException", ""),
+            StoreError::Unavailable(_)
+        ));
     }
 
     #[test]

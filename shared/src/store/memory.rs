@@ -1,8 +1,19 @@
 //! In-process [`Table`] for unit tests and the dev stack, with DynamoDB's semantics.
 //!
-//! One `RwLock` guards plain maps; it is never held across an `.await` (there is none inside),
-//! so every operation is a short critical section. Each index partition is a `BTreeMap` from
-//! sort key to the set of item keys, so queries walk only their range.
+//! One `RwLock` guards plain maps; it is never held across an `.await`, so every operation is a
+//! short critical section. Each index partition is a `BTreeMap` from sort key to the set of item
+//! keys, so queries walk only their range.
+//!
+//! Transactions conflict as on DynamoDB. DynamoDB cancels a `TransactWriteItems` with
+//! `TransactionConflict` when another transaction is in progress on one of its items, and refuses
+//! a `PutItem`/`UpdateItem`/`DeleteItem` on such an item with `TransactionConflictException`;
+//! reads are not blocked (they see the last committed state). Here a batch of more than one write
+//! is prepared under the lock (conditions checked, its keys marked held), then waits a short hold
+//! (one scheduler turn by default, or [`MemoryTable::with_transaction_hold`]) with the lock
+//! released, then commits and releases its keys. Any batch or single write touching a held key in
+//! that window is refused with [`StoreError::TransactionConflict`]. Single writes never hold, so
+//! they stay one critical section. A transaction whose future is dropped during its hold still
+//! commits (it was "sent"), as DynamoDB's would.
 //!
 //! Where DynamoDB's behaviour is a choice (limits, key-condition shapes, how a filtered query
 //! pages), the rules live in [`rules`] and the DynamoDB adapter uses the same ones, so the two
@@ -12,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound as RangeBound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -24,8 +36,12 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 pub struct MemoryTable {
     state: RwLock<State>,
     clock: Clock,
+    /// How long a multi-write batch holds its items between prepare and commit (zero: one
+    /// scheduler turn).
+    hold: Duration,
     requests: AtomicU64,
     items_read: AtomicU64,
+    conflicts: AtomicU64,
 }
 
 #[derive(Default)]
@@ -35,6 +51,8 @@ struct State {
     items: BTreeMap<String, Item>,
     /// Per index: partition -> sort key -> item keys (ties ordered by item key).
     indexes: [BTreeMap<String, BTreeMap<String, BTreeSet<String>>>; 4],
+    /// Keys of items a transaction in progress holds (prepared, not yet committed).
+    held: BTreeSet<String>,
 }
 
 fn slot(index: Index) -> usize {
@@ -89,6 +107,72 @@ impl State {
         self.index(&item);
         self.items.insert(item.key.clone(), item);
     }
+
+    /// Checks every condition of the batch: the steps to commit, or why it cannot.
+    fn prepare(&self, writes: &[Write]) -> Result<Vec<Planned>, StoreError> {
+        // As DynamoDB reports it: a failed condition (the first, in batch order) wins over a
+        // conflict, which is retryable.
+        let mut planned = Vec::with_capacity(writes.len());
+        let mut conflict = false;
+        for (index, write) in writes.iter().enumerate() {
+            if self.held.contains(write.key()) {
+                conflict = true;
+                continue;
+            }
+            match plan(self, write)? {
+                Some(step) => planned.push(step),
+                None => return Err(StoreError::ConditionFailed { index }),
+            }
+        }
+        if conflict {
+            return Err(StoreError::TransactionConflict);
+        }
+        Ok(planned)
+    }
+
+    fn commit(&mut self, planned: Vec<Planned>) {
+        for step in planned {
+            match step {
+                Planned::Put(item) => self.put(item),
+                Planned::Delete(key) => self.remove(&key),
+                Planned::Add {
+                    key,
+                    counters,
+                    expires_at,
+                } => {
+                    let item = self
+                        .items
+                        .entry(key.clone())
+                        .or_insert_with(|| Item::new(key, 0, String::new()));
+                    for (name, value) in counters {
+                        item.counters.insert(name, value);
+                    }
+                    // `if_not_exists(expires_at, :e)`: set on creation, never moved later.
+                    if item.expires_at.is_none() {
+                        item.expires_at = expires_at;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A prepared transaction holding its keys; commits and releases them when dropped, so a
+/// transaction whose caller stops waiting still lands (DynamoDB's would) and never stays held.
+struct Prepared<'a> {
+    state: &'a RwLock<State>,
+    keys: Vec<String>,
+    planned: Vec<Planned>,
+}
+
+impl Drop for Prepared<'_> {
+    fn drop(&mut self) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.commit(std::mem::take(&mut self.planned));
+        for key in &self.keys {
+            state.held.remove(key);
+        }
+    }
 }
 
 impl Default for MemoryTable {
@@ -108,9 +192,23 @@ impl MemoryTable {
         MemoryTable {
             state: RwLock::new(State::default()),
             clock,
+            hold: Duration::ZERO,
             requests: AtomicU64::new(0),
             items_read: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
         }
+    }
+
+    /// Multi-write batches hold their items this long before committing (DynamoDB's own
+    /// transactions take milliseconds): a wider, deterministic conflict window for tests.
+    pub fn with_transaction_hold(mut self, hold: Duration) -> MemoryTable {
+        self.hold = hold;
+        self
+    }
+
+    /// Writes refused with [`StoreError::TransactionConflict`] since creation.
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
     }
 
     /// Drops items expired at `now_epoch`, as DynamoDB's TTL sweeper eventually does; returns how
@@ -120,7 +218,7 @@ impl MemoryTable {
         let expired: Vec<String> = state
             .items
             .values()
-            .filter(|item| item.is_expired(now_epoch))
+            .filter(|item| item.is_expired(now_epoch) && !state.held.contains(&item.key))
             .map(|item| item.key.clone())
             .collect();
         for key in &expired {
@@ -222,40 +320,33 @@ impl Table for MemoryTable {
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         rules::validate_writes(&writes)?;
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        self.count(1, 0);
-        // Check every condition first: the batch is all-or-nothing, and the error names the
-        // first failing write in batch order.
-        let mut planned = Vec::with_capacity(writes.len());
-        for (index, write) in writes.iter().enumerate() {
-            match plan(&state, write)? {
-                Some(step) => planned.push(step),
-                None => return Err(StoreError::ConditionFailed { index }),
-            }
-        }
-        for step in planned {
-            match step {
-                Planned::Put(item) => state.put(item),
-                Planned::Delete(key) => state.remove(&key),
-                Planned::Add {
-                    key,
-                    counters,
-                    expires_at,
-                } => {
-                    let item = state
-                        .items
-                        .entry(key.clone())
-                        .or_insert_with(|| Item::new(key, 0, String::new()));
-                    for (name, value) in counters {
-                        item.counters.insert(name, value);
-                    }
-                    // `if_not_exists(expires_at, :e)`: set on creation, never moved later.
-                    if item.expires_at.is_none() {
-                        item.expires_at = expires_at;
-                    }
+        let prepared = {
+            let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+            self.count(1, 0);
+            let planned = state.prepare(&writes).inspect_err(|error| {
+                if *error == StoreError::TransactionConflict {
+                    self.conflicts.fetch_add(1, Ordering::Relaxed);
                 }
+            })?;
+            if writes.len() == 1 {
+                // A single write is atomic on its own: no hold, no window.
+                state.commit(planned);
+                return Ok(());
             }
+            let keys: Vec<String> = writes.iter().map(|w| w.key().to_owned()).collect();
+            state.held.extend(keys.iter().cloned());
+            Prepared {
+                state: &self.state,
+                keys,
+                planned,
+            }
+        };
+        if self.hold.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(self.hold).await;
         }
+        drop(prepared);
         Ok(())
     }
 

@@ -195,6 +195,10 @@ pub enum StoreError {
     /// The store could not be reached or refused for capacity; safe to retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// Another transaction was in progress on one of the items (DynamoDB's
+    /// `TransactionConflict`); nothing was written, so the same writes may be sent again.
+    #[error("conflict with a transaction in progress on one of the items")]
+    TransactionConflict,
     /// A stored item could not be read back (a bug or a manual edit).
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
@@ -215,7 +219,10 @@ pub trait Table: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Item>, StoreError>;
 
     /// All writes happen, or none (a transaction when there is more than one).
-    /// At most 25 writes, each to a different key.
+    /// At most 25 writes, each to a different key. While a transaction is in progress on an
+    /// item, any other write to that item (single or in a transaction) is refused with
+    /// [`StoreError::TransactionConflict`], as DynamoDB does: hot items belong outside
+    /// transactions.
     async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError>;
 
     /// Items of one index partition within the bounds, in sort order, filtered; expired items are skipped.
