@@ -62,4 +62,8 @@ if [ "$quick" != "--quick" ]; then
   "$root/scripts/release-build.sh"
 fi
 
+step "Chaos and crash suite, short form (RELIABILITY.md): faults, SIGKILLs on moto, ground truth"
+cargo build -p devstack --bins
+target/debug/chaos --form short --out target/chaos
+
 step "All checks passed"

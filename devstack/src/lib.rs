@@ -2,6 +2,7 @@
 //! Daraja simulator, in-memory storage and queue (or AWS ones from configuration), and the
 //! callback processor consuming the queue. Tests start it in-process; `main.rs` runs it.
 
+pub mod chaos;
 pub mod load;
 pub mod payouts;
 
@@ -168,6 +169,12 @@ fn random_key() -> String {
 /// The secret JSON the dev stack runs with: the simulator's public test credentials, and fresh
 /// random keys for callback tokens and JWTs (or the given JWT key).
 fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
+    dev_secrets_with_keys(sim, jwt_secret, &random_key())
+}
+
+/// [`dev_secrets`] with a given callback key: a stack restarted on the same table (the chaos
+/// suite's crash form, through `CHECKOUT_SECRETS_JSON`) must accept the callback URLs it gave out.
+pub fn dev_secrets_with_keys(sim: &simulator::SimulatorConfig, jwt_secret: &str, callback_hmac_key: &str) -> String {
     let app = sim.apps.first();
     let stk = sim.stk_shortcodes.first();
     serde_json::json!({
@@ -178,7 +185,7 @@ fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
         "b2c_shortcode": sim.org_shortcodes.first().map(|o| o.shortcode.clone()),
         "b2c_initiator_name": sim.initiators.first().map(|i| i.name.clone()),
         "b2c_initiator_password": sim.initiators.first().map(|i| i.password.clone()),
-        "callback_hmac_key": random_key(),
+        "callback_hmac_key": callback_hmac_key,
         "jwt_hs256_secret": jwt_secret,
     })
     .to_string()

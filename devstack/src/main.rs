@@ -61,6 +61,12 @@ struct Args {
     /// Seconds between timeout sweeps (reconciliation of open payments).
     #[arg(long, default_value_t = 15)]
     sweep_interval: u64,
+    /// Seconds a sweep's claim on a payment or payout keeps other sweeps away (default 60).
+    #[arg(long)]
+    sweep_lease_seconds: Option<i64>,
+    /// First backoff, in seconds, between STK Queries of one payment (default 15; doubles, capped at 8x).
+    #[arg(long)]
+    sweep_backoff_seconds: Option<i64>,
 }
 
 #[tokio::main]
@@ -90,6 +96,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }
     };
+    let mut reconcile = settings.reconcile()?;
+    let mut payout_reconcile = settings.payout_reconcile()?;
+    if let Some(lease) = args.sweep_lease_seconds {
+        reconcile.lease = chrono::Duration::seconds(lease.max(1));
+        payout_reconcile.lease = chrono::Duration::seconds(lease.max(1));
+    }
+    if let Some(backoff) = args.sweep_backoff_seconds {
+        reconcile.backoff_base = chrono::Duration::seconds(backoff.max(1));
+        reconcile.backoff_max = chrono::Duration::seconds(backoff.max(1) * 8);
+    }
     let options = Options {
         listen: args.listen,
         daraja,
@@ -106,14 +122,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         metrics_interval: Some(Duration::from_secs(args.metrics_interval.max(1))),
         sweep_interval: Some(Duration::from_secs(args.sweep_interval.max(1))),
         // Limits and sweeper settings come from the same variables as in Lambda (LIMIT_*, SWEEP_*).
-        reconcile: settings.reconcile()?,
+        reconcile,
         limits: settings.limits()?,
         clock: None,
         // Payout settings come from the same variables as in Lambda (PAYOUT_*, LIMIT_PAYOUT_*).
         payouts: devstack::payouts::PayoutOptions {
             config: settings.payouts()?,
             limits: settings.payout_limits()?,
-            reconcile: settings.payout_reconcile()?,
+            reconcile: payout_reconcile,
             ..devstack::payouts::PayoutOptions::default()
         },
     };
