@@ -126,6 +126,18 @@ fn with_counts(
     plan
 }
 
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -172,13 +184,20 @@ async fn main() -> ExitCode {
     for plan in plans {
         let name = plan.name.clone();
         eprintln!("chaos: running {name} ...");
-        let result = chaos::run(RunOptions {
+        let run = chaos::run(RunOptions {
             plan,
             devstack_bin: args.devstack_bin.clone(),
             moto_endpoint: args.moto_endpoint.clone(),
             out_dir: args.out.clone(),
-        })
-        .await;
+        });
+        // Interrupted: returning drops the runtime and with it the child dev stack (killed on drop).
+        let result = tokio::select! {
+            result = run => result,
+            _ = interrupted() => {
+                eprintln!("chaos: interrupted");
+                return ExitCode::from(130);
+            }
+        };
         match result {
             Ok(report) => {
                 println!("{}", report.render(args.show));

@@ -63,6 +63,24 @@ impl AwsResources {
         })
     }
 
+    /// Deletes the run's table and queues: moto keeps everything in memory, and its transactions
+    /// copy whole tables, so leftovers make every later run slower and bigger.
+    pub async fn delete(&self) {
+        let dynamo = checkout::aws::dynamo_client(&self.sdk);
+        if let Err(error) = dynamo.delete_table().table_name(&self.table).send().await {
+            tracing::warn!(%error, table = %self.table, "could not delete the run's table");
+        }
+        let sqs = checkout::aws::sqs_client(&self.sdk);
+        for url in [
+            &self.callback_queue,
+            &self.callback_dlq,
+            &self.payout_queue,
+            &self.payout_dlq,
+        ] {
+            let _ = sqs.delete_queue().queue_url(url.as_str()).send().await;
+        }
+    }
+
     /// Messages in a dead-letter queue (read and left to expire: the run is over).
     pub async fn dead_letters(&self, url: &str) -> usize {
         let queue = SqsQueue::new(checkout::aws::sqs_client(&self.sdk), url);
@@ -295,7 +313,10 @@ impl Target {
     pub async fn shutdown(self) {
         match self {
             Target::InProcess(stack) => stack.shutdown().await,
-            Target::Child(child, _) => child.lock().await.kill().await,
+            Target::Child(child, aws) => {
+                child.lock().await.kill().await;
+                aws.delete().await;
+            }
         }
     }
 }
