@@ -217,16 +217,25 @@ fn stk(inputs: &Inputs, verdict: &mut Verdict) {
         match (paid, status) {
             (true, "completed") => {
                 let receipt = moved[0].receipt.as_deref();
-                if let Some(shown) = payment["mpesa_receipt"].as_str() {
-                    if Some(shown) != receipt {
-                        verdict.fail(
-                            Flow::Stk,
-                            Check::WrongFinalState,
-                            &record,
-                            format!("receipt {shown}, Daraja's is {receipt:?}"),
-                            truth.clone(),
-                        );
-                    }
+                match payment["mpesa_receipt"].as_str() {
+                    Some(shown) if Some(shown) != receipt => verdict.fail(
+                        Flow::Stk,
+                        Check::WrongFinalState,
+                        &record,
+                        format!("receipt {shown}, Daraja's is {receipt:?}"),
+                        truth.clone(),
+                    ),
+                    // A success callback we acknowledged carries the receipt, and the state
+                    // machine attaches it even to a payment reconciliation completed first: a
+                    // missing one is an update lost (overwritten by a stale write).
+                    None if moved.iter().any(|r| delivered(r, FaultTarget::StkCallback)) => verdict.fail(
+                        Flow::Stk,
+                        Check::Lost,
+                        &record,
+                        "the success callback was acknowledged, yet the payment has no receipt",
+                        truth.clone(),
+                    ),
+                    _ => {}
                 }
                 if payment["amount"].as_u64() != moved[0].amount {
                     verdict.fail(
@@ -418,7 +427,22 @@ fn payouts(inputs: &Inputs, verdict: &mut Verdict) {
         let paid = moved > 0;
         let reviewed = sent.is_some_and(|s| s.reviews.iter().any(|a| a.is_success()));
         match (paid, status) {
-            (true, "completed") | (false, "failed") | (false, "rejected") => {}
+            (true, "completed") => {
+                // The result we acknowledged carries the receipt; a missing one is an update lost.
+                let acknowledged = rows
+                    .iter()
+                    .any(|r| r.money_moved && delivered(r, FaultTarget::B2cResult));
+                if acknowledged && payout["mpesa_receipt"].is_null() {
+                    verdict.fail(
+                        Flow::Payouts,
+                        Check::Lost,
+                        &record,
+                        "the success result was acknowledged, yet the payout has no receipt",
+                        truth,
+                    );
+                }
+            }
+            (false, "failed") | (false, "rejected") => {}
             (true, "failed") | (true, "rejected") => verdict.fail(
                 Flow::Payouts,
                 Check::WrongFinalState,

@@ -102,13 +102,17 @@ fn payout_op(id: &str) -> Op {
     })
 }
 
+/// A payment as the API lists it; a completed one carries the receipt the test's push issues
+/// (`R` + the number of the reference).
 fn payment(reference: &str, id: &str, status: &str) -> Value {
+    let receipt = (status == "completed").then(|| format!("R{}", &reference[1..]));
     json!({"id": id, "reference": reference, "status": status, "amount": 100, "checkout_request_id": format!("ws_CO_{reference}"),
-           "mpesa_receipt": null, "metadata": {"chaos_id": reference}})
+           "mpesa_receipt": receipt, "metadata": {"chaos_id": reference}})
 }
 
 fn payout(chaos: &str, id: &str, status: &str) -> Value {
-    json!({"id": id, "originator_conversation_id": id, "status": status, "requires_approval": false, "metadata": {"chaos_id": chaos}})
+    json!({"id": id, "originator_conversation_id": id, "status": status, "requires_approval": false,
+           "mpesa_receipt": "R9", "metadata": {"chaos_id": chaos}})
 }
 
 struct Case {
@@ -167,6 +171,36 @@ fn a_customer_who_paid_is_never_shown_failed_and_nothing_paid_is_never_completed
         v.findings[0].truth[0]["money_moved"] == true,
         "the ground-truth row is named"
     );
+}
+
+#[test]
+fn a_receipt_acknowledged_but_missing_is_an_update_lost() {
+    let mut case = Case::new(vec![payment_op("P1"), payment_op("P2"), payout_op("O1")]);
+    let mut reconciled = push("P2", true, "R2");
+    reconciled.callbacks[0].state = AttemptState::Dropped;
+    let mut paid_out = b2c("po_1", TxStatus::Completed, true, "2026-11-21T14:30:05.000+03:00");
+    paid_out
+        .callbacks
+        .push(attempt(FaultTarget::B2cResult, AttemptState::Delivered));
+    case.rows = vec![push("P1", true, "R1"), reconciled, paid_out];
+    // P1's callback reached us, P2's did not (reconciliation completed it: no receipt is right).
+    case.observed.payments = vec![payment("P1", "pay_1", "completed"), payment("P2", "pay_2", "completed")];
+    for p in &mut case.observed.payments {
+        p["mpesa_receipt"] = Value::Null;
+    }
+    let mut payout = payout("O1", "po_1", "completed");
+    payout["mpesa_receipt"] = Value::Null;
+    case.observed.payouts = vec![payout];
+    assert_eq!(
+        checks(&case.verdict()),
+        vec![
+            (Flow::Stk, Check::Lost, "P1 pay_1".to_owned()),
+            (Flow::Payouts, Check::Lost, "O1 po_1".to_owned()),
+        ]
+    );
+    case.observed.payments[0]["mpesa_receipt"] = json!("R1");
+    case.observed.payouts[0]["mpesa_receipt"] = json!("R9");
+    assert!(case.verdict().findings.is_empty());
 }
 
 #[test]
