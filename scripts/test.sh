@@ -62,4 +62,21 @@ if [ "$quick" != "--quick" ]; then
   "$root/scripts/release-build.sh"
 fi
 
+step "Chaos and crash suite, short form (RELIABILITY.md): faults, SIGKILLs on moto, ground truth"
+# The workspace's bins (as the tests built them): `-p devstack` alone would rebuild dependencies
+# with other features. The two parts run side by side (the crash part is paced for moto).
+cargo build --workspace --bins
+mkdir -p target/chaos
+target/debug/chaos --form short --part memory --out target/chaos >target/chaos/memory.log 2>&1 &
+chaos_memory=$!
+crash_status=0
+target/debug/chaos --form short --part crash --out target/chaos || crash_status=$?
+memory_status=0
+wait "$chaos_memory" || memory_status=$?
+cat target/chaos/memory.log
+if [ "$memory_status" != 0 ] || [ "$crash_status" != 0 ]; then
+  echo "chaos suite failed (memory part: exit $memory_status, crash part: exit $crash_status); reports in target/chaos"
+  exit 1
+fi
+
 step "All checks passed"

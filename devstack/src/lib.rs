@@ -2,6 +2,7 @@
 //! Daraja simulator, in-memory storage and queue (or AWS ones from configuration), and the
 //! callback processor consuming the queue. Tests start it in-process; `main.rs` runs it.
 
+pub mod chaos;
 pub mod load;
 pub mod payouts;
 
@@ -192,6 +193,12 @@ fn random_key() -> String {
 /// The secret JSON the dev stack runs with: the simulator's public test credentials, and fresh
 /// random keys for callback tokens, limit keys' phone hashes and JWTs (or the given JWT key).
 fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
+    dev_secrets_with_keys(sim, jwt_secret, &random_key())
+}
+
+/// [`dev_secrets`] with a given callback key: a stack restarted on the same table (the chaos
+/// suite's crash form, through `CHECKOUT_SECRETS_JSON`) must accept the callback URLs it gave out.
+pub fn dev_secrets_with_keys(sim: &simulator::SimulatorConfig, jwt_secret: &str, callback_hmac_key: &str) -> String {
     let app = sim.apps.first();
     let stk = sim.stk_shortcodes.first();
     serde_json::json!({
@@ -205,8 +212,9 @@ fn dev_secrets(sim: &simulator::SimulatorConfig, jwt_secret: &str) -> String {
         // The simulator's initiator has every role: it verifies C2B receipts too.
         "c2b_initiator_name": sim.initiators.first().map(|i| i.name.clone()),
         "c2b_initiator_password": sim.initiators.first().map(|i| i.password.clone()),
-        "callback_hmac_key": random_key(),
-        "limits_hmac_key": random_key(),
+        // No `limits_hmac_key`: it is derived from the callback key, so a restarted stack keeps
+        // its phones' limit counters.
+        "callback_hmac_key": callback_hmac_key,
         "jwt_hs256_secret": jwt_secret,
     })
     .to_string()
@@ -276,10 +284,12 @@ impl DevStack {
             }
         };
 
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+        // One Daraja call's bound (DARAJA_TIMEOUT_MS, 15 s by default), as in Lambda.
+        let daraja_timeout = settings.daraja_timeout()?;
+        let http = reqwest::Client::builder().timeout(daraja_timeout).build()?;
         let daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(daraja_url.clone(), http, RetryPolicy::default()));
         let c2b_daraja = daraja.clone();
-        let sweeper_http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+        let sweeper_http = reqwest::Client::builder().timeout(daraja_timeout).build()?;
         let sweeper_daraja: Arc<dyn Daraja> = Arc::new(HttpDaraja::new(
             daraja_url.clone(),
             sweeper_http,

@@ -61,6 +61,30 @@ struct Args {
     /// Seconds between timeout sweeps (reconciliation of open payments).
     #[arg(long, default_value_t = 15)]
     sweep_interval: u64,
+    /// Seconds a sweep's claim on a payment or payout keeps other sweeps away (default 60).
+    #[arg(long)]
+    sweep_lease_seconds: Option<i64>,
+    /// First backoff, in seconds, between STK Queries of one payment (default 15; doubles, capped at 8x).
+    #[arg(long)]
+    sweep_backoff_seconds: Option<i64>,
+    /// Seconds between Transaction Status checks of one unverified C2B confirmation (default 120).
+    #[arg(long)]
+    c2b_verify_interval_seconds: Option<i64>,
+    /// Seconds after receipt before "not found" may reject a C2B confirmation (default 1800).
+    #[arg(long)]
+    c2b_verify_deadline_seconds: Option<i64>,
+}
+
+/// The C2B verification sweep's settings, with the flags' timings.
+fn c2b_verify(args: &Args) -> checkout::services::c2b_verification::C2bVerifyConfig {
+    let mut config = checkout::services::c2b_verification::C2bVerifyConfig::default();
+    if let Some(interval) = args.c2b_verify_interval_seconds {
+        config.timings.interval = chrono::Duration::seconds(interval.max(1));
+    }
+    if let Some(deadline) = args.c2b_verify_deadline_seconds {
+        config.timings.deadline = chrono::Duration::seconds(deadline.max(1));
+    }
+    config
 }
 
 #[tokio::main]
@@ -76,6 +100,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if args.first_check_seconds < 1 || args.deadline_seconds <= args.first_check_seconds {
         return Err("--deadline-seconds must exceed --first-check-seconds, which must be at least 1".into());
     }
+    let mut c2b_verify = c2b_verify(&args);
+    // The sweeps share one pace (SWEEP_QUERIES_PER_SECOND).
+    c2b_verify.queries_per_second = settings.reconcile()?.queries_per_second;
     let daraja = match args.daraja_base_url {
         Some(base_url) => DarajaTarget::External { base_url },
         None => {
@@ -90,6 +117,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }
     };
+    let mut reconcile = settings.reconcile()?;
+    let mut payout_reconcile = settings.payout_reconcile()?;
+    if let Some(lease) = args.sweep_lease_seconds {
+        reconcile.lease = chrono::Duration::seconds(lease.max(1));
+        payout_reconcile.lease = chrono::Duration::seconds(lease.max(1));
+    }
+    if let Some(backoff) = args.sweep_backoff_seconds {
+        reconcile.backoff_base = chrono::Duration::seconds(backoff.max(1));
+        reconcile.backoff_max = chrono::Duration::seconds(backoff.max(1) * 8);
+    }
     let options = Options {
         listen: args.listen,
         daraja,
@@ -106,17 +143,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         metrics_interval: Some(Duration::from_secs(args.metrics_interval.max(1))),
         sweep_interval: Some(Duration::from_secs(args.sweep_interval.max(1))),
         // Limits and sweeper settings come from the same variables as in Lambda (LIMIT_*, SWEEP_*).
-        reconcile: settings.reconcile()?,
+        reconcile,
         limits: settings.limits()?,
         clock: None,
         // Payout settings come from the same variables as in Lambda (PAYOUT_*, LIMIT_PAYOUT_*).
         payouts: devstack::payouts::PayoutOptions {
             config: settings.payouts()?,
             limits: settings.payout_limits()?,
-            reconcile: settings.payout_reconcile()?,
+            reconcile: payout_reconcile,
+            worker: devstack::payouts::PayoutWorkerOptions {
+                submission_lease: settings.payout_submission_lease()?,
+                ..devstack::payouts::PayoutOptions::default().worker
+            },
             ..devstack::payouts::PayoutOptions::default()
         },
-        c2b_verify: Default::default(),
+        c2b_verify,
     };
     let stack = DevStack::start(options).await?;
     let token = stack.token("dev-merchant", DEV_TOKEN_SCOPES, Duration::from_secs(24 * 3600));

@@ -78,6 +78,9 @@ pub mod vars {
     pub const PAYOUT_REQUEUE_SECONDS: &str = "PAYOUT_REQUEUE_SECONDS";
     /// Payouts of one SQS batch the worker submits at once (4).
     pub const PAYOUT_WORKER_CONCURRENCY: &str = "PAYOUT_WORKER_CONCURRENCY";
+    /// Seconds a worker's submission lease on a payout keeps other jobs away (300); longer than
+    /// one Daraja call (`DARAJA_TIMEOUT_MS`).
+    pub const PAYOUT_SUBMISSION_LEASE_SECONDS: &str = "PAYOUT_SUBMISSION_LEASE_SECONDS";
     /// Transaction Status queries per second the payout sweep may make (5).
     pub const PAYOUT_SWEEP_QUERIES_PER_SECOND: &str = "PAYOUT_SWEEP_QUERIES_PER_SECOND";
     /// `true` lets C2B URLs be plain HTTP (dev stack, simulator); production requires HTTPS.
@@ -272,6 +275,7 @@ pub const FUNCTIONS: &[FunctionVars] = &[
             DARAJA_TIMEOUT_MS,
             B2C_CERTIFICATE_FILE,
             PAYOUT_WORKER_CONCURRENCY,
+            PAYOUT_SUBMISSION_LEASE_SECONDS,
         ],
     },
     FunctionVars {
@@ -721,8 +725,24 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         Ok(crate::services::payout_worker::PayoutWorkerConfig {
             public_base_url: self.payments_base_url()?,
             concurrency: self.parsed(vars::PAYOUT_WORKER_CONCURRENCY, 4usize)?.max(1),
-            submission_lease: crate::services::payout_worker::PayoutWorkerConfig::DEFAULT_SUBMISSION_LEASE,
+            submission_lease: self.payout_submission_lease()?,
         })
+    }
+
+    /// How long a payout job's submission lease lasts. It must outlast one Daraja call: a job
+    /// that finds another's lease expired never sends again (the earlier attempt may have paid)
+    /// but asks Transaction Status, so a lease shorter than the call only delays the payout.
+    pub fn payout_submission_lease(&self) -> Result<chrono::Duration, ConfigError> {
+        let default = crate::services::payout_worker::PayoutWorkerConfig::DEFAULT_SUBMISSION_LEASE;
+        let seconds: i64 = self.parsed(vars::PAYOUT_SUBMISSION_LEASE_SECONDS, default.num_seconds())?;
+        let call_ms = self.daraja_timeout()?.as_millis() as i64;
+        if seconds * 1000 <= call_ms {
+            return Err(ConfigError::Invalid {
+                name: vars::PAYOUT_SUBMISSION_LEASE_SECONDS,
+                reason: format!("must exceed one Daraja call (DARAJA_TIMEOUT_MS = {call_ms})"),
+            });
+        }
+        Ok(chrono::Duration::seconds(seconds))
     }
 
     pub fn payout_reconcile(
@@ -903,6 +923,7 @@ pub mod examples {
             PAYOUT_DEADLINE_SECONDS => "600",
             PAYOUT_REQUEUE_SECONDS => "300",
             PAYOUT_WORKER_CONCURRENCY => "4",
+            PAYOUT_SUBMISSION_LEASE_SECONDS => "300",
             PAYOUT_SWEEP_QUERIES_PER_SECOND => "5",
             C2B_ALLOW_HTTP => "false",
             C2B_VALIDATION_BUDGET_MS => "300",
@@ -1045,6 +1066,32 @@ mod tests {
         assert!(settings(&[(vars::C2B_FALLBACK_DECISION, "maybe")])
             .c2b_validation()
             .is_err());
+    }
+
+    #[test]
+    fn a_submission_lease_must_outlast_one_daraja_call() {
+        let settings =
+            |pairs: &[(&str, &str)]| from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        assert_eq!(
+            settings(&[]).payout_submission_lease().unwrap(),
+            chrono::Duration::seconds(300)
+        );
+        let short = settings(&[
+            (vars::PAYOUT_SUBMISSION_LEASE_SECONDS, "10"),
+            (vars::DARAJA_TIMEOUT_MS, "10000"),
+        ]);
+        assert!(matches!(
+            short.payout_submission_lease(),
+            Err(ConfigError::Invalid {
+                name: vars::PAYOUT_SUBMISSION_LEASE_SECONDS,
+                ..
+            })
+        ));
+        let fits = settings(&[
+            (vars::PAYOUT_SUBMISSION_LEASE_SECONDS, "11"),
+            (vars::DARAJA_TIMEOUT_MS, "10000"),
+        ]);
+        assert_eq!(fits.payout_submission_lease().unwrap(), chrono::Duration::seconds(11));
     }
 
     #[test]

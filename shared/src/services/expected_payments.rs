@@ -19,7 +19,7 @@ use crate::domain::{ClientId, ExpectedPaymentId, Metadata};
 use crate::idempotency::{self, IdempotencyKey, Operation};
 use crate::metrics;
 use crate::repo::c2b as repo;
-use crate::services::idempotent::{self, Resumed};
+use crate::services::idempotent::{self, conflict_pause, Resumed, CONFLICT_RETRIES};
 use crate::services::payments::store_error;
 use crate::store::{StoreError, Table};
 
@@ -113,6 +113,7 @@ impl ExpectedPaymentsService {
             now,
         );
         let mut replacing = None;
+        let mut conflicts = 0;
         for attempt in 0.. {
             let mut writes = vec![idempotency::claim(
                 &record_key,
@@ -151,6 +152,18 @@ impl ExpectedPaymentsService {
                         code: "account_number_in_use",
                         detail: "the account number is being claimed by another request; retry".into(),
                     })
+                }
+                // Cancelled by a concurrent transaction on the same key or account (a retry of
+                // this request racing it): nothing was written, and the claim makes sending it
+                // again safe, so pause (with jitter) and try again.
+                Err(StoreError::TransactionConflict) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    metrics::count(
+                        "TransactionConflictRetries",
+                        1,
+                        &[("Operation", "CreateExpectedPayment")],
+                    );
+                    tokio::time::sleep(conflict_pause(conflicts)).await;
                 }
                 Err(error) => return Err(store_error(error)),
             }
