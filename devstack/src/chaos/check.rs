@@ -410,6 +410,21 @@ fn payouts(inputs: &Inputs, verdict: &mut Verdict) {
                     "b2c_resent_after_a_crash",
                     format!("{} more B2C request(s) after a crash", repeats.len()),
                 );
+            } else if accepted.len() == 1 && ambiguous_answer(first) {
+                // The first request's answer was lost (5xx after Daraja took it, a timeout): once
+                // its lease ran out the payout was resubmitted with the same
+                // OriginatorConversationID, and Daraja refused that as a duplicate. One payment;
+                // the product's documented design (docs/operations.md, PAYOUT_SUBMISSION_LEASE_SECONDS).
+                verdict.tolerate(
+                    Flow::Payouts,
+                    &record,
+                    "b2c_resubmitted_after_an_ambiguous_answer_refused_as_duplicate",
+                    format!(
+                        "{} resubmission(s) after {}, refused by Daraja as duplicates",
+                        repeats.len(),
+                        first.faults.join(", ")
+                    ),
+                );
             } else {
                 verdict.fail(
                     Flow::Payouts,
@@ -639,6 +654,10 @@ fn c2b(inputs: &Inputs, verdict: &mut Verdict) {
                     json!([summary(row)]),
                 ),
                 None => {}
+                // Recorded, not verified yet: it moves no money until it is (and is linked then).
+                Some(rec) if verification && verification_status(rec) == Some("unverified") => {
+                    verdict.open(Flow::C2b, &name, "echo_not_verified_yet", "unverified");
+                }
                 Some(rec) if rec["kind"] != "stk_duplicate" => verdict.fail(
                     Flow::C2b,
                     Check::AppliedTwice,
@@ -814,3 +833,9 @@ fn invoices(inputs: &Inputs, verdict: &mut Verdict) {
 #[cfg(test)]
 #[path = "check_tests.rs"]
 mod tests;
+
+/// Whether the answer to a request Daraja took was lost to us (an error fault injected after
+/// processing): the caller could not know the request arrived.
+fn ambiguous_answer(row: &TransactionRecord) -> bool {
+    row.faults.iter().any(|f| f.contains("(after)"))
+}

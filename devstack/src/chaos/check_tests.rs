@@ -308,6 +308,36 @@ fn payouts_paid_but_failed_sent_twice_or_unknown_to_the_api_are_caught() {
 }
 
 #[test]
+fn a_resubmission_refused_as_duplicate_is_tolerated_only_after_a_lost_answer() {
+    let mut case = Case::new(vec![payout_op("O2")]);
+    let first = b2c("po_2", TxStatus::Completed, true, "2026-11-21T14:30:05.000+03:00");
+    let again = b2c("po_2", TxStatus::Rejected, false, "2026-11-21T14:30:16.000+03:00");
+    case.rows = vec![first.clone(), again.clone()];
+    case.observed.payouts = vec![payout("O2", "po_2", "completed")];
+    // The first answer reached us: resending was a bug.
+    assert_eq!(
+        checks(&case.verdict()),
+        vec![(Flow::Payouts, Check::SentTwice, "O2 po_2".to_owned())]
+    );
+    // Its answer was lost after Daraja took it: the lease ran out, Daraja refused the resubmission.
+    let mut lost_answer = first;
+    lost_answer.faults = vec!["http_503(after)".into()];
+    case.rows = vec![lost_answer.clone(), again];
+    let v = case.verdict();
+    assert!(checks(&v).is_empty(), "{:?}", checks(&v));
+    assert_eq!(
+        v.tolerated[0].reason,
+        "b2c_resubmitted_after_an_ambiguous_answer_refused_as_duplicate"
+    );
+    // Two accepted requests are never tolerated.
+    case.rows = vec![
+        lost_answer,
+        b2c("po_2", TxStatus::Completed, false, "2026-11-21T14:30:16.000+03:00"),
+    ];
+    assert!(checks(&case.verdict()).contains(&(Flow::Payouts, Check::SentTwice, "O2 po_2".to_owned())));
+}
+
+#[test]
 fn a_5xx_for_a_payout_that_is_then_paid_names_the_payout() {
     let mut case = Case::new(vec![payout_op("O1")]);
     case.rows = vec![b2c("po_1", TxStatus::Completed, true, "2026-11-21T14:30:05.000+03:00")];
@@ -362,6 +392,20 @@ fn an_stk_echo_counted_as_new_money_is_applied_twice_and_a_linked_one_passes() {
     // Linked to another payment: wrong.
     case.observed.c2b_payments[1]["payment_id"] = json!("pay_1");
     assert!(checks(&case.verdict()).contains(&(Flow::C2b, Check::WrongFinalState, "P2 pay_2 echo R2".into())));
+
+    // With verification (the API's `verification.status`): an echo still waiting for it moves
+    // no money yet, so it is open, not counted twice; once verified it must be linked.
+    case.observed.c2b_payments[1]["payment_id"] = json!("pay_2");
+    case.observed.c2b_payments[0]["verification"] = json!({"status": "unverified"});
+    case.observed.c2b_payments[1]["verification"] = json!({"status": "verified", "method": "stk_receipt"});
+    let v = case.verdict();
+    assert!(checks(&v).is_empty(), "{:?}", checks(&v));
+    assert!(v.still_open.iter().any(|o| o.reason == "echo_not_verified_yet"));
+    case.observed.c2b_payments[0]["verification"] = json!({"status": "verified"});
+    assert_eq!(
+        checks(&case.verdict()),
+        vec![(Flow::C2b, Check::AppliedTwice, "P1 pay_1 echo R1".to_owned())]
+    );
 }
 
 #[test]
@@ -424,6 +468,14 @@ fn a_forged_confirmation_is_phantom_money_unless_it_stays_unverified() {
     case.observed.c2b_payments[0]["verification"] = json!("anomaly");
     case.observed.c2b_payments[0]["match"]["status"] = json!("unmatched");
     assert!(case.verdict().findings.is_empty());
+    // As the API shows it: rejected by Transaction Status is clean, verified would be phantom.
+    case.observed.c2b_payments[0]["verification"] = json!({"status": "rejected", "reason": "not_found"});
+    assert!(case.verdict().findings.is_empty());
+    case.observed.c2b_payments[0]["verification"] = json!({"status": "verified"});
+    assert_eq!(
+        checks(&case.verdict()),
+        vec![(Flow::C2b, Check::Phantom, "TKF0000001 c2b_f".to_owned())]
+    );
 }
 
 #[test]

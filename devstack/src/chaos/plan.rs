@@ -271,6 +271,12 @@ impl ChaosPlan {
             invoices: c2b / 2,
             forged_c2b: (c2b / 50).max(1),
             rate,
+            // The long form's thousands of C2B confirmations are verified by Transaction Status
+            // after the drive ends: give the verification sweep time to finish them.
+            settle_timeout: Duration::from_secs(match form {
+                Form::Short => 90,
+                Form::Long => 420,
+            }),
             ..ChaosPlan::base(&format!("{}-memory", form.label()), seed, BackendKind::Memory)
         }
     }
