@@ -225,6 +225,37 @@ pub(crate) fn merchant_reservation(
     })
 }
 
+/// A merchant's daily caps on one counter item, and the names a refusal gives each.
+pub(crate) struct MerchantCaps {
+    pub key: String,
+    pub count: Option<u64>,
+    pub amount: Option<u64>,
+    pub count_limit: &'static str,
+    pub amount_limit: &'static str,
+}
+
+/// Reserves `amount` (and one more in the count) against `caps`, outside any creation
+/// transaction, or refuses naming the cap that is full. `None`: no cap is configured.
+pub(crate) async fn reserve_merchant_caps(
+    table: &dyn Table,
+    caps: MerchantCaps,
+    amount: u64,
+    now: DateTime<Utc>,
+) -> Result<Option<Reservation>, ApiError> {
+    let (_, next_day) = nairobi_day(now);
+    let Some(reservation) = merchant_reservation(caps.key, caps.count, caps.amount, amount, now) else {
+        return Ok(None);
+    };
+    match reserve(table, &reservation).await {
+        Ok(true) => Ok(Some(reservation)),
+        Ok(false) if count_cap_is_full(table, &reservation).await => {
+            Err(refusal(caps.count_limit, Some(next_day), true))
+        }
+        Ok(false) => Err(refusal(caps.amount_limit, Some(next_day), false)),
+        Err(error) => Err(super::payments::store_error(error)),
+    }
+}
+
 /// Whether the count cap is the one a refused reservation would have passed (else the amount).
 pub(crate) async fn count_cap_is_full(table: &dyn Table, reservation: &Reservation) -> bool {
     let stored = match table.get(reservation.key()).await {
@@ -388,24 +419,20 @@ impl AdmissionControl for Limits {
     }
 
     async fn reserve(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError> {
-        let (day, next_day) = nairobi_day(now);
-        let Some(reservation) = merchant_reservation(
-            merchant_day_key(&payment.owner, &day),
-            self.config.merchant_daily_count,
-            self.config.merchant_daily_amount,
+        let (day, _) = nairobi_day(now);
+        reserve_merchant_caps(
+            self.table.as_ref(),
+            MerchantCaps {
+                key: merchant_day_key(&payment.owner, &day),
+                count: self.config.merchant_daily_count,
+                amount: self.config.merchant_daily_amount,
+                count_limit: "merchant_daily_count",
+                amount_limit: "merchant_daily_amount",
+            },
             payment.amount.shillings(),
             now,
-        ) else {
-            return Ok(None);
-        };
-        match reserve(self.table.as_ref(), &reservation).await {
-            Ok(true) => Ok(Some(reservation)),
-            Ok(false) if count_cap_is_full(self.table.as_ref(), &reservation).await => {
-                Err(refusal("merchant_daily_count", Some(next_day), true))
-            }
-            Ok(false) => Err(refusal("merchant_daily_amount", Some(next_day), false)),
-            Err(error) => Err(super::payments::store_error(error)),
-        }
+        )
+        .await
     }
 
     async fn release(&self, reservation: &Reservation) {

@@ -28,8 +28,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::limits::{
-    count_cap_is_full, give_back, merchant_reservation, nairobi_day, refusal, reserve, to_i64, Admission, LimitKind,
-    PhoneHasher, Reservation,
+    give_back, nairobi_day, refusal, reserve_merchant_caps, to_i64, Admission, LimitKind, MerchantCaps, PhoneHasher,
+    Reservation,
 };
 use crate::api::problem::ApiError;
 use crate::domain::payout::Payout;
@@ -128,24 +128,20 @@ impl PayoutLimits {
     /// Reserves the merchant's daily caps for the payout (outside its creation transaction), or
     /// refuses. `None`: no merchant cap is configured.
     pub async fn reserve(&self, payout: &Payout, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError> {
-        let (day, next_day) = nairobi_day(now);
-        let Some(reservation) = merchant_reservation(
-            merchant_day_key(&payout.owner, &day),
-            self.config.merchant_daily_count,
-            self.config.merchant_daily_amount,
+        let (day, _) = nairobi_day(now);
+        reserve_merchant_caps(
+            self.table.as_ref(),
+            MerchantCaps {
+                key: merchant_day_key(&payout.owner, &day),
+                count: self.config.merchant_daily_count,
+                amount: self.config.merchant_daily_amount,
+                count_limit: "merchant_daily_payout_count",
+                amount_limit: "merchant_daily_payout_amount",
+            },
             payout.amount.shillings(),
             now,
-        ) else {
-            return Ok(None);
-        };
-        match reserve(self.table.as_ref(), &reservation).await {
-            Ok(true) => Ok(Some(reservation)),
-            Ok(false) if count_cap_is_full(self.table.as_ref(), &reservation).await => {
-                Err(refusal("merchant_daily_payout_count", Some(next_day), true))
-            }
-            Ok(false) => Err(refusal("merchant_daily_payout_amount", Some(next_day), false)),
-            Err(error) => Err(super::payments::store_error(error)),
-        }
+        )
+        .await
     }
 
     /// Gives a reservation back: the payout it was for was definitely not created.
