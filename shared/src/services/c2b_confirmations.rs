@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use super::c2b_settlement::{settle_verified, EchoWindow};
 use super::callback_intake::CallbackEnvelope;
-use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
+use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
 use super::receipt_links::is_usable_receipt;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
@@ -55,19 +55,8 @@ impl C2bConfirmationHandler {
         }
     }
 
-    async fn finish(&self, mut record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
-        record.verdict = verdict;
-        record.reason = reason.to_owned();
-        if verdict == Verdict::Anomaly {
-            metrics::count(
-                "CallbackAnomalies",
-                1,
-                &[("Reason", reason), ("Kind", "c2b_confirmation")],
-            );
-            tracing::warn!(reason, resource_id = ?record.resource_id, source_ip = ?record.source_ip, "C2B confirmation not applied");
-        }
-        record_alone(self.table.as_ref(), &record).await?;
-        Ok(verdict)
+    async fn finish(&self, record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
+        record_verdict(self.table.as_ref(), record, verdict, reason, Some("c2b_confirmation")).await
     }
 }
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 use super::b2c_credential::SecurityCredentials;
 use super::c2b_settlement::{settle_verified, EchoWindow};
 use super::callback_intake::{CallbackEnvelope, CallbackKind};
-use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
+use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
 use super::sweep_control::{AfterFailure, SweepControl};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
@@ -311,19 +311,8 @@ impl C2bStatusHandler {
         }
     }
 
-    async fn finish(&self, mut record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
-        record.verdict = verdict;
-        record.reason = reason.to_owned();
-        if verdict == Verdict::Anomaly {
-            metrics::count(
-                "CallbackAnomalies",
-                1,
-                &[("Reason", reason), ("Kind", "c2b_status_result")],
-            );
-            tracing::warn!(reason, resource_id = ?record.resource_id, "C2B Transaction Status result not applied");
-        }
-        record_alone(self.table.as_ref(), &record).await?;
-        Ok(verdict)
+    async fn finish(&self, record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
+        record_verdict(self.table.as_ref(), record, verdict, reason, Some("c2b_status_result")).await
     }
 }
 

@@ -43,6 +43,29 @@ pub fn record_of(message_id: &str, envelope: &CallbackEnvelope, now: chrono::Dat
     }
 }
 
+/// Records a callback that changed no state with its verdict and reason (once: a redelivery finds
+/// it written). An anomaly is counted (`CallbackAnomalies{Reason}`, with `Kind` when given) and
+/// logged without the body.
+pub async fn record_verdict(
+    table: &dyn Table,
+    mut record: CallbackRecord,
+    verdict: Verdict,
+    reason: &str,
+    kind_dimension: Option<&str>,
+) -> Result<Verdict, Retry> {
+    record.verdict = verdict;
+    record.reason = reason.to_owned();
+    if verdict == Verdict::Anomaly {
+        match kind_dimension {
+            Some(kind) => metrics::count("CallbackAnomalies", 1, &[("Reason", reason), ("Kind", kind)]),
+            None => metrics::count("CallbackAnomalies", 1, &[("Reason", reason)]),
+        }
+        tracing::warn!(reason, kind = %record.kind, resource_id = ?record.resource_id, source_ip = ?record.source_ip, "callback not applied");
+    }
+    record_alone(table, &record).await?;
+    Ok(verdict)
+}
+
 /// Writes a callback record on its own (no state change with it). A redelivered message finds
 /// its record already written, which is fine: it was recorded once.
 pub async fn record_alone(table: &dyn Table, record: &CallbackRecord) -> Result<(), Retry> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::callback_intake::{CallbackEnvelope, CallbackKind};
-use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
+use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
 use super::payout_settlement::{PayoutSettled, PayoutSettler};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
@@ -112,15 +112,8 @@ fn b2c_event(result: &B2cResult) -> PayoutEvent {
 }
 
 impl PayoutCallbackHandler {
-    async fn finish(&self, mut record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
-        record.verdict = verdict;
-        record.reason = reason.to_owned();
-        if verdict == Verdict::Anomaly {
-            metrics::count("CallbackAnomalies", 1, &[("Reason", reason)]);
-            tracing::warn!(reason, kind = %record.kind, resource_id = ?record.resource_id, source_ip = ?record.source_ip, "payout callback not applied");
-        }
-        record_alone(self.table.as_ref(), &record).await?;
-        Ok(verdict)
+    async fn finish(&self, record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
+        record_verdict(self.table.as_ref(), record, verdict, reason, None).await
     }
 
     async fn settle(&self, id: &PayoutId, event: &PayoutEvent, record: CallbackRecord) -> Result<PayoutSettled, Retry> {
