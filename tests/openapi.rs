@@ -376,6 +376,35 @@ async fn the_documented_scopes_statuses_examples_and_schemas_are_the_real_ones()
         200
     );
 
+    // The payment's events: created, then what Daraja answered.
+    let (status, events) = client
+        .call(
+            "GET",
+            "/v1/events",
+            &format!("/v1/events?resource_id={}", ids["{id}"]),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{events}");
+    let event_id = events["data"][0]["id"]
+        .as_str()
+        .expect("an event of the payment")
+        .to_owned();
+    assert_eq!(
+        client
+            .call(
+                "GET",
+                "/v1/events/{id}",
+                &format!("/v1/events/{event_id}"),
+                Some(&token),
+                None
+            )
+            .await
+            .0,
+        200
+    );
+
     let payout_example = example(&spec, "POST", "/v1/payouts");
     let mut payout_ids = Vec::new();
     for _ in 0..2 {

@@ -377,5 +377,6 @@ async fn the_sweep_reads_open_payments_only_however_large_the_table() {
         read <= 5 * 4,
         "the sweep read {read} items for 5 open payments in a table of 3,000+"
     );
-    h.shutdown().await;
+    // The bulk payments were written straight to the table (no events).
+    h.shutdown_unchecked().await;
 }

@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod load;
+pub mod outbox;
 pub mod payouts;
 
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +23,7 @@ use checkout::auth::JwtSettings;
 use checkout::clock::{Clock, SystemClock};
 use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy, StkTransactionType};
 use checkout::domain::PaymentTimings;
+use checkout::events::handler::EventHandler;
 use checkout::queue::consumer::{self, ConsumerOptions};
 use checkout::queue::memory::{MemoryQueue, MemoryQueueOptions};
 use checkout::queue::Queue;
@@ -48,6 +50,7 @@ pub const ALL_SCOPES: &[&str] = &[
     checkout::auth::scopes::C2B_WRITE,
     checkout::auth::scopes::C2B_READ,
     checkout::auth::scopes::OPS_READ,
+    checkout::auth::scopes::EVENTS_READ,
 ];
 
 /// The printed dev token's scopes: every merchant scope and `platform:operator`, so the one
@@ -64,6 +67,7 @@ pub const DEV_TOKEN_SCOPES: &[&str] = &[
     checkout::auth::scopes::C2B_WRITE,
     checkout::auth::scopes::C2B_READ,
     checkout::auth::scopes::OPS_READ,
+    checkout::auth::scopes::EVENTS_READ,
     checkout::auth::scopes::PLATFORM_OPERATOR,
 ];
 
@@ -151,6 +155,8 @@ struct Adapters {
     callback_queue: Arc<dyn Queue>,
     memory_queue: Option<Arc<MemoryQueue>>,
     secrets: Arc<SecretCache>,
+    /// The table's stream of new event items (the in-memory table's; DynamoDB Streams in AWS).
+    event_stream: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
 }
 
 /// The services every route needs, built once.
@@ -166,6 +172,8 @@ struct Services {
     c2b_validation_delay: Arc<AtomicU64>,
     /// `GET /v1/ready`: the same checks as in Lambda, against the stack's own adapters.
     readiness: checkout::services::readiness::Readiness,
+    /// `GET /v1/events`.
+    table: Arc<dyn Table>,
 }
 
 pub struct DevStack {
@@ -179,6 +187,9 @@ pub struct DevStack {
     reconciler: Arc<Reconciler>,
     payout_stack: Arc<payouts::PayoutStack>,
     c2b_verifier: Arc<checkout::services::c2b_verification::C2bVerifier>,
+    event_handler: Arc<EventHandler>,
+    /// Whether the table streams its events to the handler (the in-memory table does).
+    streams_events: bool,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     c2b_validation_delay: Arc<AtomicU64>,
@@ -252,6 +263,7 @@ impl DevStack {
             callback_queue,
             memory_queue,
             secrets,
+            event_stream,
         } = match options.backend {
             Backend::Memory => {
                 let queue = Arc::new(MemoryQueue::new(MemoryQueueOptions {
@@ -260,11 +272,13 @@ impl DevStack {
                 }));
                 let table_clock = clock.clone();
                 let table = MemoryTable::with_clock(Arc::new(move || table_clock.now().timestamp()));
+                let event_stream = Some(table.stream_inserts(checkout::events::repo::KEY_PREFIX));
                 Adapters {
                     table: Arc::new(table),
                     callback_queue: queue.clone(),
                     memory_queue: Some(queue),
                     secrets: dev_secrets(),
+                    event_stream,
                 }
             }
             Backend::Provided { table, callback_queue } => Adapters {
@@ -272,6 +286,8 @@ impl DevStack {
                 callback_queue,
                 memory_queue: None,
                 secrets: dev_secrets(),
+                // A provided table streams nothing here: the redrive sweep delivers its events.
+                event_stream: None,
             },
             Backend::Aws => {
                 let sdk = checkout::aws::sdk_config().await;
@@ -280,6 +296,8 @@ impl DevStack {
                     callback_queue: wiring::callback_queue(&settings, &sdk)?,
                     memory_queue: None,
                     secrets: wiring::secrets(&settings, Some(&sdk), &checkout::secrets::SecretPart::ALL)?,
+                    // DynamoDB Streams feeds the deployed events function; locally the sweep does.
+                    event_stream: None,
                 }
             }
         };
@@ -396,6 +414,7 @@ impl DevStack {
             c2b_validation_delay: c2b_validation_delay.clone(),
             payments,
             payment_repo: PaymentRepo::new(table.clone()),
+            table: table.clone(),
             auth: Authenticator::new(
                 JwtSettings {
                     leeway_seconds: 30,
@@ -415,6 +434,29 @@ impl DevStack {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+
+        // The events function: fed by the table's stream, as DynamoDB Streams feeds it in AWS.
+        let event_handler = Arc::new(EventHandler::new(table.clone(), clock.clone()));
+        let streams_events = event_stream.is_some();
+        if let Some(mut stream) = event_stream {
+            let handler = event_handler.clone();
+            let mut rx = shutdown_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        key = stream.recv() => {
+                            let Some(key) = key else { break };
+                            let Some(id) = key.strip_prefix(checkout::events::repo::KEY_PREFIX) else { continue };
+                            if let Err(error) = handler.deliver(id).await {
+                                // Left unhandled: the redrive sweep delivers it again.
+                                tracing::warn!(%error, event_id = id, "event delivery failed");
+                            }
+                        }
+                        _ = rx.changed() => break,
+                    }
+                }
+            }));
+        }
 
         let processor = Arc::new(wiring::callback_processor(
             table.clone(),
@@ -457,11 +499,12 @@ impl DevStack {
             let mut rx = shutdown_rx.clone();
             let reconciler = reconciler.clone();
             let c2b_verifier = c2b_verifier.clone();
+            let event_handler = event_handler.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(interval) => {
-                            tokio::join!(reconciler.sweep(), c2b_verifier.sweep());
+                            tokio::join!(reconciler.sweep(), c2b_verifier.sweep(), event_handler.redrive());
                         }
                         _ = rx.changed() => break,
                     }
@@ -504,6 +547,8 @@ impl DevStack {
             reconciler,
             payout_stack,
             c2b_verifier,
+            event_handler,
+            streams_events,
             shutdown,
             tasks,
             c2b_validation_delay,
@@ -596,7 +641,19 @@ impl DevStack {
         let report = self.reconciler.sweep().await;
         self.payout_stack.reconciler.sweep().await;
         self.c2b_verifier.sweep().await;
+        self.event_handler.redrive().await;
         report
+    }
+
+    /// What is wrong with the outbox of everything stored (see [`outbox`]); when the table streams
+    /// its events, also any event not delivered within `wait`.
+    pub async fn outbox_problems(&self, wait: Duration) -> Vec<String> {
+        outbox::problems(&self.table, self.streams_events, wait).await
+    }
+
+    /// Runs one redrive of unhandled events now (also part of [`DevStack::sweep_now`]).
+    pub async fn redrive_events_now(&self) -> checkout::events::handler::RedriveReport {
+        self.event_handler.redrive().await
     }
 
     /// Runs one C2B verification sweep now (also part of [`DevStack::sweep_now`]).
@@ -741,6 +798,8 @@ async fn handle(services: &Services, id: RouteId, request: ApiRequest) -> ApiRes
         RouteId::C2bConfirmation => api::c2b::confirmation(&services.intake, request).await,
         RouteId::Ready => api::ready::ready(&services.readiness, &services.auth, request).await,
         RouteId::OpenApi => api::openapi::document(),
+        RouteId::ListEvents => api::events::list(services.table.as_ref(), &services.auth, request).await,
+        RouteId::GetEvent => api::events::get(services.table.as_ref(), &services.auth, request).await,
     }
 }
 

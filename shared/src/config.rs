@@ -204,6 +204,11 @@ pub const FUNCTIONS: &[FunctionVars] = &[
         optional: &[SECRETS_JSON, SECRETS_FILE, SECRETS_TTL_SECONDS],
     },
     FunctionVars {
+        function: "events",
+        required: &[TABLE_NAME],
+        optional: &[],
+    },
+    FunctionVars {
         function: "timeout-sweeper",
         required: &[
             TABLE_NAME,

@@ -15,7 +15,7 @@ use crate::repo::payments::PaymentRepo;
 use crate::secrets::sources::{EnvSecret, FileSecret, SecretsManagerSecret};
 use crate::secrets::{SecretCache, SecretPart, SecretSource};
 use crate::services::callback_processor::CallbackProcessor;
-use crate::services::settlement::PaymentSettler;
+use crate::services::settlement::{PaymentFlow, PaymentSettler};
 use crate::services::stk_callbacks::StkCallbackHandler;
 use crate::store::dynamo::DynamoTable;
 use crate::store::Table;
@@ -291,11 +291,7 @@ pub fn callback_processor(
     clock: Arc<dyn Clock>,
 ) -> CallbackProcessor {
     use crate::services::callback_intake::CallbackKind;
-    let settler = PaymentSettler {
-        repo: PaymentRepo::new(table.clone()),
-        table: table.clone(),
-        clock: clock.clone(),
-    };
+    let settler = PaymentSettler::new(PaymentFlow, table.clone(), clock.clone());
     let c2b =
         crate::services::c2b_confirmations::C2bConfirmationHandler::new(table.clone(), secrets.clone(), clock.clone());
     let c2b_status: Arc<dyn crate::services::callback_processor::CallbackHandler> = Arc::new(
@@ -303,7 +299,7 @@ pub fn callback_processor(
     );
     let payouts: Arc<dyn crate::services::callback_processor::CallbackHandler> =
         Arc::new(crate::services::payout_callbacks::PayoutCallbackHandler {
-            settler: crate::services::payout_settlement::PayoutSettler::new(table.clone(), clock.clone()),
+            settler: crate::services::payout_settlement::PayoutSettler::payouts(table.clone(), clock.clone()),
             table: table.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
@@ -408,11 +404,7 @@ pub fn reconciler(
     crate::services::reconciliation::Reconciler {
         repo: PaymentRepo::new(table.clone()),
         table: table.clone(),
-        settler: PaymentSettler {
-            repo: PaymentRepo::new(table.clone()),
-            table,
-            clock: clock.clone(),
-        },
+        settler: PaymentSettler::new(PaymentFlow, table, clock.clone()),
         daraja,
         secrets,
         clock,
@@ -474,7 +466,7 @@ pub fn payout_worker(
 ) -> crate::services::payout_worker::PayoutWorker {
     crate::services::payout_worker::PayoutWorker {
         repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
-        settler: crate::services::payout_settlement::PayoutSettler::new(table, clock.clone()),
+        settler: crate::services::payout_settlement::PayoutSettler::payouts(table, clock.clone()),
         daraja,
         secrets,
         credentials,
@@ -497,7 +489,7 @@ pub fn payout_reconciler(
 ) -> crate::services::payout_reconciliation::PayoutReconciler {
     crate::services::payout_reconciliation::PayoutReconciler {
         repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
-        settler: crate::services::payout_settlement::PayoutSettler::new(table, clock.clone()),
+        settler: crate::services::payout_settlement::PayoutSettler::payouts(table, clock.clone()),
         daraja,
         secrets,
         credentials,

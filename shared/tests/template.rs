@@ -657,6 +657,18 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
         }
+        "events" => {
+            grant("Table", &["dynamodb:GetItem", "dynamodb:PutItem"]);
+            grant(
+                "Table/stream/*",
+                &[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                ],
+            );
+        }
         other => panic!("no expected permissions for {other}: add them here"),
     }
     out
@@ -720,6 +732,16 @@ fn iam_grants_each_function_exactly_its_data_actions_and_no_wildcards() {
             assert!(
                 function["Properties"].get("Role").is_some(),
                 "{id}: SQS consumer needs its own role"
+            );
+        }
+        // Likewise AWSLambdaDynamoDBExecutionRole (every stream) for stream consumers.
+        let reads_stream = function["Properties"]["Events"]
+            .as_object()
+            .is_some_and(|e| e.values().any(|e| e["Type"] == "DynamoDB"));
+        if reads_stream {
+            assert!(
+                function["Properties"].get("Role").is_some(),
+                "{id}: stream consumer needs its own role"
             );
         }
     }
@@ -839,6 +861,39 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
         checkout::secrets::AppSecrets::parse_part(part, &Value::Object(created).to_string())
             .unwrap_or_else(|e| panic!("{part}: the secret as created does not parse: {e}"));
     }
+
+    // The outbox: the table streams new event items to the events function, and only those.
+    assert_eq!(table["StreamSpecification"]["StreamViewType"], "KEYS_ONLY");
+    let events = &template.functions()["events"].1;
+    let stream = events["Properties"]["Events"]
+        .as_object()
+        .and_then(|e| e.values().find(|e| e["Type"] == "DynamoDB"))
+        .expect("the events function reads the table's stream");
+    let p = &stream["Properties"];
+    assert_eq!(p["Stream"]["Fn::GetAtt"], "Table.StreamArn");
+    assert_eq!(
+        p["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(
+        p["StartingPosition"], "TRIM_HORIZON",
+        "events written before a deploy are not skipped"
+    );
+    let filters = p["FilterCriteria"]["Filters"]
+        .as_array()
+        .expect("filtered to event items");
+    assert_eq!(filters.len(), 1);
+    let pattern: Value = serde_json::from_str(filters[0]["Pattern"].as_str().expect("Pattern")).expect("JSON");
+    assert_eq!(pattern["eventName"], serde_json::json!(["INSERT"]));
+    assert_eq!(
+        pattern["dynamodb"]["Keys"]["pk"]["S"],
+        serde_json::json!([{ "prefix": checkout::events::repo::KEY_PREFIX }])
+    );
+    // What the stream's records look like is what the function parses.
+    let record = serde_json::json!({"Records": [{"eventName": "INSERT", "dynamodb": {
+        "Keys": {"pk": {"S": format!("{}evt_pay_1_00000001", checkout::events::repo::KEY_PREFIX)}},
+        "SequenceNumber": "1"}}]});
+    assert_eq!(checkout::events::stream::new_events(&record).len(), 1);
 
     let sweeper = &template.functions()["timeout-sweeper"].1;
     let schedule = sweeper["Properties"]["Events"]

@@ -413,7 +413,17 @@ impl Harness {
             .collect()
     }
 
+    /// Checks the outbox invariant over everything the test stored (an event for every state
+    /// change, in order, each delivered), then stops the stack.
     pub async fn shutdown(self) {
+        let problems = self.stack.outbox_problems(Duration::from_secs(5)).await;
+        assert!(problems.is_empty(), "outbox invariant: {problems:#?}");
+        self.stack.shutdown().await;
+    }
+
+    /// Stops the stack without the outbox check: for tests that write records straight to the
+    /// table (fixtures bypass the product, and so its outbox).
+    pub async fn shutdown_unchecked(self) {
         self.stack.shutdown().await;
     }
 }

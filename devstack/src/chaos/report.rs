@@ -69,10 +69,13 @@ pub enum Check {
     ServerErrors,
     /// One Idempotency-Key (or one of our names) gave two resources.
     DuplicateCreations,
+    /// A state change without its event, an event without its change, two for one, out of
+    /// order, or never delivered (the outbox invariant).
+    Outbox,
 }
 
 impl Check {
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 10] = [
         Check::Lost,
         Check::AppliedTwice,
         Check::PaidTwice,
@@ -82,6 +85,7 @@ impl Check {
         Check::StillOpen,
         Check::ServerErrors,
         Check::DuplicateCreations,
+        Check::Outbox,
     ];
 
     pub fn label(self) -> &'static str {
@@ -95,6 +99,7 @@ impl Check {
             Check::StillOpen => "still open, unexplained",
             Check::ServerErrors => "5xx answers",
             Check::DuplicateCreations => "duplicate creations",
+            Check::Outbox => "events (outbox)",
         }
     }
 
@@ -105,6 +110,7 @@ impl Check {
             (Check::PaidTwice | Check::SentTwice, Flow::C2b | Flow::Invoices)
                 | (Check::StillOpen, Flow::Invoices)
                 | (Check::DuplicateCreations, Flow::C2b)
+                | (Check::Outbox, Flow::Invoices)
         )
     }
 }

@@ -18,7 +18,7 @@ use super::drive::{self, Customers};
 use super::mix::{Mix, C2B_SHORTCODE, STK_SHORTCODE};
 use super::plan::{BackendKind, ChaosPlan};
 use super::record::{Ledger, Observed};
-use super::report::{CrashRecord, Flow, Report};
+use super::report::{Check, CrashRecord, Finding, Flow, Report};
 use super::stack::{in_process_options, AwsResources, ChildStack, Target};
 use super::truth::Truth;
 use super::ChaosError;
@@ -371,6 +371,23 @@ pub async fn run(options: RunOptions) -> Result<Report, ChaosError> {
         kills: &kills,
     });
     let dead_letters = target.dead_letters().await;
+    let mut findings = verdict.findings;
+    for problem in target.outbox_problems().await {
+        let flow = if problem.starts_with("po_") {
+            Flow::Payouts
+        } else if problem.starts_with("c2b_") {
+            Flow::C2b
+        } else {
+            Flow::Stk
+        };
+        findings.push(Finding {
+            flow,
+            check: Check::Outbox,
+            record: problem.split(':').next().unwrap_or_default().to_owned(),
+            detail: problem,
+            truth: Value::Null,
+        });
+    }
 
     let mut report = Report {
         plan: plan.name.clone(),
@@ -395,7 +412,7 @@ pub async fn run(options: RunOptions) -> Result<Report, ChaosError> {
             (Flow::C2b, observed.c2b_payments.len()),
             (Flow::Invoices, observed.invoices.len()),
         ]),
-        findings: verdict.findings,
+        findings,
         still_open: verdict.still_open,
         tolerated: verdict.tolerated,
         http: api.stats().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),

@@ -317,6 +317,21 @@ pub enum Target {
 }
 
 impl Target {
+    /// The outbox invariant over everything the run stored (in process, also that every event
+    /// was delivered by the stream).
+    pub async fn outbox_problems(&self) -> Vec<String> {
+        match self {
+            Target::InProcess(stack) => stack.outbox_problems(Duration::from_secs(10)).await,
+            Target::Child(_, aws) => {
+                let table: Arc<dyn checkout::store::Table> = Arc::new(checkout::store::dynamo::DynamoTable::new(
+                    checkout::aws::dynamo_client(&aws.sdk),
+                    aws.table.clone(),
+                ));
+                crate::outbox::problems(&table, false, Duration::from_secs(10)).await
+            }
+        }
+    }
+
     pub async fn dead_letters(&self) -> Vec<(String, usize)> {
         match self {
             Target::InProcess(stack) => {

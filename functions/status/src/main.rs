@@ -1,4 +1,5 @@
-//! The read-only API: `GET /v1/payments/{id}`, `GET /v1/payments`, and the readiness check
+//! The read-only API: `GET /v1/payments/{id}`, `GET /v1/payments`, `GET /v1/events[/{id}]`,
+//! and the readiness check
 //! `GET /v1/ready` (`ops:read`). It holds only read permissions: GetItem/Query on the table, the
 //! secret, GetQueueAttributes on the queues; it never writes or sends anything.
 
@@ -17,6 +18,7 @@ use checkout::{api, aws, config, lambda, wiring};
 const FUNCTION: &str = "status";
 
 struct App {
+    table: std::sync::Arc<dyn checkout::store::Table>,
     repo: PaymentRepo,
     auth: Authenticator,
     readiness: Readiness,
@@ -37,7 +39,8 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         timeout: checkout::services::readiness::CHECK_TIMEOUT,
     };
     Ok(App {
-        repo: PaymentRepo::new(table),
+        repo: PaymentRepo::new(table.clone()),
+        table,
         auth: Authenticator::new(settings.jwt()?, secrets),
         readiness,
     })
@@ -59,6 +62,8 @@ async fn main() -> Result<(), lambda_http::Error> {
                         RouteId::GetPayment => api::payments::get(&app.repo, &app.auth, request).await,
                         RouteId::ListPayments => api::payments::list(&app.repo, &app.auth, request).await,
                         RouteId::Ready => api::ready::ready(&app.readiness, &app.auth, request).await,
+                        RouteId::ListEvents => api::events::list(app.table.as_ref(), &app.auth, request).await,
+                        RouteId::GetEvent => api::events::get(app.table.as_ref(), &app.auth, request).await,
                         _ => ApiError::RouteNotFound.to_response(&request.request_id),
                     }
                 }

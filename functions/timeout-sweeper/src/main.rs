@@ -2,12 +2,14 @@
 //! with STK Query and times out the ones past their deadline; then, when `PAYOUT_QUEUE_URL` is
 //! set (payouts enabled), sweeps open payouts (re-enqueues lost jobs, asks Transaction Status
 //! about `sent`-too-long and `unknown` ones); and, when an initiator certificate is configured,
-//! asks Transaction Status about unverified C2B confirmations. Returns every sweep's report.
+//! asks Transaction Status about unverified C2B confirmations; and delivers again the events the
+//! stream did not deliver (the outbox's redrive). Returns every sweep's report.
 
 use std::sync::Arc;
 
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
+use checkout::events::handler::EventHandler;
 use checkout::secrets::SecretPart;
 use checkout::services::c2b_verification::C2bVerifier;
 use checkout::services::payout_reconciliation::PayoutReconciler;
@@ -19,6 +21,8 @@ const FUNCTION: &str = "timeout-sweeper";
 
 struct App {
     reconciler: Reconciler,
+    /// Delivers events the stream did not (the outbox's redrive).
+    events: EventHandler,
     payout_reconciler: Option<PayoutReconciler>,
     c2b_verifier: Option<C2bVerifier>,
 }
@@ -68,9 +72,11 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         )),
         false => None,
     };
+    let events = EventHandler::new(table.clone(), wiring::clock());
     let reconciler = wiring::reconciler(table, daraja, secrets, wiring::clock(), settings.reconcile()?);
     Ok(App {
         reconciler,
+        events,
         payout_reconciler,
         c2b_verifier,
     })
@@ -101,12 +107,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     None => serde_json::Value::Null,
                 }
             };
-            let (report, payouts, c2b) = tokio::join!(app.reconciler.sweep(), payout_sweep, c2b_sweep);
+            let (report, payouts, c2b, events) =
+                tokio::join!(app.reconciler.sweep(), payout_sweep, c2b_sweep, app.events.redrive());
             metrics::count("Sweeps", 1, &[]);
             let mut value = serde_json::to_value(report).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
                 object.insert("payouts".into(), payouts);
                 object.insert("c2b_verification".into(), c2b);
+                object.insert(
+                    "events_redriven".into(),
+                    serde_json::json!({"examined": events.examined, "handled": events.handled, "failed": events.failed}),
+                );
             }
             Ok::<_, std::convert::Infallible>(value)
         }

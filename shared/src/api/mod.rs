@@ -3,8 +3,8 @@
 
 pub mod auth;
 pub mod c2b;
-pub mod c2b_views;
 pub mod callbacks;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod openapi;
@@ -13,9 +13,11 @@ pub mod payouts;
 pub mod problem;
 pub mod ready;
 pub mod routes;
-pub mod views;
 
 pub use self::http::{ApiRequest, ApiResponse};
+/// Views moved to [`crate::views`]; these paths stay for the handlers that name them.
+pub use crate::views;
+pub use crate::views::c2b as c2b_views;
 pub use problem::{ApiError, FieldError};
 
 /// Runs a handler body and turns its error into a problem response.

@@ -34,6 +34,8 @@ pub enum RouteId {
     C2bStatusTimeoutCallback,
     Ready,
     OpenApi,
+    ListEvents,
+    GetEvent,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,22 @@ pub struct Route {
 }
 
 pub const ROUTES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/v1/events",
+        id: RouteId::ListEvents,
+        function: "status",
+        scopes: &[scopes::EVENTS_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/events/{id}",
+        id: RouteId::GetEvent,
+        function: "status",
+        scopes: &[scopes::EVENTS_READ],
+        authenticated: true,
+    },
     Route {
         method: Method::POST,
         path: "/v1/payments",

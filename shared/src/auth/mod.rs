@@ -25,6 +25,8 @@ pub mod scopes {
     pub const C2B_WRITE: &str = "c2b:write";
     pub const C2B_READ: &str = "c2b:read";
     pub const OPS_READ: &str = "ops:read";
+    /// Read the merchant's events (`GET /v1/events`).
+    pub const EVENTS_READ: &str = "events:read";
     /// The only way to act across merchants (e.g. approve another merchant's payout, administer
     /// any shortcode). It adds reach, not actions: the action's own scope is still needed. Only
     /// the identity provider's asymmetric key may grant it once one is configured (see

@@ -9,6 +9,7 @@
 //! the callback record, the confirmation, the receipt registry and, when verified, its effects
 //! ([`super::c2b_settlement`]). Anything that does not check out is recorded as an anomaly.
 
+use super::c2b_events::c2b_event_write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -157,7 +158,9 @@ impl CallbackHandler for C2bConfirmationHandler {
                         record.verdict = Verdict::Applied;
                         record.reason = "alternative_recorded".into();
                         record.processed_at = now;
-                        vec![callbacks::insert(&record), repo::update_payment(&next)]
+                        let mut writes = vec![callbacks::insert(&record), repo::update_payment(&next)];
+                        writes.extend(c2b_event_write(Some(&existing), &next, now));
+                        writes
                     }
                     Admission::VerifiedNow { next: verification } => {
                         // Daraja confirmed this body's amount before it arrived.
@@ -177,6 +180,7 @@ impl CallbackHandler for C2bConfirmationHandler {
                             repo::update_payment(&settled.payment),
                             receipts::put(&settled.link),
                         ];
+                        writes.extend(c2b_event_write(Some(&existing), &settled.payment, now));
                         writes.extend(settled.writes);
                         writes
                     }
@@ -234,6 +238,7 @@ impl CallbackHandler for C2bConfirmationHandler {
             record.processed_at = now;
             let mut writes: Vec<Write> = vec![callbacks::insert(&record)];
             writes.extend(repo::insert_payment(&payment));
+            writes.extend(c2b_event_write(None, &payment, now));
             writes.push(receipts::put(&link));
             writes.extend(effects);
             match self.table.write(writes).await {

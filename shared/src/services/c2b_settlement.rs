@@ -89,6 +89,12 @@ pub async fn settle_verified(
     } else if payment.kind == C2bKind::Payment {
         if let Some((echoed, next)) = echo_target(table, &payment, window, now).await? {
             writes.push(PaymentRepo::update(&next));
+            // The echoed STK payment's own event, in the same transaction as its change.
+            let mut stored = next.clone();
+            stored.version += 1;
+            if let Some(event) = super::settlement::payment_event(&echoed, &stored, now) {
+                writes.push(crate::events::repo::insert(&event));
+            }
             link.stk_payment_id = Some(echoed.id.clone());
             link.updated_at = now;
             payment = payment.linked_to_stk(&echoed.id, now);

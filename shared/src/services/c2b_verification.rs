@@ -15,6 +15,7 @@
 //!   ([`super::c2b_settlement`]) in the same transaction as the callback record; rejected ones
 //!   are anomalies that settle nothing (`C2bVerificationRejected{Reason}`, alarmed).
 
+use super::c2b_events::c2b_event_write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -407,7 +408,9 @@ impl CallbackHandler for C2bStatusHandler {
                     rejected.updated_at = now;
                     record.verdict = Verdict::Anomaly;
                     record.reason = format!("verification_{reason}");
-                    vec![callbacks::insert(&record), repo::update_payment(&rejected)]
+                    let mut writes = vec![callbacks::insert(&record), repo::update_payment(&rejected)];
+                    writes.extend(c2b_event_write(Some(&payment), &rejected, now));
+                    writes
                 }
                 VerificationDecision::Verified { body, next } => {
                     let mut chosen = payment.choosing(body);
@@ -429,6 +432,7 @@ impl CallbackHandler for C2bStatusHandler {
                         repo::update_payment(&settled.payment),
                         receipts::put(&settled.link),
                     ];
+                    writes.extend(c2b_event_write(Some(&payment), &settled.payment, now));
                     writes.extend(settled.writes);
                     writes
                 }

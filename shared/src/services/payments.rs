@@ -17,16 +17,17 @@ use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::errors::{QUOTA_VIOLATION, SPIKE_ARREST};
 use crate::daraja::{Daraja, DarajaError, StkPushRequest, StkTransactionType};
-use crate::domain::{
-    decide, ClientId, DarajaResult, Decision, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode,
-};
+use crate::domain::{ClientId, DarajaResult, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode};
+use crate::engine::{Batch, CommitError, Flow, Settle, Slot};
+use crate::events::repo as events;
 use crate::idempotency::{self, IdempotencyKey, IdempotencyRecord, Operation};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::{AppSecrets, SecretCache};
 use crate::services::idempotent::{self, body_text, conflict_pause, CreationFailure, Resumed, CONFLICT_RETRIES};
 use crate::services::limits::{Admission, AdmissionControl, PhoneHasher};
-use crate::store::{StoreError, Table};
+use crate::services::settlement::{payment_created, PaymentFlow, PaymentSettler, Settled};
+use crate::store::{StoreError, Table, Write};
 
 #[derive(Debug, Clone)]
 pub struct PaymentsConfig {
@@ -51,36 +52,36 @@ pub struct PaymentsService {
 }
 
 /// The outcome of one push attempt, as a state-machine event.
-fn push_event(result: Result<crate::daraja::StkPushAccepted, DarajaError>) -> Option<PaymentEvent> {
+fn push_event(result: Result<crate::daraja::StkPushAccepted, DarajaError>) -> PaymentEvent {
     match result {
-        Ok(accepted) => Some(PaymentEvent::DarajaAccepted {
+        Ok(accepted) => PaymentEvent::DarajaAccepted {
             checkout_request_id: accepted.checkout_request_id,
             merchant_request_id: accepted.merchant_request_id,
-        }),
+        },
         Err(error) if error.may_have_been_acted_on() => {
             // Never guess: the prompt may be on the phone. The payment is `unknown` (open); its
             // callback, whose path token names it, settles it.
             tracing::warn!(%error, "STK push outcome unknown; payment left open as unknown");
             metrics::count("StkPushOutcomeUnknown", 1, &[]);
-            Some(PaymentEvent::PushOutcomeUnknown)
+            PaymentEvent::PushOutcomeUnknown
         }
         Err(DarajaError::Rejected { code, message, .. }) | Err(DarajaError::Auth { code, message }) => {
-            Some(PaymentEvent::DarajaRejected {
+            PaymentEvent::DarajaRejected {
                 result: DarajaResult {
                     code: ResultCode::new(code),
                     description: message,
                 },
-            })
+            }
         }
-        Err(DarajaError::RateLimited { code, message }) => Some(PaymentEvent::DarajaUnavailable {
+        Err(DarajaError::RateLimited { code, message }) => PaymentEvent::DarajaUnavailable {
             result: Some(DarajaResult {
                 code: ResultCode::new(code),
                 description: message,
             }),
-        }),
+        },
         Err(error) => {
             tracing::warn!(%error, "Daraja unavailable; nothing sent");
-            Some(PaymentEvent::DarajaUnavailable { result: None })
+            PaymentEvent::DarajaUnavailable { result: None }
         }
     }
 }
@@ -121,6 +122,10 @@ fn initiation_response(payment: &Payment, request_id: &str) -> ApiResponse {
 }
 
 impl PaymentsService {
+    fn settler(&self) -> PaymentSettler {
+        PaymentSettler::new(PaymentFlow, self.table.clone(), self.clock.clone())
+    }
+
     pub async fn initiate(
         &self,
         client: &ClientId,
@@ -216,28 +221,45 @@ impl PaymentsService {
     ) -> Result<(), CreationFailure> {
         let mut window_races = 0;
         let mut conflicts = 0;
+        let mut created = payment.clone();
+        created.version = 1;
         loop {
-            let mut writes = vec![
-                idempotency::claim(
-                    record_key,
-                    hash.to_owned(),
-                    payment.id.as_str(),
-                    now,
-                    self.config.idempotency_lock,
-                ),
-                PaymentRepo::insert(payment),
-            ];
+            let mut batch = Batch::new();
+            batch
+                .push(
+                    Slot::IdempotencyClaim,
+                    idempotency::claim(
+                        record_key,
+                        hash.to_owned(),
+                        payment.id.as_str(),
+                        now,
+                        self.config.idempotency_lock,
+                    ),
+                )
+                .push(Slot::Entity, PaymentRepo::insert(payment))
+                .push(Slot::Event, events::insert(&payment_created(&created, now)));
             if let Some(admission) = admission.as_ref() {
-                writes.extend(admission.writes.iter().cloned());
+                batch.append(
+                    admission
+                        .writes
+                        .iter()
+                        .cloned()
+                        .enumerate()
+                        .map(|(i, w)| (Slot::Limit(i), w)),
+                );
             }
-            match self.table.write(writes).await {
+            match batch.commit(self.table.as_ref()).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::ConditionFailed { index: 0 }) => return Err(CreationFailure::KeyTaken),
-                Err(StoreError::ConditionFailed { index }) if index >= 2 => {
+                Err(CommitError::Refused {
+                    slot: Slot::IdempotencyClaim,
+                }) => return Err(CreationFailure::KeyTaken),
+                Err(CommitError::Refused {
+                    slot: Slot::Limit(index),
+                }) => {
                     let (Some(control), Some(current)) = (&self.admission, admission.as_ref()) else {
                         return Err(CreationFailure::Refused(ApiError::Internal));
                     };
-                    if let Some(refusal) = control.explain(current, index - 2, payment, now).await {
+                    if let Some(refusal) = control.explain(current, index, payment, now).await {
                         return Err(CreationFailure::Refused(refusal));
                     }
                     window_races += 1;
@@ -256,12 +278,20 @@ impl PaymentsService {
                             .map_err(CreationFailure::Refused)?,
                     );
                 }
-                Err(StoreError::TransactionConflict) if conflicts < CONFLICT_RETRIES => {
+                Err(CommitError::Store(StoreError::TransactionConflict)) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
                     metrics::count("TransactionConflictRetries", 1, &[("Operation", "CreatePayment")]);
                     tokio::time::sleep(conflict_pause(conflicts)).await;
                 }
-                Err(error) => {
+                Err(CommitError::Refused { slot }) => {
+                    // The new payment's id (or its event's) exists: a generated id collided.
+                    tracing::error!(slot = slot.as_str(), "payment creation refused on a new item");
+                    return Err(CreationFailure::Store {
+                        error: StoreError::Invalid(format!("{} exists", slot.as_str())),
+                        nothing_written: true,
+                    });
+                }
+                Err(CommitError::Store(error)) => {
                     // A conflict that outlived its retries, or a failed condition, wrote nothing;
                     // any other failure (a timeout) may have committed.
                     let nothing_written = matches!(
@@ -317,63 +347,58 @@ impl PaymentsService {
         result
     }
 
-    /// Applies Daraja's answer and stores the first response, retrying if a callback raced us.
+    /// Applies Daraja's answer and stores the first response in the same transaction, through
+    /// the settle engine (which decides again if a callback raced us).
     async fn settle_initiation(
         &self,
-        mut payment: Payment,
-        event: Option<PaymentEvent>,
+        payment: Payment,
+        event: PaymentEvent,
         record_key: &str,
         record: &IdempotencyRecord,
         request_id: &str,
     ) -> Result<ApiResponse, ApiError> {
-        for _ in 0..5 {
-            let now = self.clock.now();
-            let next = match &event {
-                Some(event) => match decide(&payment, event, now) {
-                    Decision::Apply(next) => Some(*next),
-                    Decision::Ignore(_) => None,
-                },
-                None => None,
+        let payment_id = payment.id.clone();
+        // The first response is what the caller sees now: the payment as the engine leaves it.
+        let store_response = |outcome: &Settled| -> Vec<(Slot, Write)> {
+            let Some(shown) = outcome.entity() else {
+                return Vec::new();
             };
-            let shown = next.as_ref().unwrap_or(&payment);
-            let mut response = initiation_response(shown, request_id);
-            let mut writes = Vec::with_capacity(2);
-            if let Some(next) = &next {
-                writes.push(PaymentRepo::update(next));
-            }
-            writes.push(idempotency::complete(
-                record_key,
-                record,
-                response.status.as_u16(),
-                body_text(&response),
-            ));
-            match self.table.write(writes).await {
-                Ok(()) => {
-                    if let Some(next) = &next {
-                        metrics::count("PaymentTransitions", 1, &[("Status", next.status.as_str())]);
-                    }
-                    return Ok(response);
+            let response = initiation_response(shown, request_id);
+            vec![(
+                Slot::IdempotencyResponse,
+                idempotency::complete(record_key, record, response.status.as_u16(), body_text(&response)),
+            )]
+        };
+        let settled = self
+            .settler()
+            .settle(
+                Settle::new(&payment_id, &event)
+                    .known(payment.clone())
+                    .also(&store_response),
+            )
+            .await;
+        match settled {
+            Ok(outcome) => match outcome.entity() {
+                Some(shown) => Ok(initiation_response(shown, request_id)),
+                None => {
+                    // The idempotency record moved (taken over as abandoned): Daraja has answered
+                    // but we could not record it; the callback or the sweeper settles the payment.
+                    tracing::error!(payment_id = %payment_id, reason = outcome.reason(), "could not record Daraja's answer");
+                    Ok(initiation_response(&payment, request_id)
+                        .with_header("x-checkout-warning", "state-not-recorded"))
                 }
-                Err(StoreError::ConditionFailed { index: 0 }) if next.is_some() => {
-                    // A callback changed the payment first: decide again from what is stored.
-                    payment = self
-                        .repo
-                        .get(&payment.id)
-                        .await
-                        .map_err(store_error)?
-                        .ok_or(ApiError::Internal)?;
-                }
-                Err(error) => {
-                    // Daraja has answered but we could not record it: the callback (or the
-                    // sweeper) will settle the payment. Tell the caller what Daraja said.
-                    tracing::error!(%error, payment_id = %payment.id, "could not record Daraja's answer");
-                    response = response.with_header("x-checkout-warning", "state-not-recorded");
-                    return Ok(response);
-                }
+            },
+            Err(error) => {
+                // Daraja has answered but we could not record it: the callback (or the sweeper)
+                // will settle the payment. Tell the caller what Daraja said.
+                tracing::error!(%error, payment_id = %payment_id, "could not record Daraja's answer");
+                let shown = match <PaymentFlow as Flow>::decide(&payment, &event, self.clock.now()) {
+                    Ok(next) => next,
+                    Err(_) => payment,
+                };
+                Ok(initiation_response(&shown, request_id).with_header("x-checkout-warning", "state-not-recorded"))
             }
         }
-        tracing::error!(payment_id = %payment.id, "gave up recording Daraja's answer after repeated conflicts");
-        Err(ApiError::Unavailable)
     }
 
     /// A key that already has a record: replay, refuse, or finish an abandoned request.

@@ -17,6 +17,7 @@ use crate::daraja::callbacks::{parse_b2c_result, parse_transaction_status_result
 use crate::daraja::timestamp::nairobi_to_utc;
 use crate::domain::payout::{B2cFinalResult, PayoutEvent};
 use crate::domain::{b2c_outcome, B2cOutcome, DarajaResult, FailureCategory, PayoutId};
+use crate::engine::Settle;
 use crate::metrics;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::repo::payouts::{record_float, FloatBalance};
@@ -117,8 +118,11 @@ impl PayoutCallbackHandler {
     }
 
     async fn settle(&self, id: &PayoutId, event: &PayoutEvent, record: CallbackRecord) -> Result<PayoutSettled, Retry> {
-        let settled = self.settler.apply(id, event, None, Some(record)).await?;
-        if matches!(settled, PayoutSettled::UnknownPayout) {
+        let settled = self
+            .settler
+            .settle(Settle::new(id, event).recording(Some(record)))
+            .await?;
+        if matches!(settled, PayoutSettled::Unknown) {
             metrics::count("CallbackAnomalies", 1, &[("Reason", "unknown_payout")]);
             tracing::warn!(payout_id = %id, "callback for a payout we do not have");
         }
@@ -127,7 +131,7 @@ impl PayoutCallbackHandler {
 
     /// The balances a genuine result reported become the latest known float (if newer).
     async fn record_float(&self, result: &B2cResult, settled: &PayoutSettled) {
-        let (Some(payout), Some(completed_at)) = (settled.payout(), result.params.completed_at) else {
+        let (Some(payout), Some(completed_at)) = (settled.entity(), result.params.completed_at) else {
             return;
         };
         let cents = |v: &Option<Result<crate::daraja::KesDecimal, crate::daraja::MoneyError>>| {

@@ -198,7 +198,7 @@ impl PayoutReconciler {
             }
             PayoutStatus::Sent => match self
                 .settler
-                .apply(&payout.id.clone(), &PayoutEvent::NoResult, Some(payout), None)
+                .apply(&payout.id.clone(), &PayoutEvent::NoResult, Some(payout))
                 .await?
             {
                 PayoutSettled::Applied { after, .. } if after.status == PayoutStatus::Unknown => {

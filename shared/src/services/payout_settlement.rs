@@ -1,153 +1,143 @@
-//! Applying a payout event with a conditional write, re-deciding on conflict. The worker, the
-//! callback processor, the sweeper and the approval endpoints all move payouts through here, so
-//! an event means the same thing whichever way it arrives.
+//! The payout flow on the settle engine. The worker, the callback processor, the sweeper and
+//! the approval endpoints all move payouts through [`PayoutSettler`], so an event means the same
+//! thing whichever way it arrives, and every change writes its event ([`payout_event`]).
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
 use crate::clock::Clock;
-use crate::domain::payout::{decide, Payout, PayoutDecision, PayoutEvent, PayoutIgnored};
+use crate::domain::payout::{decide, Payout, PayoutDecision, PayoutEvent, PayoutIgnored, PayoutSource};
 use crate::domain::{b2c_outcome, B2cOutcome, FailureCategory, PayoutId, PayoutStatus};
+use crate::engine::{self, Flow, IgnoreReason};
+use crate::events::{Cause, EventRecord, EventType, ResourceKind};
 use crate::metrics;
-use crate::repo::callbacks::{self, CallbackRecord, Verdict};
-use crate::repo::payouts::PayoutRepo;
-use crate::store::{StoreError, Table};
+use crate::repo::payouts::{self as repo, PayoutRepo};
+use crate::store::{StoreError, Table, Write};
+use crate::views::PayoutView;
 
-#[derive(Debug)]
-pub enum PayoutSettled {
-    Applied {
-        before: Box<Payout>,
-        after: Box<Payout>,
-    },
-    Unchanged {
-        payout: Box<Payout>,
-        why: PayoutIgnored,
-    },
-    /// The callback record was already written: this exact message was processed before.
-    AlreadyProcessed,
-    UnknownPayout,
-}
+/// Payouts on the settle engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PayoutFlow;
 
-impl PayoutSettled {
-    pub fn verdict(&self) -> Verdict {
-        match self {
-            PayoutSettled::Applied { .. } => Verdict::Applied,
-            PayoutSettled::Unchanged {
-                why: PayoutIgnored::Duplicate,
-                ..
-            }
-            | PayoutSettled::AlreadyProcessed => Verdict::Duplicate,
-            PayoutSettled::Unchanged { why, .. } if !why.is_anomaly() => Verdict::Ignored,
-            PayoutSettled::Unchanged { .. } | PayoutSettled::UnknownPayout => Verdict::Anomaly,
-        }
-    }
+pub type PayoutSettler = engine::Settler<PayoutFlow>;
+pub type PayoutSettled = engine::Settled<PayoutFlow>;
 
-    pub fn reason(&self) -> &'static str {
-        match self {
-            PayoutSettled::Applied { .. } => "applied",
-            PayoutSettled::Unchanged { why, .. } => why.code(),
-            PayoutSettled::AlreadyProcessed => "already_processed",
-            PayoutSettled::UnknownPayout => "unknown_payout",
-        }
-    }
-
-    /// The payout as stored after this event, when it exists.
-    pub fn payout(&self) -> Option<&Payout> {
-        match self {
-            PayoutSettled::Applied { after, .. } => Some(after),
-            PayoutSettled::Unchanged { payout, .. } => Some(payout),
-            _ => None,
-        }
+impl engine::Settler<PayoutFlow> {
+    pub fn payouts(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> PayoutSettler {
+        engine::Settler::new(PayoutFlow, table, clock)
     }
 }
 
-#[derive(Clone)]
-pub struct PayoutSettler {
-    pub repo: PayoutRepo,
-    pub table: Arc<dyn Table>,
-    pub clock: Arc<dyn Clock>,
+impl IgnoreReason for PayoutIgnored {
+    fn code(&self) -> &'static str {
+        PayoutIgnored::code(self)
+    }
+
+    fn is_anomaly(&self) -> bool {
+        PayoutIgnored::is_anomaly(self)
+    }
+
+    fn is_duplicate(&self) -> bool {
+        matches!(self, PayoutIgnored::Duplicate)
+    }
 }
 
-impl PayoutSettler {
-    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> PayoutSettler {
-        PayoutSettler {
-            repo: PayoutRepo::new(table.clone()),
-            table,
-            clock,
+#[async_trait]
+impl Flow for PayoutFlow {
+    type Id = PayoutId;
+    type Entity = Payout;
+    type Event = PayoutEvent;
+    type Ignored = PayoutIgnored;
+
+    const UNKNOWN_REASON: &'static str = "unknown_payout";
+
+    async fn load(&self, table: &dyn Table, id: &PayoutId) -> Result<Option<Payout>, StoreError> {
+        match table.get(&repo::key(id)).await? {
+            Some(item) => repo::from_item(&item).map(Some),
+            None => Ok(None),
         }
     }
 
-    /// Applies `event` to the payout (read fresh, or `known` when the caller just read it). When
-    /// `record` is given it is written in the same transaction with its verdict filled in, so a
-    /// callback is recorded exactly once and together with its effect.
-    pub async fn apply(
-        &self,
-        payout_id: &PayoutId,
-        event: &PayoutEvent,
-        mut known: Option<Payout>,
-        mut record: Option<CallbackRecord>,
-    ) -> Result<PayoutSettled, StoreError> {
-        for _ in 0..8 {
-            let payout = match known.take() {
-                Some(payout) => payout,
-                None => match self.repo.get(payout_id).await? {
-                    Some(payout) => payout,
-                    None => {
-                        if let Some(record) = record.as_mut() {
-                            record.verdict = Verdict::Anomaly;
-                            record.reason = "unknown_payout".into();
-                            return match self.table.write(vec![callbacks::insert(record)]).await {
-                                Ok(()) => Ok(PayoutSettled::UnknownPayout),
-                                Err(StoreError::ConditionFailed { .. }) => Ok(PayoutSettled::AlreadyProcessed),
-                                Err(e) => Err(e),
-                            };
-                        }
-                        return Ok(PayoutSettled::UnknownPayout);
-                    }
-                },
-            };
-            let now = self.clock.now();
-            let outcome = match decide(&payout, event, now) {
-                PayoutDecision::Apply(next) => PayoutSettled::Applied {
-                    before: Box::new(payout.clone()),
-                    after: next,
-                },
-                PayoutDecision::Ignore(why) => PayoutSettled::Unchanged {
-                    payout: Box::new(payout.clone()),
-                    why,
-                },
-            };
-            let mut writes = Vec::with_capacity(2);
-            if let Some(record) = record.as_mut() {
-                record.verdict = outcome.verdict();
-                record.reason = outcome.reason().to_owned();
-                record.processed_at = now;
-                writes.push(callbacks::insert(record));
-            }
-            let update_index = writes.len();
-            if let PayoutSettled::Applied { after, .. } = &outcome {
-                writes.push(PayoutRepo::update(after));
-            }
-            if writes.is_empty() {
-                return Ok(outcome);
-            }
-            match self.table.write(writes).await {
-                Ok(()) => {
-                    observe(&outcome);
-                    return Ok(match outcome {
-                        PayoutSettled::Applied { before, mut after } => {
-                            after.version += 1;
-                            PayoutSettled::Applied { before, after }
-                        }
-                        other => other,
-                    });
-                }
-                Err(StoreError::ConditionFailed { index }) if index == update_index => continue,
-                Err(StoreError::ConditionFailed { .. }) => return Ok(PayoutSettled::AlreadyProcessed),
-                Err(e) => return Err(e),
-            }
+    fn decide(payout: &Payout, event: &PayoutEvent, now: DateTime<Utc>) -> Result<Payout, PayoutIgnored> {
+        match decide(payout, event, now) {
+            PayoutDecision::Apply(next) => Ok(*next),
+            PayoutDecision::Ignore(why) => Err(why),
         }
-        Err(StoreError::Unavailable("payout kept changing under us".into()))
     }
+
+    fn update(after: &Payout) -> Write {
+        PayoutRepo::update(after)
+    }
+
+    fn version(payout: &Payout) -> u64 {
+        payout.version
+    }
+
+    fn set_version(payout: &mut Payout, version: u64) {
+        payout.version = version;
+    }
+
+    fn event(before: &Payout, after: &Payout, now: DateTime<Utc>) -> Option<EventRecord> {
+        payout_event(before, after, now)
+    }
+
+    fn observe(outcome: &PayoutSettled) {
+        observe(outcome)
+    }
+}
+
+fn cause_of(source: PayoutSource) -> Cause {
+    match source {
+        PayoutSource::Api => Cause::Api,
+        PayoutSource::Daraja => Cause::Daraja,
+        PayoutSource::Callback => Cause::Callback,
+        PayoutSource::Reconciliation => Cause::Sweeper,
+        PayoutSource::Approval => Cause::Operator,
+    }
+}
+
+fn event_of(event_type: EventType, payout: &Payout, cause: Cause, now: DateTime<Utc>) -> EventRecord {
+    EventRecord::new(
+        event_type,
+        ResourceKind::Payout,
+        payout.id.as_str(),
+        payout.version,
+        Some(payout.owner.to_string()),
+        cause,
+        now,
+        serde_json::to_value(PayoutView::from(payout)).unwrap_or_default(),
+    )
+}
+
+/// The event of a new payout (`payout` at version 1).
+pub fn payout_created(payout: &Payout, now: DateTime<Utc>) -> EventRecord {
+    event_of(EventType::PayoutCreated, payout, Cause::Api, now)
+}
+
+/// The event of a change from `before` to `after` (`after` at its new version): a new status, or
+/// a receipt received without one; nothing for new facts that change neither (a Transaction
+/// Status "not found", a submission attempt).
+pub fn payout_event(before: &Payout, after: &Payout, now: DateTime<Utc>) -> Option<EventRecord> {
+    use PayoutStatus::*;
+    let event_type = if before.status != after.status {
+        match (before.status, after.status) {
+            (AwaitingApproval, Pending) => EventType::PayoutApproved,
+            (_, AwaitingApproval | Pending) => return None,
+            (_, Rejected) => EventType::PayoutRejected,
+            (_, Sent) => EventType::PayoutSent,
+            (_, Unknown) => EventType::PayoutUnknown,
+            (_, Completed) => EventType::PayoutCompleted,
+            (_, Failed) => EventType::PayoutFailed,
+        }
+    } else if after.mpesa_receipt.is_some() && before.mpesa_receipt != after.mpesa_receipt {
+        EventType::PayoutReceiptReceived
+    } else {
+        return None;
+    };
+    let cause = after.history.last().map_or(Cause::Callback, |h| cause_of(h.source));
+    Some(event_of(event_type, after, cause, now))
 }
 
 /// Metrics and logs of a settled event (masked: ids and codes only, never the phone).
@@ -180,7 +170,7 @@ fn observe(outcome: &PayoutSettled) {
             }
             tracing::info!(payout_id = %after.id, from = before.status.as_str(), to = after.status.as_str(), "payout moved");
         }
-        PayoutSettled::Unchanged { why, payout } if why.is_anomaly() => {
+        PayoutSettled::Unchanged { why, entity: payout } if why.is_anomaly() => {
             metrics::count("CallbackAnomalies", 1, &[("Reason", why.code())]);
             tracing::warn!(payout_id = %payout.id, reason = why.code(), status = payout.status.as_str(), "anomalous payout result not applied");
         }

@@ -249,9 +249,7 @@ impl PayoutWorker {
         }
         // If this write fails the lease runs out and the sweeper re-queues the payout: the
         // resubmission is refused as a duplicate, which moves the payout to `sent` then.
-        self.settler
-            .apply(&payout.id, &event, Some(payout.clone()), None)
-            .await?;
+        self.settler.apply(&payout.id, &event, Some(payout.clone())).await?;
         Ok(())
     }
 

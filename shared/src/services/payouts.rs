@@ -22,7 +22,7 @@ use super::idempotent::{conflict_pause, CreationFailure, CONFLICT_RETRIES};
 use super::limits::{Admission, PhoneHasher};
 use super::payments::store_error;
 use super::payout_limits::{self, PayoutLimits};
-use super::payout_settlement::{PayoutSettled, PayoutSettler};
+use super::payout_settlement::{payout_created, PayoutSettled, PayoutSettler};
 use crate::api::payouts::PayoutView;
 use crate::api::problem::ApiError;
 use crate::api::ApiResponse;
@@ -30,6 +30,8 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::domain::payout::{NewPayout, Payout, PayoutEvent, PayoutIgnored, PayoutTimings};
 use crate::domain::{PayoutId, PayoutStatus};
+use crate::engine::{Batch, CommitError, Slot};
+use crate::events::repo as events;
 use crate::idempotency::{self, IdempotencyKey, Operation, Retention};
 use crate::metrics;
 use crate::queue::{Queue, QueueError};
@@ -140,11 +142,7 @@ fn deferred_if(response: ApiResponse, deferred: bool) -> ApiResponse {
 
 impl PayoutsService {
     pub fn settler(&self) -> PayoutSettler {
-        PayoutSettler {
-            repo: self.repo.clone(),
-            table: self.table.clone(),
-            clock: self.clock.clone(),
-        }
+        PayoutSettler::payouts(self.table.clone(), self.clock.clone())
     }
 
     /// Creates a payout for the caller's merchant, created by the caller.
@@ -285,51 +283,77 @@ impl PayoutsService {
     ) -> Result<(), CreationFailure> {
         let mut conflicts = 0;
         loop {
-            let mut writes = vec![
-                idempotency::claim_kept(
-                    record_key,
-                    hash.to_owned(),
-                    payout.id.as_str(),
-                    now,
-                    self.config.idempotency_lock,
-                    retention(payout),
-                ),
-                PayoutRepo::insert(payout),
-            ];
+            let mut created = payout.clone();
+            created.version = 1;
+            let mut batch = Batch::new();
+            batch
+                .push(
+                    Slot::IdempotencyClaim,
+                    idempotency::claim_kept(
+                        record_key,
+                        hash.to_owned(),
+                        payout.id.as_str(),
+                        now,
+                        self.config.idempotency_lock,
+                        retention(payout),
+                    ),
+                )
+                .push(Slot::Entity, PayoutRepo::insert(payout))
+                .push(Slot::Event, events::insert(&payout_created(&created, now)));
             if let Some(admission) = admission {
-                writes.extend(admission.writes.iter().cloned());
+                batch.append(
+                    admission
+                        .writes
+                        .iter()
+                        .cloned()
+                        .enumerate()
+                        .map(|(i, w)| (Slot::Limit(i), w)),
+                );
             }
-            let auto_approval_index = match self.config.approval_threshold {
-                Some(threshold) if !payout.requires_approval => {
-                    writes.push(payout_limits::auto_approval(payout, phones, threshold, now));
-                    Some(writes.len() - 1)
-                }
-                _ => None,
-            };
-            match self.table.write(writes).await {
+            if let Some(threshold) = self.config.approval_threshold.filter(|_| !payout.requires_approval) {
+                batch.push(
+                    Slot::ApprovalTotal,
+                    payout_limits::auto_approval(payout, phones, threshold, now),
+                );
+            }
+            match batch.commit(self.table.as_ref()).await {
                 Ok(()) => return Ok(()),
-                Err(StoreError::ConditionFailed { index: 0 }) => return Err(CreationFailure::KeyTaken),
-                Err(StoreError::ConditionFailed { index }) if Some(index) == auto_approval_index => {
+                Err(CommitError::Refused {
+                    slot: Slot::IdempotencyClaim,
+                }) => return Err(CreationFailure::KeyTaken),
+                Err(CommitError::Refused {
+                    slot: Slot::ApprovalTotal,
+                }) => {
                     // Under the threshold alone, but not with what this recipient was already
                     // paid today without approval: a second principal decides this one.
                     metrics::count("PayoutApprovalsByDailyTotal", 1, &[]);
                     *payout = create(true, payout.id.clone());
                 }
-                Err(StoreError::ConditionFailed { index }) if index >= 2 => {
+                Err(CommitError::Refused {
+                    slot: Slot::Limit(index),
+                }) => {
                     let (Some(limits), Some(admission)) = (&self.limits, admission) else {
                         return Err(CreationFailure::Store {
-                            error: StoreError::Invalid(format!("write {index} of a payout creation failed")),
+                            error: StoreError::Invalid(format!("limit {index} of a payout creation failed")),
                             nothing_written: true,
                         });
                     };
-                    return Err(CreationFailure::Refused(limits.explain(admission, index - 2, now)));
+                    return Err(CreationFailure::Refused(limits.explain(admission, index, now)));
                 }
-                Err(StoreError::TransactionConflict) if conflicts < CONFLICT_RETRIES => {
+                Err(CommitError::Refused { slot }) => {
+                    // The new payout's id (or its event's) exists: a generated id collided.
+                    tracing::error!(slot = slot.as_str(), "payout creation refused on a new item");
+                    return Err(CreationFailure::Store {
+                        error: StoreError::Invalid(format!("{} exists", slot.as_str())),
+                        nothing_written: true,
+                    });
+                }
+                Err(CommitError::Store(StoreError::TransactionConflict)) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
                     metrics::count("TransactionConflictRetries", 1, &[("Operation", "CreatePayout")]);
                     tokio::time::sleep(conflict_pause(conflicts)).await;
                 }
-                Err(error) => {
+                Err(CommitError::Store(error)) => {
                     // A conflict that outlived its retries, or a failed condition, wrote nothing;
                     // any other failure (a timeout) may have committed.
                     let nothing_written = matches!(
@@ -378,12 +402,7 @@ impl PayoutsService {
         } else {
             PayoutEvent::Reject { by: by.clone() }
         };
-        match self
-            .settler()
-            .apply(id, &event, None, None)
-            .await
-            .map_err(store_error)?
-        {
+        match self.settler().apply(id, &event, None).await.map_err(store_error)? {
             PayoutSettled::Applied { after, .. } => {
                 if let Some(record_key) = &after.idempotency_record {
                     // Decided: from now on its idempotency record expires as any other.
@@ -406,20 +425,20 @@ impl PayoutsService {
             }
             PayoutSettled::Unchanged {
                 why: PayoutIgnored::SelfApproval,
-                payout,
+                entity: payout,
             } => {
                 metrics::count("PayoutSelfApprovalAttempts", 1, &[]);
                 tracing::warn!(payout_id = %payout.id, principal = %by, "self-approval refused");
                 Err(ApiError::SelfApprovalForbidden)
             }
-            PayoutSettled::Unchanged { payout, .. } => Err(ApiError::InvalidState {
+            PayoutSettled::Unchanged { entity: payout, .. } => Err(ApiError::InvalidState {
                 detail: format!(
                     "the payout is {}; only a payout awaiting_approval can be approved or rejected",
                     payout.status.as_str()
                 ),
             }),
-            PayoutSettled::UnknownPayout => Err(ApiError::NotFound { resource: "payout" }),
-            PayoutSettled::AlreadyProcessed => Err(ApiError::Internal),
+            PayoutSettled::Unknown => Err(ApiError::NotFound { resource: "payout" }),
+            PayoutSettled::AlreadyProcessed | PayoutSettled::Refused { .. } => Err(ApiError::Internal),
         }
     }
 }

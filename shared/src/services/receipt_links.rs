@@ -76,7 +76,9 @@ pub async fn stk_completion_writes(
             if link.c2b_payment_id.is_some() {
                 if let Some(c2b) = c2b_repo::get_payment_by_trans_id(table, receipt).await? {
                     if c2b.kind != C2bKind::StkDuplicate || c2b.linked_payment_id.as_ref() != Some(payment_id) {
-                        writes.push(c2b_repo::update_payment(&c2b.linked_to_stk(payment_id, now)));
+                        let linked = c2b.linked_to_stk(payment_id, now);
+                        writes.push(c2b_repo::update_payment(&linked));
+                        writes.extend(super::c2b_events::c2b_event_write(Some(&c2b), &linked, now));
                     }
                 }
             }

@@ -242,11 +242,11 @@ impl Reconciler {
         };
         if let Some(event) = event {
             match self.settler.apply(&claimed.id, &event, None).await? {
-                Settled::Applied(next) if next.status == PaymentStatus::Unknown => {
+                Settled::Applied { after: next, .. } if next.status == PaymentStatus::Unknown => {
                     tracing::warn!(payment_id = %next.id, "past its deadline without a CheckoutRequestID: unknown until its callback comes");
                     return self.reschedule(&next, self.config.unaskable_recheck).await;
                 }
-                Settled::Applied(next) => {
+                Settled::Applied { after: next, .. } => {
                     if next.status == PaymentStatus::Timeout {
                         tracing::info!(payment_id = %next.id, reason = ?next.failure_reason, "payment timed out");
                     }
@@ -255,7 +255,7 @@ impl Reconciler {
                     });
                 }
                 // Already unknown past its deadline: nothing can be asked; look again much later.
-                Settled::Unchanged { payment, .. } if payment.status == PaymentStatus::Unknown => {
+                Settled::Unchanged { entity: payment, .. } if payment.status == PaymentStatus::Unknown => {
                     return self.reschedule(&payment, self.config.unaskable_recheck).await;
                 }
                 _ => return Ok(Checked::Skipped),
@@ -370,6 +370,7 @@ mod tests {
         Reference, ResultCode,
     };
     use crate::secrets::StaticSecret;
+    use crate::services::settlement::PaymentFlow;
     use crate::store::memory::MemoryTable;
     use crate::store::{Condition, Index, Item, Write};
     use async_trait::async_trait;
@@ -444,11 +445,7 @@ mod tests {
         let reconciler = Reconciler {
             repo: PaymentRepo::new(table.clone()),
             table: table.clone(),
-            settler: PaymentSettler {
-                repo: PaymentRepo::new(table.clone()),
-                table: table.clone(),
-                clock: clock.clone(),
-            },
+            settler: PaymentSettler::new(PaymentFlow, table.clone(), clock.clone()),
             daraja: Arc::new(FakeDaraja {
                 failing: failing.iter().cloned().collect(),
                 refused: refused.iter().cloned().collect(),

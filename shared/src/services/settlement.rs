@@ -1,150 +1,161 @@
-//! Applying a payment event with a conditional write, re-deciding on conflict. Callbacks and
-//! reconciliation both settle payments through here, so a result means the same thing whichever
-//! way it arrives.
+//! The payment flow on the settle engine: callbacks, Daraja's answers, reconciliation and C2B
+//! echoes all settle payments through [`PaymentSettler`], so a result means the same thing
+//! whichever way it arrives, and every change writes its event ([`payment_event`]).
 
-use std::sync::Arc;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
-use crate::domain::{decide, Decision, Ignored, Payment, PaymentEvent, PaymentId, PaymentStatus};
+use crate::domain::{decide, Decision, Ignored, Payment, PaymentEvent, PaymentId, PaymentStatus, Source};
+use crate::engine::{self, Flow, IgnoreReason, Slot};
+use crate::events::{Cause, EventRecord, EventType, ResourceKind};
 use crate::metrics;
-use crate::repo::callbacks::{self, CallbackRecord, Verdict};
-use crate::repo::payments::PaymentRepo;
+use crate::repo::payments::{self as repo, PaymentRepo};
 use crate::services::receipt_links;
-use crate::store::{StoreError, Table};
+use crate::store::{StoreError, Table, Write};
+use crate::views::PaymentView;
 
-#[derive(Debug)]
-pub enum Settled {
-    Applied(Box<Payment>),
-    Unchanged {
-        payment: Box<Payment>,
-        why: Ignored,
-    },
-    /// The record was already written: this exact message was processed before.
-    AlreadyProcessed,
-    UnknownPayment,
-}
+/// Payments on the settle engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PaymentFlow;
 
-impl Settled {
-    pub fn verdict(&self) -> Verdict {
-        match self {
-            Settled::Applied(_) => Verdict::Applied,
-            Settled::Unchanged {
-                why: Ignored::Duplicate,
-                ..
-            }
-            | Settled::AlreadyProcessed => Verdict::Duplicate,
-            Settled::Unchanged { why, .. } if !why.is_anomaly() => Verdict::Ignored,
-            Settled::Unchanged { .. } | Settled::UnknownPayment => Verdict::Anomaly,
-        }
+pub type PaymentSettler = engine::Settler<PaymentFlow>;
+pub type Settled = engine::Settled<PaymentFlow>;
+
+impl IgnoreReason for Ignored {
+    fn code(&self) -> &'static str {
+        Ignored::code(self)
     }
 
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Settled::Applied(_) => "applied",
-            Settled::Unchanged { why, .. } => why.code(),
-            Settled::AlreadyProcessed => "already_processed",
-            Settled::UnknownPayment => "unknown_payment",
-        }
+    fn is_anomaly(&self) -> bool {
+        Ignored::is_anomaly(self)
+    }
+
+    fn is_duplicate(&self) -> bool {
+        matches!(self, Ignored::Duplicate)
     }
 }
 
-pub struct PaymentSettler {
-    pub repo: PaymentRepo,
-    pub table: Arc<dyn Table>,
-    pub clock: Arc<dyn Clock>,
-}
+#[async_trait]
+impl Flow for PaymentFlow {
+    type Id = PaymentId;
+    type Entity = Payment;
+    type Event = PaymentEvent;
+    type Ignored = Ignored;
 
-impl PaymentSettler {
-    /// Applies `event` to the payment. When `record` is given it is written in the same
-    /// transaction (with its verdict filled in), so a callback is recorded exactly once and
-    /// together with its effect.
-    pub async fn apply(
+    const UNKNOWN_REASON: &'static str = "unknown_payment";
+
+    async fn load(&self, table: &dyn Table, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        match table.get(&repo::key(id)).await? {
+            Some(item) => repo::from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decide(payment: &Payment, event: &PaymentEvent, now: DateTime<Utc>) -> Result<Payment, Ignored> {
+        match decide(payment, event, now) {
+            Decision::Apply(next) => Ok(*next),
+            Decision::Ignore(why) => Err(why),
+        }
+    }
+
+    fn update(after: &Payment) -> Write {
+        PaymentRepo::update(after)
+    }
+
+    fn version(payment: &Payment) -> u64 {
+        payment.version
+    }
+
+    fn set_version(payment: &mut Payment, version: u64) {
+        payment.version = version;
+    }
+
+    /// A completion that brings a receipt registers it in the same transaction, linking the C2B
+    /// confirmation of that receipt (the C2B echo of a paybill STK payment).
+    async fn effects(
         &self,
-        payment_id: &PaymentId,
-        event: &PaymentEvent,
-        mut record: Option<CallbackRecord>,
-    ) -> Result<Settled, StoreError> {
-        for attempt in 0..8 {
-            let Some(payment) = self.repo.get(payment_id).await? else {
-                if let Some(record) = record.as_mut() {
-                    record.verdict = Verdict::Anomaly;
-                    record.reason = "unknown_payment".into();
-                    return match self.table.write(vec![callbacks::insert(record)]).await {
-                        Ok(()) => Ok(Settled::UnknownPayment),
-                        Err(StoreError::ConditionFailed { .. }) => Ok(Settled::AlreadyProcessed),
-                        Err(e) => Err(e),
-                    };
-                }
-                return Ok(Settled::UnknownPayment);
-            };
-            let now = self.clock.now();
-            let outcome = match decide(&payment, event, now) {
-                Decision::Apply(next) => Settled::Applied(next),
-                Decision::Ignore(why) => Settled::Unchanged {
-                    payment: Box::new(payment.clone()),
-                    why,
-                },
-            };
-            let mut writes = Vec::with_capacity(2);
-            if let Some(record) = record.as_mut() {
-                record.verdict = outcome.verdict();
-                record.reason = outcome.reason().to_owned();
-                record.processed_at = now;
-                writes.push(callbacks::insert(record));
-            }
-            let update_index = writes.len();
-            if let Settled::Applied(next) = &outcome {
-                writes.push(PaymentRepo::update(next));
-                // A completion that brings a receipt registers it in the same transaction, linking
-                // the C2B confirmation of that receipt (C2B echo of a paybill STK payment).
-                if let Some(receipt) = next
-                    .mpesa_receipt
-                    .as_deref()
-                    .filter(|r| payment.mpesa_receipt.as_deref() != Some(*r))
-                {
-                    if next.status == PaymentStatus::Completed {
-                        // First attempt without a read (usually nothing is registered yet).
-                        let optimistic = attempt == 0;
-                        writes.extend(
-                            receipt_links::stk_completion_writes(
-                                self.table.as_ref(),
-                                &next.id,
-                                receipt,
-                                now,
-                                optimistic,
-                            )
-                            .await?,
-                        );
-                    }
-                }
-            }
-            if writes.is_empty() {
-                return Ok(outcome);
-            }
-            match self.table.write(writes).await {
-                Ok(()) => {
-                    observe(&payment, &outcome);
-                    return Ok(match outcome {
-                        Settled::Applied(mut next) => {
-                            next.version += 1;
-                            Settled::Applied(next)
-                        }
-                        other => other,
-                    });
-                }
-                // The payment (or the receipt registry written with it) moved: decide again.
-                Err(StoreError::ConditionFailed { index }) if index >= update_index => continue,
-                Err(StoreError::ConditionFailed { .. }) => return Ok(Settled::AlreadyProcessed),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Unavailable("payment kept changing under us".into()))
+        table: &dyn Table,
+        before: &Payment,
+        after: &Payment,
+        now: DateTime<Utc>,
+        attempt: u32,
+    ) -> Result<Vec<(Slot, Write)>, StoreError> {
+        let new_receipt = after
+            .mpesa_receipt
+            .as_deref()
+            .filter(|r| before.mpesa_receipt.as_deref() != Some(*r));
+        let (Some(receipt), PaymentStatus::Completed) = (new_receipt, after.status) else {
+            return Ok(Vec::new());
+        };
+        // First attempt without a read (usually nothing is registered yet).
+        let optimistic = attempt == 0;
+        let writes = receipt_links::stk_completion_writes(table, &after.id, receipt, now, optimistic).await?;
+        Ok(writes.into_iter().map(|w| (Slot::ReceiptLink, w)).collect())
+    }
+
+    fn event(before: &Payment, after: &Payment, now: DateTime<Utc>) -> Option<EventRecord> {
+        payment_event(before, after, now)
+    }
+
+    fn observe(outcome: &Settled) {
+        observe(outcome)
     }
 }
 
-fn observe(before: &Payment, outcome: &Settled) {
+/// What caused a payment's latest transition.
+fn cause_of(source: Source) -> Cause {
+    match source {
+        Source::Api => Cause::Api,
+        Source::Daraja => Cause::Daraja,
+        Source::Callback | Source::C2bEcho => Cause::Callback,
+        Source::Reconciliation => Cause::Sweeper,
+    }
+}
+
+fn event_of(event_type: EventType, payment: &Payment, cause: Cause, now: DateTime<Utc>) -> EventRecord {
+    EventRecord::new(
+        event_type,
+        ResourceKind::Payment,
+        payment.id.as_str(),
+        payment.version,
+        Some(payment.owner.to_string()),
+        cause,
+        now,
+        serde_json::to_value(PaymentView::from(payment)).unwrap_or_default(),
+    )
+}
+
+/// The event of a new payment (`payment` at version 1).
+pub fn payment_created(payment: &Payment, now: DateTime<Utc>) -> EventRecord {
+    event_of(EventType::PaymentCreated, payment, Cause::Api, now)
+}
+
+/// The event of a change from `before` to `after` (`after` at its new version): a new status,
+/// or a receipt received without one; nothing for bookkeeping (a sweep's next check).
+pub fn payment_event(before: &Payment, after: &Payment, now: DateTime<Utc>) -> Option<EventRecord> {
+    use PaymentStatus::*;
+    let event_type = if before.status != after.status {
+        match after.status {
+            Pending => return None,
+            Sent => EventType::PaymentSent,
+            Unknown => EventType::PaymentUnknown,
+            Completed => EventType::PaymentCompleted,
+            Failed => EventType::PaymentFailed,
+            Cancelled => EventType::PaymentCancelled,
+            Timeout => EventType::PaymentTimedOut,
+        }
+    } else if after.mpesa_receipt.is_some() && before.mpesa_receipt != after.mpesa_receipt {
+        EventType::PaymentReceiptReceived
+    } else {
+        return None;
+    };
+    let cause = after.history.last().map_or(Cause::Callback, |h| cause_of(h.source));
+    Some(event_of(event_type, after, cause, now))
+}
+
+fn observe(outcome: &Settled) {
     match outcome {
-        Settled::Applied(next) => {
+        Settled::Applied { before, after: next } => {
             metrics::count("PaymentTransitions", 1, &[("Status", next.status.as_str())]);
             if next.status == PaymentStatus::Completed {
                 let settle_ms = (next.updated_at - next.created_at).num_milliseconds().max(0) as u64;
@@ -156,7 +167,7 @@ fn observe(before: &Payment, outcome: &Settled) {
             }
             tracing::info!(payment_id = %next.id, from = before.status.as_str(), to = next.status.as_str(), "payment settled");
         }
-        Settled::Unchanged { why, payment } if why.is_anomaly() => {
+        Settled::Unchanged { why, entity: payment } if why.is_anomaly() => {
             metrics::count("CallbackAnomalies", 1, &[("Reason", why.code())]);
             tracing::warn!(payment_id = %payment.id, reason = why.code(), status = payment.status.as_str(), "anomalous result not applied");
         }

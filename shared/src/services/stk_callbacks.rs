@@ -12,6 +12,7 @@ use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::callbacks::parse_stk_callback;
 use crate::domain::{PaymentEvent, PaymentId, Source, StkFinalResult};
+use crate::engine::Settle;
 use crate::metrics;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::secrets::SecretCache;
@@ -66,8 +67,11 @@ impl CallbackHandler for StkCallbackHandler {
             },
             source: Source::Callback,
         };
-        let settled = self.settler.apply(&payment_id, &event, Some(record)).await?;
-        if matches!(settled, Settled::UnknownPayment) {
+        let settled = self
+            .settler
+            .settle(Settle::new(&payment_id, &event).recording(Some(record)))
+            .await?;
+        if matches!(settled, Settled::Unknown) {
             metrics::count("CallbackAnomalies", 1, &[("Reason", "unknown_payment")]);
         }
         Ok(settled.verdict())

@@ -53,6 +53,8 @@ struct State {
     indexes: [BTreeMap<String, BTreeMap<String, BTreeSet<String>>>; 4],
     /// Keys of items a transaction in progress holds (prepared, not yet committed).
     held: BTreeSet<String>,
+    /// The table's stream, as DynamoDB Streams filtered to inserts of keys with this prefix.
+    stream: Option<(String, tokio::sync::mpsc::UnboundedSender<String>)>,
 }
 
 fn slot(index: Index) -> usize {
@@ -103,7 +105,14 @@ impl State {
     fn put(&mut self, mut item: Item) {
         // Read back in index order, as DynamoDB's attributes are.
         item.indexes.sort_by_key(|k| k.index);
-        self.remove(&item.key);
+        let inserted = self.items.remove(&item.key).map(|old| self.unindex(&old)).is_none();
+        if let Some((prefix, sender)) = self.stream.as_ref().filter(|_| inserted) {
+            if item.key.starts_with(prefix.as_str()) {
+                // The receiver gone (a dev stack shutting down) loses nothing: the redrive sweep
+                // delivers what a stream did not.
+                let _ = sender.send(item.key.clone());
+            }
+        }
         self.index(&item);
         self.items.insert(item.key.clone(), item);
     }
@@ -204,6 +213,16 @@ impl MemoryTable {
     pub fn with_transaction_hold(mut self, hold: Duration) -> MemoryTable {
         self.hold = hold;
         self
+    }
+
+    /// The keys of items inserted from now on whose key starts with `prefix`, in commit order:
+    /// DynamoDB Streams (new images, filtered to inserts) for the dev stack and tests. One
+    /// stream per table; a new call replaces the previous one.
+    pub fn stream_inserts(&self, prefix: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.stream = Some((prefix.to_owned(), sender));
+        receiver
     }
 
     /// Writes refused with [`StoreError::TransactionConflict`] since creation.

@@ -1,4 +1,6 @@
-//! What the API shows of a resource. Phone numbers are always masked.
+//! What the API and the event stream show of a resource: its public view. Phone numbers are
+//! always masked. Views are built from domain types and know nothing of HTTP, so use cases and
+//! events can carry them as well as the handlers.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -92,3 +94,8 @@ pub struct ListView<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
 }
+
+pub mod c2b;
+pub mod payout;
+
+pub use payout::PayoutView;

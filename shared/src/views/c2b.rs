@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::views::timestamp;
+use super::timestamp;
 use crate::domain::c2b::{C2bPayment, C2bRules, MatchOutcome, ShortcodeConfig};
 use crate::domain::c2b_verification::Verification;
 use crate::domain::expected_payment::ExpectedPayment;

@@ -1,0 +1,107 @@
+//! The events function: DynamoDB Streams on the table, filtered to new event items (the outbox),
+//! delivers each event to its consumers ([`EventHandler`]) and marks it handled. Records that
+//! fail are reported as batch-item failures so the stream retries them; an event that still is
+//! not handled is delivered again by the sweeper's redrive, so none is lost after the stream's
+//! 24 hours.
+
+use std::sync::Arc;
+
+use checkout::aws::SdkConfig;
+use checkout::config::{ConfigError, Settings};
+use checkout::events::handler::{Delivery, EventHandler};
+use checkout::events::stream;
+use checkout::{aws, config, lambda, metrics, wiring};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+const FUNCTION: &str = "events";
+
+/// Everything the function needs, from its configuration (no I/O).
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<EventHandler, ConfigError> {
+    let table = wiring::table(settings, sdk)?;
+    Ok(EventHandler::new(table, wiring::clock()))
+}
+
+/// Delivers a stream batch; the answer names the records to retry.
+async fn handle(handler: &EventHandler, payload: &serde_json::Value) -> serde_json::Value {
+    let mut failed = Vec::new();
+    for record in stream::new_events(payload) {
+        match handler.deliver(&record.event_id).await {
+            Ok(Delivery::Handled | Delivery::AlreadyHandled) => {}
+            Ok(Delivery::Unknown) => {
+                // Streamed, so written: a read that missed it is retried.
+                tracing::warn!(event_id = %record.event_id, "streamed event not found; retrying");
+                failed.push(record.sequence_number);
+            }
+            Ok(Delivery::Failed { .. }) => failed.push(record.sequence_number),
+            Err(error) => {
+                tracing::warn!(%error, event_id = %record.event_id, "event delivery failed; retrying");
+                failed.push(record.sequence_number);
+            }
+        }
+    }
+    // After the first failure the stream retries from it; report the rest too.
+    metrics::flush();
+    stream::batch_response(&failed)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda::init_telemetry(FUNCTION);
+    let settings = config::for_function(FUNCTION)?;
+    let handler = Arc::new(build(&settings, &aws::sdk_config().await)?);
+    settings.verify()?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let handler = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&handler, &event.payload).await) }
+    }))
+    .await
+}
+
+checkout::wiring_test!(FUNCTION, build);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkout::events::{Cause, EventRecord, EventType, ResourceKind};
+    use checkout::store::memory::MemoryTable;
+    use checkout::store::Table;
+
+    #[tokio::test]
+    async fn a_stream_batch_marks_its_events_handled_and_reports_the_missing_one() {
+        let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
+        let event = EventRecord::new(
+            EventType::PaymentCreated,
+            ResourceKind::Payment,
+            "pay_1",
+            1,
+            Some("shop".into()),
+            Cause::Api,
+            chrono::Utc::now(),
+            serde_json::json!({}),
+        );
+        table.write(vec![checkout::events::repo::insert(&event)]).await.unwrap();
+        let handler = EventHandler::new(table.clone(), wiring::clock());
+        let payload = serde_json::json!({"Records": [
+            {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": format!("EVT#{}", event.id)}}, "SequenceNumber": "1"}},
+            {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "EVT#evt_missing_00000001"}}, "SequenceNumber": "2"}}
+        ]});
+        let answer = handle(&handler, &payload).await;
+        assert_eq!(
+            answer,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "2"}]})
+        );
+        let stored = checkout::events::repo::get(table.as_ref(), &event.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.handled_at.is_some());
+        assert_eq!(stored.deliveries, 1);
+        // A retry of the same batch does nothing twice.
+        handle(&handler, &payload).await;
+        let again = checkout::events::repo::get(table.as_ref(), &event.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.deliveries, 1);
+    }
+}

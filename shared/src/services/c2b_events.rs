@@ -1,0 +1,49 @@
+//! The events of C2B payments (the outbox, [`crate::events`]): which change of a recorded
+//! confirmation emits which event. Every writer of a C2B payment adds the event returned here to
+//! the transaction that writes the payment.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::c2b::{C2bKind, C2bPayment};
+use crate::domain::c2b_verification::VerificationStatus;
+use crate::events::{repo as events, Cause, EventRecord, EventType, ResourceKind};
+use crate::store::Write;
+use crate::views::c2b::C2bPaymentView;
+
+/// The event of a C2B payment's change: `before` as read (`None`: it is new), `after` as it
+/// will be stored (the version it was read at; the event carries the version after the write).
+pub fn c2b_event(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<Utc>) -> Option<EventRecord> {
+    let (event_type, sequence) = match before {
+        None => (EventType::C2bPaymentReceived, 1),
+        Some(before) => {
+            let status = |p: &C2bPayment| p.verification.status;
+            let event_type = if before.kind != C2bKind::StkDuplicate && after.kind == C2bKind::StkDuplicate {
+                EventType::C2bPaymentLinked
+            } else if status(before) != VerificationStatus::Verified && status(after) == VerificationStatus::Verified {
+                EventType::C2bPaymentVerified
+            } else if status(before) != VerificationStatus::Rejected && status(after) == VerificationStatus::Rejected {
+                EventType::C2bPaymentRejected
+            } else {
+                return None;
+            };
+            (event_type, after.version + 1)
+        }
+    };
+    let mut shown = after.clone();
+    shown.version = sequence;
+    Some(EventRecord::new(
+        event_type,
+        ResourceKind::C2bPayment,
+        after.id.as_str(),
+        sequence,
+        after.owner.as_ref().map(ToString::to_string),
+        Cause::Callback,
+        now,
+        serde_json::to_value(C2bPaymentView::from(&shown)).unwrap_or_default(),
+    ))
+}
+
+/// The event write of a C2B payment's change, if it emits one.
+pub fn c2b_event_write(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<Utc>) -> Option<Write> {
+    c2b_event(before, after, now).map(|event| events::insert(&event))
+}
