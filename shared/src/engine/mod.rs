@@ -63,29 +63,57 @@ pub trait Flow: Send + Sync + 'static {
     /// The pure state machine.
     fn decide(entity: &Self::Entity, event: &Self::Event, now: DateTime<Utc>) -> Result<Self::Entity, Self::Ignored>;
 
+    /// The resource an event creates when none exists yet (a C2B confirmation records a new
+    /// payment); `None`: the event needs an existing resource ([`Settled::Unknown`]).
+    fn create(_event: &Self::Event, _now: DateTime<Utc>) -> Option<Self::Entity> {
+        None
+    }
+
     /// The write replacing the entity read at `after`'s version.
     fn update(after: &Self::Entity) -> Write;
+
+    /// The writes creating `after` (each conditional on absence). Needed only by flows whose
+    /// events create their resource ([`Flow::create`]).
+    fn insert(_after: &Self::Entity) -> Vec<Write> {
+        Vec::new()
+    }
 
     fn version(entity: &Self::Entity) -> u64;
 
     fn set_version(entity: &mut Self::Entity, version: u64);
 
-    /// Other writes the change brings with it, each conditional on what was read; a refusal of
-    /// one is decided again like a refusal of the entity. `attempt` counts from 0.
+    /// The id a callback record names (`resource_id`).
+    fn resource_id(entity: &Self::Entity) -> String;
+
+    /// What the change brings with it in other records, each write conditional on what was read
+    /// (a refusal of one is decided again like a refusal of the entity). It may complete `after`
+    /// with what those records say (a C2B payment linked to the STK payment it echoes, matched to
+    /// the invoice it pays). `before` is `None` for a resource being created; `attempt` counts
+    /// from 0.
     async fn effects(
         &self,
         _table: &dyn Table,
-        _before: &Self::Entity,
-        _after: &Self::Entity,
+        _before: Option<&Self::Entity>,
+        _after: &mut Self::Entity,
         _now: DateTime<Utc>,
         _attempt: u32,
     ) -> Result<Vec<(Slot, Write)>, StoreError> {
         Ok(Vec::new())
     }
 
-    /// The event of this change (`after` at its new version), or `None` when nothing a consumer
-    /// cares about changed.
-    fn event(before: &Self::Entity, after: &Self::Entity, now: DateTime<Utc>) -> Option<EventRecord>;
+    /// The event of this change (`after` at its new version; `before` `None` when it is being
+    /// created), or `None` when nothing a consumer cares about changed.
+    fn event(before: Option<&Self::Entity>, after: &Self::Entity, now: DateTime<Utc>) -> Option<EventRecord>;
+
+    /// The verdict and reason a callback record of an applied change carries (most flows:
+    /// applied; a C2B Transaction Status answer that only records a "not found" is `ignored`).
+    fn applied_verdict(
+        _event: &Self::Event,
+        _before: Option<&Self::Entity>,
+        _after: &Self::Entity,
+    ) -> (Verdict, String) {
+        (Verdict::Applied, "applied".to_owned())
+    }
 
     /// Metrics and logs of a settled outcome (ids and codes only, never personal data).
     fn observe(_outcome: &Settled<Self>)
@@ -98,6 +126,10 @@ pub trait Flow: Send + Sync + 'static {
 /// What settling an event did.
 #[derive(Debug)]
 pub enum Settled<F: Flow> {
+    /// The event created the resource (as stored now, at version 1).
+    Created {
+        after: Box<F::Entity>,
+    },
     Applied {
         before: Box<F::Entity>,
         /// As stored now (at its new version).
@@ -120,7 +152,7 @@ pub enum Settled<F: Flow> {
 impl<F: Flow> Settled<F> {
     pub fn verdict(&self) -> Verdict {
         match self {
-            Settled::Applied { .. } => Verdict::Applied,
+            Settled::Applied { .. } | Settled::Created { .. } => Verdict::Applied,
             Settled::Unchanged { why, .. } if why.is_duplicate() => Verdict::Duplicate,
             Settled::AlreadyProcessed => Verdict::Duplicate,
             Settled::Unchanged { why, .. } if !why.is_anomaly() => Verdict::Ignored,
@@ -130,7 +162,7 @@ impl<F: Flow> Settled<F> {
 
     pub fn reason(&self) -> &'static str {
         match self {
-            Settled::Applied { .. } => "applied",
+            Settled::Applied { .. } | Settled::Created { .. } => "applied",
             Settled::Unchanged { why, .. } => why.code(),
             Settled::AlreadyProcessed => "already_processed",
             Settled::Unknown => F::UNKNOWN_REASON,
@@ -141,10 +173,20 @@ impl<F: Flow> Settled<F> {
     /// The resource as stored after this event, when it exists.
     pub fn entity(&self) -> Option<&F::Entity> {
         match self {
-            Settled::Applied { after, .. } => Some(after),
+            Settled::Applied { after, .. } | Settled::Created { after } => Some(after),
             Settled::Unchanged { entity, .. } => Some(entity),
             _ => None,
         }
+    }
+}
+
+/// The verdict and reason a callback record of `outcome` carries (what the engine writes on the
+/// record it is given; handlers answer with the verdict).
+pub fn verdict_of<F: Flow>(event: &F::Event, outcome: &Settled<F>) -> (Verdict, String) {
+    match outcome {
+        Settled::Applied { before, after } => F::applied_verdict(event, Some(before), after),
+        Settled::Created { after } => F::applied_verdict(event, None, after),
+        other => (other.verdict(), other.reason().to_owned()),
     }
 }
 
@@ -236,42 +278,64 @@ impl<F: Flow> Settler<F> {
         } = request;
         for attempt in 0..MAX_ATTEMPTS {
             let entity = match known.take() {
-                Some(entity) => entity,
-                None => match self.flow.load(self.table.as_ref(), id).await? {
-                    Some(entity) => entity,
+                Some(entity) => Some(entity),
+                None => self.flow.load(self.table.as_ref(), id).await?,
+            };
+            let now = self.clock.now();
+            let mut outcome = match entity {
+                Some(entity) => match F::decide(&entity, event, now) {
+                    Ok(next) => Settled::Applied {
+                        before: Box::new(entity),
+                        after: Box::new(next),
+                    },
+                    Err(why) => Settled::Unchanged {
+                        entity: Box::new(entity),
+                        why,
+                    },
+                },
+                None => match F::create(event, now) {
+                    Some(created) => Settled::Created {
+                        after: Box::new(created),
+                    },
                     None => return self.unknown(record.as_mut()).await,
                 },
             };
-            let now = self.clock.now();
-            let outcome = match F::decide(&entity, event, now) {
-                Ok(next) => Settled::Applied {
-                    before: Box::new(entity),
-                    after: Box::new(next),
-                },
-                Err(why) => Settled::Unchanged {
-                    entity: Box::new(entity),
-                    why,
-                },
-            };
             let mut batch = Batch::new();
-            if let Some(record) = record.as_mut() {
-                record.verdict = outcome.verdict();
-                record.reason = outcome.reason().to_owned();
-                record.processed_at = now;
-                batch.push(Slot::CallbackRecord, callbacks::insert(record));
-            }
-            if let Settled::Applied { before, after } = &outcome {
-                batch.push(Slot::Entity, F::update(after));
+            // The change's own writes, its effects (which may complete it) and its event.
+            let mut changed = match &mut outcome {
+                Settled::Applied { before, after } => Some((Some(&**before), &mut **after)),
+                Settled::Created { after } => Some((None, &mut **after)),
+                _ => None,
+            };
+            if let Some((before, after)) = changed.as_mut() {
                 let effects = self
                     .flow
-                    .effects(self.table.as_ref(), before, after, now, attempt)
+                    .effects(self.table.as_ref(), *before, after, now, attempt)
                     .await?;
+                match before {
+                    Some(_) => {
+                        batch.push(Slot::Entity, F::update(after));
+                    }
+                    None => {
+                        batch.extend(Slot::Entity, F::insert(after));
+                    }
+                }
                 batch.append(effects);
                 let mut stored = (**after).clone();
-                F::set_version(&mut stored, F::version(after) + 1);
-                if let Some(event) = F::event(before, &stored, now) {
+                F::set_version(&mut stored, before.map_or(1, |_| F::version(after) + 1));
+                if let Some(event) = F::event(*before, &stored, now) {
                     batch.push(Slot::Event, events::insert(&event));
                 }
+            }
+            if let Some(record) = record.as_mut() {
+                let (verdict, reason) = verdict_of(event, &outcome);
+                record.verdict = verdict;
+                record.reason = reason;
+                record.processed_at = now;
+                if record.resource_id.is_none() {
+                    record.resource_id = outcome.entity().map(F::resource_id);
+                }
+                batch.push(Slot::CallbackRecord, callbacks::insert(record));
             }
             let added = also.map(|also| also(&outcome)).unwrap_or_default();
             let added_slots: Vec<Slot> = added.iter().map(|(slot, _)| *slot).collect();
@@ -287,6 +351,10 @@ impl<F: Flow> Settler<F> {
                             F::set_version(&mut after, version);
                             Settled::Applied { before, after }
                         }
+                        Settled::Created { mut after } => {
+                            F::set_version(&mut after, 1);
+                            Settled::Created { after }
+                        }
                         other => other,
                     };
                     F::observe(&outcome);
@@ -298,7 +366,8 @@ impl<F: Flow> Settler<F> {
                 Err(CommitError::Refused { slot }) if added_slots.contains(&slot) => {
                     return Ok(Settled::Refused { slot })
                 }
-                // The entity or one of its effects moved under us: decide again from a fresh read.
+                // The entity or one of its effects moved under us (or another message created
+                // it first): decide again from a fresh read.
                 Err(CommitError::Refused { .. }) => continue,
                 Err(CommitError::Store(StoreError::TransactionConflict)) => {
                     pause(attempt).await;

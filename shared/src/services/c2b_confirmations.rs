@@ -9,33 +9,28 @@
 //! the callback record, the confirmation, the receipt registry and, when verified, its effects
 //! ([`super::c2b_settlement`]). Anything that does not check out is recorded as an anomaly.
 
-use super::c2b_events::c2b_event_write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::c2b_settlement::{settle_verified, EchoWindow};
+use super::c2b_flow::{C2bEvent, C2bSettler, NewConfirmation};
+use super::c2b_settlement::EchoWindow;
 use super::callback_intake::CallbackEnvelope;
 use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
 use super::receipt_links::is_usable_receipt;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
-use crate::daraja::errors::redact_id;
 use crate::daraja::timestamp::nairobi_to_utc;
 use crate::daraja::{parse_c2b_notification, C2bNotification};
-use crate::domain::c2b::{amount_anomaly, AccountNumber, C2bKind, C2bPayment, MatchOutcome, UnmatchedReason};
+use crate::domain::c2b::{amount_anomaly, AccountNumber};
 use crate::domain::c2b_path_tokens::TokenId;
-use crate::domain::c2b_verification::{
-    admit_body, Admission, ConfirmationBody, Verification, VerificationMethod, VerificationStatus, VerificationTimings,
-    VerifiedBy,
-};
+use crate::domain::c2b_verification::{ConfirmationBody, VerificationMethod, VerificationTimings};
 use crate::domain::C2bPaymentId;
-use crate::metrics;
+use crate::engine::{self, Settle};
 use crate::repo::c2b as repo;
-use crate::repo::callbacks::{self, CallbackRecord, Verdict};
-use crate::repo::receipts::{self, ReceiptLink};
+use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::secrets::SecretCache;
-use crate::store::{StoreError, Table, Write};
+use crate::store::Table;
 
 pub struct C2bConfirmationHandler {
     pub table: Arc<dyn Table>,
@@ -58,6 +53,10 @@ impl C2bConfirmationHandler {
 
     async fn finish(&self, record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
         record_verdict(self.table.as_ref(), record, verdict, reason, Some("c2b_confirmation")).await
+    }
+
+    fn settler(&self) -> C2bSettler {
+        C2bSettler::c2b(self.table.clone(), self.clock.clone(), self.echo_window)
     }
 }
 
@@ -89,20 +88,11 @@ fn body_of(notification: &C2bNotification, envelope: &CallbackEnvelope) -> Confi
     }
 }
 
-/// The verdict and reason a recorded confirmation's callback record carries.
-fn recorded_verdict(payment: &C2bPayment) -> (Verdict, String) {
-    match payment.anomalies.first() {
-        Some(anomaly) => (Verdict::Anomaly, anomaly.clone()),
-        None if payment.verification.status == VerificationStatus::Verified => (Verdict::Applied, "applied".into()),
-        None => (Verdict::Applied, "recorded_unverified".into()),
-    }
-}
-
 #[async_trait]
 impl CallbackHandler for C2bConfirmationHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
-        let mut record = record_of(message_id, envelope, self.clock.now());
+        let record = record_of(message_id, envelope, self.clock.now());
         let tokens = CallbackTokens::from_secrets(&secrets);
         let Some(token_id) = tokens
             .verify_hex(TokenPurpose::C2bConfirmation, &envelope.token)
@@ -132,140 +122,23 @@ impl CallbackHandler for C2bConfirmationHandler {
             return self.finish(record, Verdict::Anomaly, "shortcode_mismatch").await;
         }
         let receipt = notification.trans_id.clone();
-        let body = body_of(&notification, envelope);
         let trusted = config
             .as_ref()
             .is_some_and(|c| c.verification.method == VerificationMethod::TrustConfirmation);
-        let owner = config.map(|c| c.owner);
-
-        for _ in 0..8 {
-            let now = self.clock.now();
-            if let Some(existing) = repo::get_payment_by_trans_id(self.table.as_ref(), &receipt).await? {
-                record.resource_id = Some(existing.id.to_string());
-                let next = match admit_body(&existing, &body, now) {
-                    Admission::Duplicate => {
-                        tracing::info!(c2b_payment_id = %existing.id, "duplicate C2B confirmation");
-                        return self.finish(record, Verdict::Duplicate, "duplicate").await;
-                    }
-                    Admission::Anomaly { reason } => return self.finish(record, Verdict::Anomaly, reason).await,
-                    Admission::Alternative => {
-                        // Kept until verification decides which body is real.
-                        metrics::count("C2bConfirmationAlternatives", 1, &[]);
-                        tracing::warn!(c2b_payment_id = %existing.id, trans_id = %redact_id(&receipt), "a different confirmation for an unverified receipt: kept for verification");
-                        let mut next = existing.clone();
-                        next.alternatives.push(body.clone());
-                        next.updated_at = now;
-                        record.verdict = Verdict::Applied;
-                        record.reason = "alternative_recorded".into();
-                        record.processed_at = now;
-                        let mut writes = vec![callbacks::insert(&record), repo::update_payment(&next)];
-                        writes.extend(c2b_event_write(Some(&existing), &next, now));
-                        writes
-                    }
-                    Admission::VerifiedNow { next: verification } => {
-                        // Daraja confirmed this body's amount before it arrived.
-                        let mut chosen = existing.clone();
-                        chosen.alternatives.push(body.clone());
-                        let mut chosen = chosen.choosing(chosen.alternatives.len());
-                        chosen.verification = verification;
-                        let link = receipts::get(self.table.as_ref(), &receipt)
-                            .await?
-                            .unwrap_or_else(|| fresh_link(&chosen, now));
-                        let settled = settle_verified(&self.table, chosen, link, self.echo_window, now).await?;
-                        record.verdict = Verdict::Applied;
-                        record.reason = "applied".into();
-                        record.processed_at = now;
-                        let mut writes = vec![
-                            callbacks::insert(&record),
-                            repo::update_payment(&settled.payment),
-                            receipts::put(&settled.link),
-                        ];
-                        writes.extend(c2b_event_write(Some(&existing), &settled.payment, now));
-                        writes.extend(settled.writes);
-                        writes
-                    }
-                };
-                match self.table.write(next).await {
-                    Ok(()) => return Ok(Verdict::Applied),
-                    Err(StoreError::ConditionFailed { index: 0 }) => return Ok(Verdict::Duplicate),
-                    Err(StoreError::ConditionFailed { .. }) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-
-            let link = receipts::get(self.table.as_ref(), &receipt).await?;
-            let verification = if link.as_ref().is_some_and(|l| l.stk_payment_id.is_some()) {
-                // The receipt of an STK payment of ours: its authenticated callback carried it.
-                Verification::verified(VerifiedBy::StkReceipt, now)
-            } else if trusted {
-                Verification::verified(VerifiedBy::TrustedConfirmation, now)
-            } else {
-                Verification::pending(now, self.timings)
-            };
-            let payment = C2bPayment::from_body(
-                C2bPaymentId::generate(),
-                receipt.clone(),
-                shortcode.clone(),
-                owner.clone(),
-                C2bKind::Payment,
-                None,
-                body.clone(),
-                MatchOutcome::Unmatched {
-                    // An unreadable amount never pays anything, verified or not.
-                    reason: match body.amount {
-                        Some(_) => UnmatchedReason::Unverified,
-                        None => UnmatchedReason::AmountAnomaly,
-                    },
-                    expected_payment_id: None,
-                },
-                verification,
-                now,
-            );
-            let link = link.unwrap_or_else(|| fresh_link(&payment, now));
-            let (payment, link, effects) = if payment.verification.status == VerificationStatus::Verified {
-                let settled = settle_verified(&self.table, payment, link, self.echo_window, now).await?;
-                (settled.payment, settled.link, settled.writes)
-            } else {
-                let mut link = link;
-                link.c2b_payment_id = Some(payment.id.clone());
-                link.updated_at = now;
-                (payment, link, Vec::new())
-            };
-            let (verdict, reason) = recorded_verdict(&payment);
-            record.resource_id = Some(payment.id.to_string());
-            record.verdict = verdict;
-            record.reason = reason.clone();
-            record.processed_at = now;
-            let mut writes: Vec<Write> = vec![callbacks::insert(&record)];
-            writes.extend(repo::insert_payment(&payment));
-            writes.extend(c2b_event_write(None, &payment, now));
-            writes.push(receipts::put(&link));
-            writes.extend(effects);
-            match self.table.write(writes).await {
-                Ok(()) => {
-                    observe(&payment, &reason);
-                    return Ok(verdict);
-                }
-                // This very message was processed before (a redelivery).
-                Err(StoreError::ConditionFailed { index: 0 }) => return Ok(Verdict::Duplicate),
-                // Another message recorded the receipt, or the registry / what it pays moved:
-                // decide again from what is stored now.
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Retry("C2B confirmation kept conflicting".into()))
-    }
-}
-
-/// A new registry item naming `payment` (the receipt not registered before).
-fn fresh_link(payment: &C2bPayment, now: chrono::DateTime<chrono::Utc>) -> ReceiptLink {
-    ReceiptLink {
-        receipt: payment.trans_id.clone(),
-        stk_payment_id: None,
-        c2b_payment_id: Some(payment.id.clone()),
-        updated_at: now,
-        version: 0,
+        let event = C2bEvent::Confirmation(Box::new(NewConfirmation {
+            id: C2bPaymentId::generate(),
+            trans_id: receipt.clone(),
+            shortcode,
+            owner: config.map(|c| c.owner),
+            body: body_of(&notification, envelope),
+            trusted,
+            timings: self.timings,
+        }));
+        let settled = self
+            .settler()
+            .settle(Settle::new(receipt.as_str(), &event).recording(Some(record)))
+            .await?;
+        Ok(engine::verdict_of(&event, &settled).0)
     }
 }
 
@@ -279,47 +152,24 @@ fn envelope_amount_text(body: &[u8]) -> Option<String> {
     }
 }
 
-fn observe(payment: &C2bPayment, reason: &str) {
-    metrics::count(
-        "C2bConfirmations",
-        1,
-        &[("Kind", payment.kind.as_str()), ("Match", payment.matched.status())],
-    );
-    if !matches!(reason, "applied" | "recorded_unverified") {
-        metrics::count(
-            "CallbackAnomalies",
-            1,
-            &[("Reason", reason), ("Kind", "c2b_confirmation")],
-        );
-    }
-    if let Some(linked) = &payment.linked_payment_id {
-        metrics::count("C2bStkLinks", 1, &[("Order", "stk_first")]);
-        tracing::info!(c2b_payment_id = %payment.id, payment_id = %linked, "C2B confirmation of an STK payment");
-    }
-    tracing::info!(
-        c2b_payment_id = %payment.id,
-        shortcode = %payment.shortcode,
-        trans_id = %redact_id(&payment.trans_id),
-        kind = payment.kind.as_str(),
-        matched = payment.matched.status(),
-        "C2B payment recorded"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::domain::c2b::{C2bKind, C2bPayment, MatchOutcome, UnmatchedReason};
     use crate::domain::c2b::{
         C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, Shortcode,
         ShortcodeConfig,
     };
+    use crate::domain::c2b_verification::VerificationStatus;
     use crate::domain::expected_payment::{ExpectedAmount, ExpectedPayment, ExpectedStatus};
     use crate::domain::{Amount, ClientId, ExpectedPaymentId, Metadata, PaymentId};
+    use crate::repo::receipts;
     use crate::secrets::{Secret, StaticSecret};
     use crate::services::callback_intake::CallbackKind;
     use crate::services::receipt_links::stk_completion_writes;
     use crate::store::memory::MemoryTable;
+    use crate::store::StoreError;
     use chrono::{DateTime, Utc};
     use std::time::Duration;
 

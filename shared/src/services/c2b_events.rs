@@ -10,11 +10,11 @@ use crate::events::{repo as events, Cause, EventRecord, EventType, ResourceKind}
 use crate::store::Write;
 use crate::views::c2b::C2bPaymentView;
 
-/// The event of a C2B payment's change: `before` as read (`None`: it is new), `after` as it
-/// will be stored (the version it was read at; the event carries the version after the write).
+/// The event of a C2B payment's change: `before` as read (`None`: it is new), `after` as stored
+/// by the change (at its new version: the event's sequence).
 pub fn c2b_event(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<Utc>) -> Option<EventRecord> {
-    let (event_type, sequence) = match before {
-        None => (EventType::C2bPaymentReceived, 1),
+    let event_type = match before {
+        None => EventType::C2bPaymentReceived,
         Some(before) => {
             let status = |p: &C2bPayment| p.verification.status;
             let event_type = if before.kind != C2bKind::StkDuplicate && after.kind == C2bKind::StkDuplicate {
@@ -26,24 +26,25 @@ pub fn c2b_event(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<
             } else {
                 return None;
             };
-            (event_type, after.version + 1)
+            event_type
         }
     };
-    let mut shown = after.clone();
-    shown.version = sequence;
     Some(EventRecord::new(
         event_type,
         ResourceKind::C2bPayment,
         after.id.as_str(),
-        sequence,
+        after.version,
         after.owner.as_ref().map(ToString::to_string),
         Cause::Callback,
         now,
-        serde_json::to_value(C2bPaymentView::from(&shown)).unwrap_or_default(),
+        serde_json::to_value(C2bPaymentView::from(after)).unwrap_or_default(),
     ))
 }
 
-/// The event write of a C2B payment's change, if it emits one.
-pub fn c2b_event_write(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<Utc>) -> Option<Write> {
-    c2b_event(before, after, now).map(|event| events::insert(&event))
+/// The event write of a C2B payment changed outside its own flow (an STK completion linking its
+/// echo): `after` as it will be written, at the version it was read at.
+pub fn c2b_event_write(before: &C2bPayment, after: &C2bPayment, now: DateTime<Utc>) -> Option<Write> {
+    let mut stored = after.clone();
+    stored.version += 1;
+    c2b_event(Some(before), &stored, now).map(|event| events::insert(&event))
 }

@@ -30,6 +30,7 @@ use crate::domain::expected_payment::{AppliedPayment, NotApplied};
 use crate::domain::{
     decide, DarajaResult, Decision, Payment, PaymentEvent, PaymentId, ResultCode, Source, StkFinalResult,
 };
+use crate::engine::Slot;
 use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::repo::payments::PaymentRepo;
@@ -61,8 +62,9 @@ pub struct Settled {
     pub payment: C2bPayment,
     /// The receipt registry as it must be stored (version as read; 0 = new).
     pub link: ReceiptLink,
-    /// The STK payment and expected payment writes, each conditional on what was read.
-    pub writes: Vec<Write>,
+    /// The STK payment (and its event) and expected payment writes, each conditional on what
+    /// was read, named for the transaction.
+    pub writes: Vec<(Slot, Write)>,
     /// The STK payment it echoes, when found by reference now.
     pub echo_of: Option<PaymentId>,
 }
@@ -88,12 +90,12 @@ pub async fn settle_verified(
         }
     } else if payment.kind == C2bKind::Payment {
         if let Some((echoed, next)) = echo_target(table, &payment, window, now).await? {
-            writes.push(PaymentRepo::update(&next));
+            writes.push((Slot::EchoedPayment, PaymentRepo::update(&next)));
             // The echoed STK payment's own event, in the same transaction as its change.
             let mut stored = next.clone();
             stored.version += 1;
             if let Some(event) = super::settlement::payment_event(&echoed, &stored, now) {
-                writes.push(crate::events::repo::insert(&event));
+                writes.push((Slot::Event, crate::events::repo::insert(&event)));
             }
             link.stk_payment_id = Some(echoed.id.clone());
             link.updated_at = now;
@@ -104,7 +106,7 @@ pub async fn settle_verified(
     let (matched, expected_writes) = match_expected(table.as_ref(), &payment, now).await?;
     payment.matched = matched;
     payment.updated_at = now;
-    writes.extend(expected_writes);
+    writes.extend(expected_writes.into_iter().map(|w| (Slot::ExpectedPayment, w)));
     Ok(Settled {
         payment,
         link,

@@ -15,7 +15,8 @@
 //!   ([`super::c2b_settlement`]) in the same transaction as the callback record; rejected ones
 //!   are anomalies that settle nothing (`C2bVerificationRejected{Reason}`, alarmed).
 
-use super::c2b_events::c2b_event_write;
+use super::c2b_flow::{C2bEvent, C2bSettled, C2bSettler};
+use crate::engine::{self, Settle};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::b2c_credential::SecurityCredentials;
-use super::c2b_settlement::{settle_verified, EchoWindow};
+use super::c2b_settlement::EchoWindow;
 use super::callback_intake::{CallbackEnvelope, CallbackKind};
 use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
 use super::sweep_control::{AfterFailure, SweepControl};
@@ -34,12 +35,11 @@ use crate::daraja::callbacks::{parse_transaction_status_result, TransactionStatu
 use crate::daraja::errors::redact_id;
 use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
 use crate::daraja::{Daraja, TransactionStatusRequest};
-use crate::domain::c2b::{C2bPayment, MatchOutcome, UnmatchedReason};
-use crate::domain::c2b_verification::{decide_verification, StatusAnswer, VerificationDecision, VerificationTimings};
+use crate::domain::c2b::C2bPayment;
+use crate::domain::c2b_verification::{StatusAnswer, VerificationTimings};
 use crate::metrics;
 use crate::repo::c2b as repo;
-use crate::repo::callbacks::{self, CallbackRecord, Verdict};
-use crate::repo::receipts::{self, ReceiptLink};
+use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::secrets::SecretCache;
 use crate::store::{StoreError, Table};
 
@@ -355,7 +355,7 @@ fn status_answer(status: &TransactionStatusResult) -> Result<StatusAnswer, &'sta
 impl CallbackHandler for C2bStatusHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
         let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
-        let mut record = record_of(message_id, envelope, self.clock.now());
+        let record = record_of(message_id, envelope, self.clock.now());
         let tokens = CallbackTokens::from_secrets(&secrets);
         let purpose = match envelope.kind {
             CallbackKind::C2bStatusTimeout => TokenPurpose::C2bStatusTimeout,
@@ -379,90 +379,20 @@ impl CallbackHandler for C2bStatusHandler {
             Ok(answer) => answer,
             Err(reason) => return self.finish(record, Verdict::Ignored, reason).await,
         };
-        for _ in 0..8 {
-            let Some(payment) = repo::get_payment_by_trans_id(self.table.as_ref(), &trans_id).await? else {
-                return self.finish(record, Verdict::Anomaly, "unknown_receipt").await;
-            };
-            record.resource_id = Some(payment.id.to_string());
-            let now = self.clock.now();
-            record.processed_at = now;
-            let writes = match decide_verification(&payment, &answer, now, self.timings) {
-                VerificationDecision::AlreadyDecided => {
-                    return self.finish(record, Verdict::Duplicate, "already_decided").await;
-                }
-                VerificationDecision::Recorded { next } => {
-                    let mut updated = payment.clone();
-                    updated.verification = next;
-                    record.verdict = Verdict::Ignored;
-                    record.reason = "recorded".into();
-                    vec![callbacks::insert(&record), repo::update_payment(&updated)]
-                }
-                VerificationDecision::Rejected { next } => {
-                    let reason = next.rejection.map_or("rejected", |r| r.as_str());
-                    let mut rejected = payment.clone();
-                    rejected.verification = next;
-                    rejected.matched = MatchOutcome::Unmatched {
-                        reason: UnmatchedReason::VerificationFailed,
-                        expected_payment_id: None,
-                    };
-                    rejected.updated_at = now;
-                    record.verdict = Verdict::Anomaly;
-                    record.reason = format!("verification_{reason}");
-                    let mut writes = vec![callbacks::insert(&record), repo::update_payment(&rejected)];
-                    writes.extend(c2b_event_write(Some(&payment), &rejected, now));
-                    writes
-                }
-                VerificationDecision::Verified { body, next } => {
-                    let mut chosen = payment.choosing(body);
-                    chosen.verification = next;
-                    let link = receipts::get(self.table.as_ref(), &trans_id)
-                        .await?
-                        .unwrap_or_else(|| ReceiptLink {
-                            receipt: trans_id.clone(),
-                            stk_payment_id: None,
-                            c2b_payment_id: Some(chosen.id.clone()),
-                            updated_at: now,
-                            version: 0,
-                        });
-                    let settled = settle_verified(&self.table, chosen, link, self.echo_window, now).await?;
-                    record.verdict = Verdict::Applied;
-                    record.reason = "verified".into();
-                    let mut writes = vec![
-                        callbacks::insert(&record),
-                        repo::update_payment(&settled.payment),
-                        receipts::put(&settled.link),
-                    ];
-                    writes.extend(c2b_event_write(Some(&payment), &settled.payment, now));
-                    writes.extend(settled.writes);
-                    writes
-                }
-            };
-            let verdict = record.verdict;
-            match self.table.write(writes).await {
-                Ok(()) => {
-                    observe(&trans_id, &record);
-                    return Ok(verdict);
-                }
-                Err(StoreError::ConditionFailed { index: 0 }) => return Ok(Verdict::Duplicate),
-                Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        let event = C2bEvent::StatusAnswer {
+            answer,
+            timings: self.timings,
+        };
+        let settled = C2bSettler::c2b(self.table.clone(), self.clock.clone(), self.echo_window)
+            .settle(Settle::new(trans_id.as_str(), &event).recording(Some(record)))
+            .await?;
+        if matches!(settled, C2bSettled::Unknown) {
+            metrics::count(
+                "CallbackAnomalies",
+                1,
+                &[("Reason", "unknown_receipt"), ("Kind", "c2b_status_result")],
+            );
         }
-        Err(Retry("C2B verification kept conflicting".into()))
-    }
-}
-
-fn observe(trans_id: &str, record: &CallbackRecord) {
-    match record.verdict {
-        Verdict::Applied => {
-            metrics::count("C2bVerifications", 1, &[("Result", "verified")]);
-            tracing::info!(trans_id = %redact_id(trans_id), c2b_payment_id = ?record.resource_id, "C2B confirmation verified with Daraja");
-        }
-        Verdict::Anomaly => {
-            metrics::count("C2bVerifications", 1, &[("Result", "rejected")]);
-            metrics::count("C2bVerificationRejected", 1, &[("Reason", record.reason.as_str())]);
-            tracing::warn!(trans_id = %redact_id(trans_id), reason = %record.reason, "C2B confirmation rejected by Daraja's answer: it settles nothing");
-        }
-        _ => {}
+        Ok(engine::verdict_of(&event, &settled).0)
     }
 }

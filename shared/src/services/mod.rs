@@ -4,6 +4,7 @@
 pub mod b2c_credential;
 pub mod c2b_confirmations;
 pub mod c2b_events;
+pub mod c2b_flow;
 pub mod c2b_registration;
 pub mod c2b_settlement;
 pub mod c2b_validation;

@@ -79,8 +79,15 @@ impl Flow for PayoutFlow {
         payout.version = version;
     }
 
-    fn event(before: &Payout, after: &Payout, now: DateTime<Utc>) -> Option<EventRecord> {
-        payout_event(before, after, now)
+    fn resource_id(payout: &Payout) -> String {
+        payout.id.to_string()
+    }
+
+    fn event(before: Option<&Payout>, after: &Payout, now: DateTime<Utc>) -> Option<EventRecord> {
+        match before {
+            Some(before) => payout_event(before, after, now),
+            None => Some(payout_created(after, now)),
+        }
     }
 
     fn observe(outcome: &PayoutSettled) {

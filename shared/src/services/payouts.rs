@@ -438,7 +438,9 @@ impl PayoutsService {
                 ),
             }),
             PayoutSettled::Unknown => Err(ApiError::NotFound { resource: "payout" }),
-            PayoutSettled::AlreadyProcessed | PayoutSettled::Refused { .. } => Err(ApiError::Internal),
+            PayoutSettled::AlreadyProcessed | PayoutSettled::Refused { .. } | PayoutSettled::Created { .. } => {
+                Err(ApiError::Internal)
+            }
         }
     }
 }

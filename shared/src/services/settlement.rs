@@ -75,15 +75,15 @@ impl Flow for PaymentFlow {
     async fn effects(
         &self,
         table: &dyn Table,
-        before: &Payment,
-        after: &Payment,
+        before: Option<&Payment>,
+        after: &mut Payment,
         now: DateTime<Utc>,
         attempt: u32,
     ) -> Result<Vec<(Slot, Write)>, StoreError> {
         let new_receipt = after
             .mpesa_receipt
             .as_deref()
-            .filter(|r| before.mpesa_receipt.as_deref() != Some(*r));
+            .filter(|r| before.and_then(|b| b.mpesa_receipt.as_deref()) != Some(*r));
         let (Some(receipt), PaymentStatus::Completed) = (new_receipt, after.status) else {
             return Ok(Vec::new());
         };
@@ -93,8 +93,15 @@ impl Flow for PaymentFlow {
         Ok(writes.into_iter().map(|w| (Slot::ReceiptLink, w)).collect())
     }
 
-    fn event(before: &Payment, after: &Payment, now: DateTime<Utc>) -> Option<EventRecord> {
-        payment_event(before, after, now)
+    fn resource_id(payment: &Payment) -> String {
+        payment.id.to_string()
+    }
+
+    fn event(before: Option<&Payment>, after: &Payment, now: DateTime<Utc>) -> Option<EventRecord> {
+        match before {
+            Some(before) => payment_event(before, after, now),
+            None => Some(payment_created(after, now)),
+        }
     }
 
     fn observe(outcome: &Settled) {
