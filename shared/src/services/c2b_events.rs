@@ -17,7 +17,7 @@ pub fn c2b_event(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<
         None => EventType::C2bPaymentReceived,
         Some(before) => {
             let status = |p: &C2bPayment| p.verification.status;
-            let event_type = if before.kind != C2bKind::StkDuplicate && after.kind == C2bKind::StkDuplicate {
+            if before.kind != C2bKind::StkDuplicate && after.kind == C2bKind::StkDuplicate {
                 EventType::C2bPaymentLinked
             } else if status(before) != VerificationStatus::Verified && status(after) == VerificationStatus::Verified {
                 EventType::C2bPaymentVerified
@@ -25,8 +25,7 @@ pub fn c2b_event(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<
                 EventType::C2bPaymentRejected
             } else {
                 return None;
-            };
-            event_type
+            }
         }
     };
     Some(EventRecord::new(
