@@ -21,6 +21,8 @@
 //! (a queue message is redelivered), never guesses.
 
 pub mod batch;
+pub mod sweep;
+mod sweep_control;
 
 use std::sync::Arc;
 

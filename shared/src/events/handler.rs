@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use super::{repo, EventRecord};
 use crate::clock::Clock;
+use crate::engine::sweep::{self, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::store::{StoreError, Table};
 
@@ -49,6 +50,50 @@ pub struct RedriveReport {
     pub examined: usize,
     pub handled: usize,
     pub failed: usize,
+}
+
+/// What the redrive did with one event.
+pub enum Redriven {
+    Handled,
+    Failed,
+}
+
+#[async_trait]
+impl Sweep for EventHandler {
+    type Item = EventRecord;
+    type Checked = Redriven;
+
+    const ITEM: &'static str = "event";
+
+    fn pacing(&self) -> Pacing {
+        // No Daraja queries: the pace and breaker never apply; the budget bounds one sweep.
+        Pacing {
+            concurrency: 8,
+            queries_per_second: 1000,
+            time_budget: std::time::Duration::from_secs(30),
+            failure_threshold: u32::MAX,
+        }
+    }
+
+    async fn due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<EventRecord>, StoreError> {
+        let before = now - chrono::Duration::seconds(REDRIVE_AFTER_SECONDS);
+        repo::pending(self.table.as_ref(), before, REDRIVE_BATCH).await
+    }
+
+    async fn check(&self, event: EventRecord, _control: &SweepControl) -> Result<Redriven, StoreError> {
+        Ok(match self.deliver(&event.id).await? {
+            Delivery::Handled | Delivery::AlreadyHandled => Redriven::Handled,
+            Delivery::Unknown | Delivery::Failed { .. } => Redriven::Failed,
+        })
+    }
+
+    fn skipped() -> Redriven {
+        Redriven::Failed
+    }
+
+    fn failed() -> Redriven {
+        Redriven::Failed
+    }
 }
 
 #[derive(Clone)]
@@ -110,22 +155,16 @@ impl EventHandler {
         Err(StoreError::Unavailable("event kept changing under us".into()))
     }
 
-    /// Delivers the events still unhandled [`REDRIVE_AFTER_SECONDS`] after they occurred.
+    /// Delivers the events still unhandled [`REDRIVE_AFTER_SECONDS`] after they occurred (the
+    /// one sweep loop, [`crate::engine::sweep::run`]).
     pub async fn redrive(&self) -> RedriveReport {
-        let before = self.clock.now() - chrono::Duration::seconds(REDRIVE_AFTER_SECONDS);
+        let swept = sweep::run(self, self.clock.now()).await;
         let mut report = RedriveReport::default();
-        let pending = match repo::pending(self.table.as_ref(), before, REDRIVE_BATCH).await {
-            Ok(pending) => pending,
-            Err(error) => {
-                tracing::warn!(%error, "could not read unhandled events");
-                return report;
-            }
-        };
-        for event in pending {
+        for checked in swept.checked {
             report.examined += 1;
-            match self.deliver(&event.id).await {
-                Ok(Delivery::Handled | Delivery::AlreadyHandled) => report.handled += 1,
-                Ok(_) | Err(_) => report.failed += 1,
+            match checked {
+                Redriven::Handled => report.handled += 1,
+                Redriven::Failed => report.failed += 1,
             }
         }
         if report.examined > 0 {

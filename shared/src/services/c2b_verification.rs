@@ -6,7 +6,7 @@
 //!   interval on (so overlapping sweeps never ask twice), and asks Transaction Status by
 //!   `TransID` with the C2B initiator (`c2b_initiator_name` / `_password` in the secret) on the
 //!   confirmation's shortcode (`IdentifierType` 4). Queries are paced and the sweep stops asking on
-//!   Spike Arrest or when Daraja keeps failing ([`super::sweep_control`]).
+//!   Spike Arrest or when Daraja keeps failing ([`crate::engine::sweep`]).
 //! - Without a C2B initiator nothing can be verified: the confirmation stays `unverified`, looked
 //!   at again every [`C2bVerifyConfig::unavailable_recheck`], and operators are alarmed
 //!   (`C2bVerificationUnavailable`); the registration answer and `/v1/ready` say so too.
@@ -21,14 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde::Serialize;
 
 use super::b2c_credential::SecurityCredentials;
 use super::c2b_settlement::EchoWindow;
 use super::callback_intake::{CallbackEnvelope, CallbackKind};
 use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
-use super::sweep_control::{AfterFailure, SweepControl};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::callbacks::{parse_transaction_status_result, TransactionStatusResult};
@@ -37,6 +35,7 @@ use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
 use crate::daraja::{Daraja, TransactionStatusRequest};
 use crate::domain::c2b::C2bPayment;
 use crate::domain::c2b_verification::{StatusAnswer, VerificationTimings};
+use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
@@ -101,71 +100,77 @@ pub struct C2bVerifier {
 }
 
 #[derive(Default)]
-struct Checked {
+pub struct Checked {
     queried: bool,
     unverifiable: bool,
     skipped: bool,
     failed: bool,
 }
 
+#[async_trait]
+impl Sweep for C2bVerifier {
+    type Item = C2bPayment;
+    type Checked = Checked;
+
+    const ITEM: &'static str = "C2B confirmation";
+
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            concurrency: self.config.concurrency,
+            queries_per_second: self.config.queries_per_second,
+            time_budget: self.config.time_budget,
+            failure_threshold: self.config.failure_threshold,
+        }
+    }
+
+    async fn due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<C2bPayment>, StoreError> {
+        repo::due_for_verification(self.table.as_ref(), now, self.config.batch_per_shard).await
+    }
+
+    async fn check(&self, payment: C2bPayment, control: &SweepControl) -> Result<Checked, StoreError> {
+        self.check_one(payment, control).await
+    }
+
+    fn skipped() -> Checked {
+        Checked {
+            skipped: true,
+            ..Checked::default()
+        }
+    }
+
+    fn failed() -> Checked {
+        Checked {
+            failed: true,
+            ..Checked::default()
+        }
+    }
+}
+
 impl C2bVerifier {
     pub async fn sweep(&self) -> C2bVerifySweepReport {
         let mut report = C2bVerifySweepReport::default();
-        let now = self.clock.now();
-        let due = match repo::due_for_verification(self.table.as_ref(), now, self.config.batch_per_shard).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::error!(%error, "verification sweep could not read due confirmations");
-                report.errors += 1;
-                return report;
-            }
-        };
-        report.due = due.len();
-        if due.is_empty() {
+        let swept = sweep::run(self, self.clock.now()).await;
+        if swept.read_failed {
+            report.errors += 1;
             return report;
         }
-        let control = SweepControl::new(
-            self.config.queries_per_second,
-            self.config.time_budget,
-            self.config.failure_threshold,
-        );
-        let results: Vec<Checked> = futures::stream::iter(due)
-            .map(|payment| self.check(payment, &control))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for checked in results {
+        report.due = swept.due;
+        if swept.due == 0 {
+            return report;
+        }
+        for checked in swept.checked {
             report.queried += usize::from(checked.queried);
             report.unverifiable += usize::from(checked.unverifiable);
             report.skipped += usize::from(checked.skipped);
             report.errors += usize::from(checked.failed);
         }
-        report.stopped_early = control.stopped();
+        report.stopped_early = swept.stopped_early;
         metrics::count("C2bVerificationQueries", report.queried as u64, &[]);
         if report.unverifiable > 0 {
             metrics::count("C2bVerificationUnavailable", report.unverifiable as u64, &[]);
         }
         tracing::info!(?report, "C2B verification sweep finished");
         report
-    }
-
-    async fn check(&self, payment: C2bPayment, control: &SweepControl) -> Checked {
-        if !control.may_start() {
-            return Checked {
-                skipped: true,
-                ..Checked::default()
-            };
-        }
-        match self.check_one(payment, control).await {
-            Ok(checked) => checked,
-            Err(error) => {
-                tracing::warn!(%error, "verification of one confirmation failed; the others go on");
-                Checked {
-                    failed: true,
-                    ..Checked::default()
-                }
-            }
-        }
     }
 
     async fn check_one(&self, payment: C2bPayment, control: &SweepControl) -> Result<Checked, StoreError> {

@@ -26,4 +26,3 @@ pub mod receipt_links;
 pub mod reconciliation;
 pub mod settlement;
 pub mod stk_callbacks;
-mod sweep_control;

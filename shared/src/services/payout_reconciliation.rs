@@ -24,19 +24,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde::Serialize;
 
 use super::b2c_credential::SecurityCredentials;
 use super::payout_settlement::{PayoutSettled, PayoutSettler};
 use super::payouts::enqueue;
-use super::sweep_control::{AfterFailure, SweepControl};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
 use crate::daraja::{Daraja, TransactionStatusRequest};
 use crate::domain::payout::{Payout, PayoutEvent};
 use crate::domain::PayoutStatus;
+use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::queue::Queue;
 use crate::repo::payouts::PayoutRepo;
@@ -102,7 +101,7 @@ pub struct PayoutReconciler {
 }
 
 #[derive(Default)]
-struct Checked {
+pub struct Checked {
     requeued: bool,
     marked_unknown: bool,
     queried: bool,
@@ -110,40 +109,65 @@ struct Checked {
     failed: bool,
 }
 
+#[async_trait::async_trait]
+impl Sweep for PayoutReconciler {
+    type Item = Payout;
+    type Checked = Checked;
+
+    const ITEM: &'static str = "payout";
+
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            concurrency: self.config.concurrency,
+            queries_per_second: self.config.queries_per_second,
+            time_budget: self.config.time_budget,
+            failure_threshold: self.config.failure_threshold,
+        }
+    }
+
+    async fn due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Payout>, StoreError> {
+        self.repo.due_for_check(now, self.config.batch_per_shard).await
+    }
+
+    async fn check(&self, payout: Payout, control: &SweepControl) -> Result<Checked, StoreError> {
+        self.check_one(payout, control).await
+    }
+
+    fn skipped() -> Checked {
+        Checked {
+            skipped: true,
+            ..Checked::default()
+        }
+    }
+
+    fn failed() -> Checked {
+        Checked {
+            failed: true,
+            ..Checked::default()
+        }
+    }
+}
+
 impl PayoutReconciler {
     pub async fn sweep(&self) -> PayoutSweepReport {
         let mut report = PayoutSweepReport::default();
-        let now = self.clock.now();
-        let due = match self.repo.due_for_check(now, self.config.batch_per_shard).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::error!(%error, "payout sweep could not read due payouts");
-                report.errors += 1;
-                return report;
-            }
-        };
-        report.due = due.len();
-        if due.is_empty() {
+        let swept = sweep::run(self, self.clock.now()).await;
+        if swept.read_failed {
+            report.errors += 1;
             return report;
         }
-        let control = SweepControl::new(
-            self.config.queries_per_second,
-            self.config.time_budget,
-            self.config.failure_threshold,
-        );
-        let results: Vec<Checked> = futures::stream::iter(due)
-            .map(|payout| self.check(payout, &control))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for checked in results {
+        report.due = swept.due;
+        if swept.due == 0 {
+            return report;
+        }
+        for checked in swept.checked {
             report.requeued += usize::from(checked.requeued);
             report.marked_unknown += usize::from(checked.marked_unknown);
             report.queried += usize::from(checked.queried);
             report.skipped += usize::from(checked.skipped);
             report.errors += usize::from(checked.failed);
         }
-        report.stopped_early = control.stopped();
+        report.stopped_early = swept.stopped_early;
         metrics::count(
             "PayoutReconciliations",
             report.requeued as u64,
@@ -161,25 +185,6 @@ impl PayoutReconciler {
         );
         tracing::info!(?report, "payout sweep finished");
         report
-    }
-
-    async fn check(&self, payout: Payout, control: &SweepControl) -> Checked {
-        if !control.may_start() {
-            return Checked {
-                skipped: true,
-                ..Checked::default()
-            };
-        }
-        match self.check_one(payout, control).await {
-            Ok(checked) => checked,
-            Err(error) => {
-                tracing::warn!(%error, "reconciliation of one payout failed; the others go on");
-                Checked {
-                    failed: true,
-                    ..Checked::default()
-                }
-            }
-        }
     }
 
     async fn check_one(&self, payout: Payout, control: &SweepControl) -> Result<Checked, StoreError> {

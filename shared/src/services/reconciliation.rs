@@ -25,16 +25,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::settlement::{PaymentSettler, Settled};
-use super::sweep_control::{AfterFailure, SweepControl};
 use crate::clock::Clock;
 use crate::daraja::{Daraja, DarajaError, StkQueryAnswer, StkQueryRequest};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, Source, StkFinalResult};
+use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::SecretCache;
 use crate::store::{StoreError, Table};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +101,7 @@ pub struct Reconciler {
     pub config: ReconcileConfig,
 }
 
-enum Checked {
+pub enum Checked {
     Settled { timed_out: bool },
     Rescheduled,
     Skipped,
@@ -118,30 +117,49 @@ enum Answer {
     CouldNotAsk,
 }
 
+#[async_trait::async_trait]
+impl Sweep for Reconciler {
+    type Item = Payment;
+    type Checked = Checked;
+
+    const ITEM: &'static str = "payment";
+
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            concurrency: self.config.concurrency,
+            queries_per_second: self.config.queries_per_second,
+            time_budget: self.config.time_budget,
+            failure_threshold: self.config.failure_threshold,
+        }
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<Payment>, StoreError> {
+        self.repo.due_for_check(now, self.config.batch_per_shard).await
+    }
+
+    async fn check(&self, payment: Payment, control: &SweepControl) -> Result<Checked, StoreError> {
+        self.check_one(payment, control).await
+    }
+
+    fn skipped() -> Checked {
+        Checked::Skipped
+    }
+
+    fn failed() -> Checked {
+        Checked::Failed
+    }
+}
+
 impl Reconciler {
     pub async fn sweep(&self) -> SweepReport {
         let mut report = SweepReport::default();
-        let now = self.clock.now();
-        let due = match self.repo.due_for_check(now, self.config.batch_per_shard).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::error!(%error, "sweep could not read due payments");
-                report.errors += 1;
-                return report;
-            }
-        };
-        report.due = due.len();
-        let control = SweepControl::new(
-            self.config.queries_per_second,
-            self.config.time_budget,
-            self.config.failure_threshold,
-        );
-        let results: Vec<Checked> = futures::stream::iter(due)
-            .map(|payment| self.check(payment, &control))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for result in results {
+        let swept = sweep::run(self, self.clock.now()).await;
+        if swept.read_failed {
+            report.errors += 1;
+            return report;
+        }
+        report.due = swept.due;
+        for result in swept.checked {
             match result {
                 Checked::Settled { timed_out } => {
                     report.claimed += 1;
@@ -156,8 +174,8 @@ impl Reconciler {
                 Checked::Failed => report.errors += 1,
             }
         }
-        report.queried = control.queries();
-        report.stopped_early = control.stopped();
+        report.queried = swept.queries;
+        report.stopped_early = swept.stopped_early;
         metrics::count("Reconciliations", report.settled as u64, &[("Result", "settled")]);
         metrics::count(
             "Reconciliations",
@@ -197,19 +215,6 @@ impl Reconciler {
                 }
             }
             Err(error) => tracing::warn!(%error, "could not count open payments"),
-        }
-    }
-
-    async fn check(&self, payment: Payment, control: &SweepControl) -> Checked {
-        if !control.may_start() {
-            return Checked::Skipped;
-        }
-        match self.check_one(payment, control).await {
-            Ok(checked) => checked,
-            Err(error) => {
-                tracing::warn!(%error, "reconciliation of one payment failed; the others go on");
-                Checked::Failed
-            }
         }
     }
 

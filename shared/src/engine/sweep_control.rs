@@ -1,4 +1,4 @@
-//! Pacing and the circuit breaker of one sweep, shared by the payment and payout sweeps.
+//! Pacing and the circuit breaker of one sweep, shared by every sweep ([`super::sweep::run`]).
 //!
 //! Daraja publishes no query rate, so every query waits its turn on one global pace; the sweep
 //! stops asking at the first Spike Arrest (asking more only prolongs it) or after a run of
@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 
 use crate::daraja::DarajaError;
 
-pub(crate) struct SweepControl {
+pub struct SweepControl {
     pacer: Mutex<tokio::time::Interval>,
     stopped: AtomicBool,
     consecutive_failures: AtomicU32,
@@ -24,7 +24,7 @@ pub(crate) struct SweepControl {
 
 /// What a failed query did to the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AfterFailure {
+pub enum AfterFailure {
     /// Keep asking about the other items.
     GoOn { consecutive_failures: u32 },
     /// Rate-limited or failing too often: this sweep asks nothing more.
@@ -33,7 +33,7 @@ pub(crate) enum AfterFailure {
 
 impl SweepControl {
     /// Must be called inside the Tokio runtime (the pace is a Tokio interval).
-    pub(crate) fn new(queries_per_second: u32, time_budget: Duration, failure_threshold: u32) -> Self {
+    pub fn new(queries_per_second: u32, time_budget: Duration, failure_threshold: u32) -> Self {
         let period = Duration::from_secs_f64(1.0 / f64::from(queries_per_second.max(1)));
         let mut pacer = tokio::time::interval(period);
         pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -49,7 +49,7 @@ impl SweepControl {
     }
 
     /// Whether another item may be checked: false once stopped or past the time budget.
-    pub(crate) fn may_start(&self) -> bool {
+    pub fn may_start(&self) -> bool {
         if self.stopped() {
             return false;
         }
@@ -60,13 +60,13 @@ impl SweepControl {
         true
     }
 
-    pub(crate) fn stopped(&self) -> bool {
+    pub fn stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
     }
 
     /// Waits for this query's turn on the pace and counts it; false (not counted) when the sweep
     /// stopped asking meanwhile: another query may have hit a rate limit while this one waited.
-    pub(crate) async fn take_turn(&self) -> bool {
+    pub async fn take_turn(&self) -> bool {
         if self.stopped() {
             return false;
         }
@@ -79,12 +79,12 @@ impl SweepControl {
     }
 
     /// Daraja answered (whatever it said): the failure run is over.
-    pub(crate) fn answered(&self) {
+    pub fn answered(&self) {
         self.consecutive_failures.store(0, Ordering::Relaxed);
     }
 
     /// Daraja could not be asked; decides whether the sweep goes on asking.
-    pub(crate) fn failed(&self, error: &DarajaError) -> AfterFailure {
+    pub fn failed(&self, error: &DarajaError) -> AfterFailure {
         let consecutive_failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         if matches!(error, DarajaError::RateLimited { .. }) || consecutive_failures >= self.failure_threshold {
             self.stopped.store(true, Ordering::Relaxed);
@@ -95,7 +95,7 @@ impl SweepControl {
     }
 
     /// Queries that took their turn.
-    pub(crate) fn queries(&self) -> usize {
+    pub fn queries(&self) -> usize {
         self.queries.load(Ordering::Relaxed)
     }
 }

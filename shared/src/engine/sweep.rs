@@ -1,0 +1,104 @@
+//! The one sweep loop: every flow's sweeper (STK reconciliation, payout reconciliation, C2B
+//! verification, the events redrive) reads what is due and checks each item through [`run`],
+//! with one pace, one time budget and one circuit breaker ([`SweepControl`]). A flow says only
+//! what is due and how one item is checked ([`Sweep`]); an item that fails is logged and counted
+//! and never stops the others; what a sweep did not reach, a later sweep does.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+pub use super::sweep_control::{AfterFailure, SweepControl};
+use crate::store::StoreError;
+
+/// How hard a sweep may push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Items checked at once.
+    pub concurrency: usize,
+    /// Daraja queries per second (each waits its turn: [`SweepControl::take_turn`]).
+    pub queries_per_second: u32,
+    /// No check starts after this long (the Lambda's timeout minus a margin).
+    pub time_budget: std::time::Duration,
+    /// Consecutive failed queries after which the sweep stops asking.
+    pub failure_threshold: u32,
+}
+
+/// One flow's sweep.
+#[async_trait]
+pub trait Sweep: Send + Sync {
+    type Item: Send;
+    /// What checking one item did (the flow's own report line).
+    type Checked: Send;
+
+    /// What an item is, for logs (`payment`, `payout`, `C2B confirmation`, `event`).
+    const ITEM: &'static str;
+
+    fn pacing(&self) -> Pacing;
+
+    /// The items due at `now` (bounded by the flow's batch size).
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<Self::Item>, StoreError>;
+
+    async fn check(&self, item: Self::Item, control: &SweepControl) -> Result<Self::Checked, StoreError>;
+
+    /// An item not checked: the sweep stopped (time budget, circuit breaker) before it.
+    fn skipped() -> Self::Checked;
+
+    /// An item whose check failed (logged; a later sweep takes it again).
+    fn failed() -> Self::Checked;
+}
+
+/// What one sweep did.
+#[derive(Debug)]
+pub struct Swept<C> {
+    pub due: usize,
+    pub checked: Vec<C>,
+    /// What was due could not be read (logged): nothing was checked.
+    pub read_failed: bool,
+    pub stopped_early: bool,
+    /// Daraja queries made.
+    pub queries: usize,
+}
+
+/// Runs one sweep of `sweep` at `now`.
+pub async fn run<S: Sweep>(sweep: &S, now: DateTime<Utc>) -> Swept<S::Checked> {
+    let due = match sweep.due(now).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::error!(%error, item = S::ITEM, "sweep could not read what is due");
+            return Swept {
+                due: 0,
+                checked: Vec::new(),
+                read_failed: true,
+                stopped_early: false,
+                queries: 0,
+            };
+        }
+    };
+    let count = due.len();
+    let pacing = sweep.pacing();
+    let control = SweepControl::new(pacing.queries_per_second, pacing.time_budget, pacing.failure_threshold);
+    let checked: Vec<S::Checked> = futures::stream::iter(due)
+        .map(|item| async {
+            if !control.may_start() {
+                return S::skipped();
+            }
+            match sweep.check(item, &control).await {
+                Ok(checked) => checked,
+                Err(error) => {
+                    tracing::warn!(%error, item = S::ITEM, "a sweep's check of one item failed; the others go on");
+                    S::failed()
+                }
+            }
+        })
+        .buffer_unordered(pacing.concurrency.max(1))
+        .collect()
+        .await;
+    Swept {
+        due: count,
+        checked,
+        read_failed: false,
+        stopped_early: control.stopped(),
+        queries: control.queries(),
+    }
+}
