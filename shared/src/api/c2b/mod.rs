@@ -28,14 +28,11 @@ use std::sync::Arc;
 pub use self::expected_payments::parse_expected_payment;
 pub use self::registrations::{parse_registration, parse_rules};
 pub use self::safaricom::{confirmation, validation};
-use super::auth::Authenticator;
 pub use super::c2b_views::{
     AppliedPaymentView, C2bPaymentView, DarajaRegistrationView, ExpectedAmountView, ExpectedPaymentView, MatchView,
     RegistrationView,
 };
-use super::http::{ApiRequest, ApiResponse};
 use super::problem::ApiError;
-use super::routes::{match_route, RouteId, RouteMatch};
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::domain::c2b::Shortcode;
@@ -67,35 +64,6 @@ pub(super) async fn owns(
     }
     let config = repo::get_config(table, shortcode).await.map_err(store_error)?;
     Ok(config.is_some_and(|c| c.owner == principal.merchant))
-}
-
-impl C2bApi {
-    /// Routes a request of the `c2b-api` function.
-    pub async fn handle(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
-        match match_route(&request.method, &request.path) {
-            RouteMatch::Found { id, params } => {
-                let mut request = request;
-                if request.path_params.is_empty() {
-                    request.path_params = params;
-                }
-                self.route(id, auth, request).await
-            }
-            RouteMatch::MethodNotAllowed => ApiError::MethodNotAllowed.to_response(&request.request_id),
-            RouteMatch::NotFound => ApiError::RouteNotFound.to_response(&request.request_id),
-        }
-    }
-
-    /// Serves one of the C2B merchant/admin routes.
-    pub async fn route(&self, id: RouteId, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
-        match id {
-            RouteId::C2bRegister => self.register(auth, request).await,
-            RouteId::CreateExpectedPayment => self.create_expected(auth, request).await,
-            RouteId::GetExpectedPayment => self.get_expected(auth, request).await,
-            RouteId::GetC2bPayment => self.get_payment(auth, request).await,
-            RouteId::ListC2bPayments => self.list_payments(auth, request).await,
-            _ => ApiError::RouteNotFound.to_response(&request.request_id),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,10 @@
 //! - `POST /c2b/confirmation/{token}`: queued durably, then `{"ResultCode":0,"ResultDesc":"Success"}`.
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::StatusCode;
 
 use crate::api::callbacks::{receive, C2B_CONFIRMATION_ACK};
 use crate::api::http::{ApiRequest, ApiResponse};
-use crate::api::problem::ApiError;
 use crate::services::c2b_validation::C2bValidator;
 use crate::services::callback_intake::{CallbackIntake, CallbackKind};
 
@@ -21,8 +20,5 @@ pub async fn validation(validator: &C2bValidator, request: ApiRequest) -> ApiRes
 
 /// `POST /c2b/confirmation/{token}`: durable on the callback queue, then acknowledged.
 pub async fn confirmation(intake: &CallbackIntake, request: ApiRequest) -> ApiResponse {
-    if request.method != Method::POST {
-        return ApiError::MethodNotAllowed.to_response(&request.request_id);
-    }
     receive(intake, CallbackKind::C2bConfirmation, request, C2B_CONFIRMATION_ACK).await
 }
