@@ -586,6 +586,11 @@ async fn malformed_bodies_and_headers_get_clear_problems() {
         (wrong_method.status, wrong_method.body["code"].as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
     );
+    assert_eq!(
+        wrong_method.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST, GET"),
+        "a 405 lists the route's methods"
+    );
     let nowhere = h.send(h.http.get(h.url("/v1/nowhere"))).await;
     assert_eq!(
         (nowhere.status, nowhere.body["code"].as_str()),

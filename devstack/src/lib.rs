@@ -17,8 +17,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use base64::Engine;
 use checkout::api::auth::Authenticator;
-use checkout::api::routes::{match_route, RouteId, RouteMatch, ROUTES};
-use checkout::api::{self, ApiError, ApiRequest, ApiResponse};
+use checkout::api::router::{self, Handlers};
+use checkout::api::routes::{match_route, RouteId};
+use checkout::api::{ApiError, ApiRequest, ApiResponse};
 use checkout::auth::JwtSettings;
 use checkout::clock::{Clock, SystemClock};
 use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy, StkTransactionType};
@@ -159,21 +160,11 @@ struct Adapters {
     event_stream: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
 }
 
-/// The services every route needs, built once.
+/// What the HTTP server answers with, built once: every route's services.
 struct Services {
-    payments: PaymentsService,
-    payment_repo: PaymentRepo,
-    auth: Authenticator,
-    intake: CallbackIntake,
-    payouts: Arc<payouts::PayoutStack>,
-    c2b: checkout::api::c2b::C2bApi,
-    c2b_validator: checkout::services::c2b_validation::C2bValidator,
+    handlers: Handlers,
     /// Test hook: milliseconds the validation route waits before answering (a slow validation).
     c2b_validation_delay: Arc<AtomicU64>,
-    /// `GET /v1/ready`: the same checks as in Lambda, against the stack's own adapters.
-    readiness: checkout::services::readiness::Readiness,
-    /// `GET /v1/events`.
-    table: Arc<dyn Table>,
 }
 
 pub struct DevStack {
@@ -386,7 +377,7 @@ impl DevStack {
             options.c2b_verify,
             payout_public_base_url.clone(),
         ));
-        let payout_stack = Arc::new(payouts::build(
+        let (payout_stack, payout_handlers) = payouts::build(
             &options.payouts,
             table.clone(),
             payout_queue,
@@ -395,7 +386,8 @@ impl DevStack {
             &daraja_url,
             &payout_public_base_url,
             &certificate,
-        )?);
+        )?;
+        let payout_stack = Arc::new(payout_stack);
         let readiness = checkout::services::readiness::Readiness {
             secrets: secrets.clone(),
             table: table.clone(),
@@ -406,30 +398,38 @@ impl DevStack {
             daraja: ready_daraja,
             timeout: Duration::from_secs(3),
         };
-        let services = Arc::new(Services {
-            readiness,
-            payouts: payout_stack.clone(),
-            c2b,
-            c2b_validator,
-            c2b_validation_delay: c2b_validation_delay.clone(),
-            payments,
-            payment_repo: PaymentRepo::new(table.clone()),
-            table: table.clone(),
-            auth: Authenticator::new(
+        // Every route (the dev stack is every function at once); every field is named, so a new
+        // flow's services cannot be left out here.
+        let handlers = Handlers {
+            auth: Some(Authenticator::new(
                 JwtSettings {
                     leeway_seconds: 30,
                     ..JwtSettings::default()
                 },
                 secrets.clone(),
-            ),
-            intake: CallbackIntake {
+            )),
+            payments: Some(payments),
+            payment_reads: Some(PaymentRepo::new(table.clone())),
+            payouts: Some(payout_handlers),
+            c2b: Some(c2b),
+            c2b_validation: Some(c2b_validator),
+            callbacks: Some(CallbackIntake {
                 queue: callback_queue.clone(),
                 clock: clock.clone(),
                 known_sources: checkout::config::DEFAULT_CALLBACK_SOURCES
                     .iter()
                     .filter_map(|s| s.parse().ok())
                     .collect(),
-            },
+            }),
+            // The same checks as in Lambda, against the stack's own adapters.
+            readiness: Some(readiness),
+            events: Some(table.clone()),
+            health_and_openapi: true,
+            disabled_feature: None,
+        };
+        let services = Arc::new(Services {
+            handlers,
+            c2b_validation_delay: c2b_validation_delay.clone(),
         });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -733,10 +733,7 @@ async fn dispatch(
         .unwrap_or_default();
     api_request.headers = parts.headers;
     let route = match_route(&parts.method, parts.uri.path());
-    let template = match &route {
-        RouteMatch::Found { id, .. } => ROUTES.iter().find(|r| r.id == *id).map(|r| r.path).unwrap_or("?"),
-        _ => "unmatched",
-    };
+    let template = router::template(&route);
     let response = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
         Err(_) => ApiError::PayloadTooLarge {
             max_bytes: MAX_REQUEST_BYTES,
@@ -744,14 +741,13 @@ async fn dispatch(
         .to_response(&api_request.request_id),
         Ok(bytes) => {
             api_request.body = bytes;
-            match route {
-                RouteMatch::Found { id, params } => {
-                    api_request.path_params = params;
-                    handle(&services, id, api_request.clone()).await
+            if route.id() == Some(RouteId::C2bValidation) {
+                let delay = services.c2b_validation_delay.load(Ordering::Relaxed);
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
                 }
-                RouteMatch::MethodNotAllowed => ApiError::MethodNotAllowed.to_response(&api_request.request_id),
-                RouteMatch::NotFound => ApiError::RouteNotFound.to_response(&api_request.request_id),
             }
+            router::serve_matched(&services.handlers, route, api_request.clone()).await
         }
     };
     tracing::debug!(
@@ -763,44 +759,6 @@ async fn dispatch(
         "request"
     );
     into_axum(response)
-}
-
-async fn handle(services: &Services, id: RouteId, request: ApiRequest) -> ApiResponse {
-    match id {
-        RouteId::CreatePayment => api::payments::create(&services.payments, &services.auth, request).await,
-        RouteId::GetPayment => api::payments::get(&services.payment_repo, &services.auth, request).await,
-        RouteId::ListPayments => api::payments::list(&services.payment_repo, &services.auth, request).await,
-        RouteId::StkCallback => api::callbacks::dispatch(&services.intake, request).await,
-        RouteId::B2cResultCallback
-        | RouteId::B2cTimeoutCallback
-        | RouteId::B2cStatusCallback
-        | RouteId::B2cStatusTimeoutCallback
-        | RouteId::C2bStatusCallback
-        | RouteId::C2bStatusTimeoutCallback => api::callbacks::dispatch(&services.intake, request).await,
-        RouteId::CreatePayout => api::payouts::create(&services.payouts.service, &services.auth, request).await,
-        RouteId::ListPayouts => api::payouts::list(&services.payouts.repo, &services.auth, request).await,
-        RouteId::GetPayout => api::payouts::get(&services.payouts.repo, &services.auth, request).await,
-        RouteId::ApprovePayout => api::payouts::review(&services.payouts.service, &services.auth, request, true).await,
-        RouteId::RejectPayout => api::payouts::review(&services.payouts.service, &services.auth, request, false).await,
-        RouteId::Health => api::health::health(),
-        RouteId::C2bRegister
-        | RouteId::CreateExpectedPayment
-        | RouteId::GetExpectedPayment
-        | RouteId::GetC2bPayment
-        | RouteId::ListC2bPayments => services.c2b.route(id, &services.auth, request).await,
-        RouteId::C2bValidation => {
-            let delay = services.c2b_validation_delay.load(Ordering::Relaxed);
-            if delay > 0 {
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-            }
-            api::c2b::validation(&services.c2b_validator, request).await
-        }
-        RouteId::C2bConfirmation => api::c2b::confirmation(&services.intake, request).await,
-        RouteId::Ready => api::ready::ready(&services.readiness, &services.auth, request).await,
-        RouteId::OpenApi => api::openapi::document(),
-        RouteId::ListEvents => api::events::list(services.table.as_ref(), &services.auth, request).await,
-        RouteId::GetEvent => api::events::get(services.table.as_ref(), &services.auth, request).await,
-    }
 }
 
 fn into_axum(response: ApiResponse) -> Response {

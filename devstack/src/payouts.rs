@@ -1,4 +1,4 @@
-//! B2C payouts in the dev stack: the payout API service, the payout queue (in memory, with a
+//! B2C payouts in the dev stack: the payout routes' services, the payout queue (in memory, with a
 //! dead-letter queue) consumed by the `b2c-payout` worker, and the payout sweep. The
 //! SecurityCredential is computed from the simulator's public test certificate, exactly as
 //! Lambda computes it from Safaricom's.
@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use checkout::api::router::Payouts;
 use checkout::clock::Clock;
 use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy};
 use checkout::queue::memory::{MemoryQueue, MemoryQueueOptions};
@@ -16,7 +17,7 @@ use checkout::services::b2c_credential::SecurityCredentials;
 use checkout::services::payout_limits::PayoutLimitsConfig;
 use checkout::services::payout_reconciliation::{PayoutReconcileConfig, PayoutReconciler};
 use checkout::services::payout_worker::{PayoutWorker, PayoutWorkerConfig};
-use checkout::services::payouts::{PayoutsConfig, PayoutsService};
+use checkout::services::payouts::PayoutsConfig;
 use checkout::store::Table;
 use checkout::wiring;
 
@@ -89,8 +90,6 @@ impl PayoutOptions {
 }
 
 pub(crate) struct PayoutStack {
-    pub service: PayoutsService,
-    pub repo: PayoutRepo,
     pub queue: Arc<dyn Queue>,
     pub memory_queue: Option<Arc<MemoryQueue>>,
     pub worker: Arc<PayoutWorker>,
@@ -98,6 +97,7 @@ pub(crate) struct PayoutStack {
     pub worker_options: PayoutWorkerOptions,
 }
 
+/// The payout stack, and the services of the payout routes (served by the stack's router).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     options: &PayoutOptions,
@@ -108,7 +108,7 @@ pub(crate) fn build(
     daraja_url: &str,
     public_base_url: &str,
     certificate_pem: &str,
-) -> Result<PayoutStack, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(PayoutStack, Payouts), Box<dyn std::error::Error + Send + Sync>> {
     let (queue, memory_queue): (Arc<dyn Queue>, Option<Arc<MemoryQueue>>) = match queue {
         Some(queue) => (queue, None),
         None => {
@@ -172,13 +172,18 @@ pub(crate) fn build(
         options.config.clone(),
         options.limits.clone(),
     );
-    Ok(PayoutStack {
-        service,
-        repo: PayoutRepo::new(table),
+    let stack = PayoutStack {
         queue,
         memory_queue,
         worker,
         reconciler,
         worker_options: options.worker,
-    })
+    };
+    Ok((
+        stack,
+        Payouts {
+            service,
+            repo: PayoutRepo::new(table),
+        },
+    ))
 }

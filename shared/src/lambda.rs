@@ -11,6 +11,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use lambda_runtime::LambdaEvent;
 
+use crate::api::router::{self, Handlers};
 use crate::api::{ApiRequest, ApiResponse};
 use crate::metrics;
 use crate::queue::consumer::{BatchHandler, Delivery};
@@ -113,6 +114,16 @@ where
             Ok::<_, std::convert::Infallible>(to_lambda_response(response))
         }
     }))
+    .await
+}
+
+/// Serves an HTTP API function: the routes of the route table whose services `handlers` holds.
+pub async fn serve_routes(handlers: Handlers) -> Result<(), lambda_http::Error> {
+    let handlers = Arc::new(handlers);
+    serve_http(move |request| {
+        let handlers = handlers.clone();
+        async move { router::serve(&handlers, request).await }
+    })
     .await
 }
 

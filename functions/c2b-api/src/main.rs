@@ -3,11 +3,8 @@
 //! `GET /v1/c2b/payments/{id}` and `GET /v1/c2b/payments` (`c2b:read`). With `FEATURE_C2B=off`
 //! every route answers 404 `feature_disabled`.
 
-use std::sync::Arc;
-
 use checkout::api::auth::Authenticator;
-use checkout::api::c2b::C2bApi;
-use checkout::api::ApiError;
+use checkout::api::router::Handlers;
 use checkout::aws::SdkConfig;
 use checkout::config::{vars, ConfigError, Settings};
 use checkout::secrets::SecretPart;
@@ -19,14 +16,8 @@ const FUNCTION: &str = "c2b-api";
 /// tokens), the JWT key (API tokens). `c2b-register` reads the same.
 const SECRETS: &[SecretPart] = &[SecretPart::DarajaApp, SecretPart::CallbackKeys, SecretPart::Jwt];
 
-struct App {
-    c2b: C2bApi,
-    auth: Authenticator,
-    enabled: bool,
-}
-
 /// Everything the function needs, from its configuration (no I/O).
-fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Handlers, ConfigError> {
     let table = wiring::table(settings, sdk)?;
     let secrets = wiring::secrets(settings, Some(sdk), SECRETS)?;
     let c2b = wiring::c2b_api(
@@ -36,10 +27,13 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         wiring::clock(),
         settings.c2b_registration()?,
     );
-    Ok(App {
-        c2b,
-        auth: Authenticator::new(settings.jwt()?, secrets),
-        enabled: settings.feature(vars::FEATURE_C2B)?,
+    let auth = Authenticator::new(settings.jwt()?, secrets);
+    let enabled = settings.feature(vars::FEATURE_C2B)?;
+    Ok(Handlers {
+        auth: Some(auth),
+        c2b: Some(c2b),
+        disabled_feature: (!enabled).then_some("c2b"),
+        ..Handlers::default()
     })
 }
 
@@ -47,18 +41,9 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
 async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_telemetry(FUNCTION);
     let settings = config::for_function(FUNCTION)?;
-    let app = Arc::new(build(&settings, &aws::sdk_config().await)?);
+    let handlers = build(&settings, &aws::sdk_config().await)?;
     settings.verify()?;
-    lambda::serve_http(move |request| {
-        let app = app.clone();
-        async move {
-            if !app.enabled {
-                return ApiError::FeatureDisabled { feature: "c2b" }.to_response(&request.request_id);
-            }
-            app.c2b.handle(&app.auth, request).await
-        }
-    })
-    .await
+    lambda::serve_routes(handlers).await
 }
 
 checkout::wiring_test!(FUNCTION, build);

@@ -3,29 +3,18 @@
 //! transaction), queues them for the `b2c-payout` worker, and runs two-person approval. With
 //! `FEATURE_PAYOUTS=off` every route answers 404 `feature_disabled`.
 
-use std::sync::Arc;
-
 use checkout::api::auth::Authenticator;
-use checkout::api::routes::{match_route, RouteId, RouteMatch};
-use checkout::api::ApiError;
+use checkout::api::router::{Handlers, Payouts};
 use checkout::aws::SdkConfig;
 use checkout::config::{vars, ConfigError, Settings};
 use checkout::repo::payouts::PayoutRepo;
 use checkout::secrets::SecretPart;
-use checkout::services::payouts::PayoutsService;
-use checkout::{api, aws, config, lambda, wiring};
+use checkout::{aws, config, lambda, wiring};
 
 const FUNCTION: &str = "payouts-api";
 
-struct App {
-    service: PayoutsService,
-    repo: PayoutRepo,
-    auth: Authenticator,
-    enabled: bool,
-}
-
 /// Everything the function needs, from its configuration (no I/O).
-fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<App, ConfigError> {
+fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Handlers, ConfigError> {
     let table = wiring::table(settings, sdk)?;
     let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys, SecretPart::Jwt])?;
     let service = wiring::payouts_service(
@@ -36,11 +25,16 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         settings.payouts()?,
         settings.payout_limits()?,
     );
-    Ok(App {
-        service,
-        repo: PayoutRepo::new(table),
-        auth: Authenticator::new(settings.jwt()?, secrets),
-        enabled: settings.feature(vars::FEATURE_PAYOUTS)?,
+    let auth = Authenticator::new(settings.jwt()?, secrets);
+    let enabled = settings.feature(vars::FEATURE_PAYOUTS)?;
+    Ok(Handlers {
+        auth: Some(auth),
+        payouts: Some(Payouts {
+            service,
+            repo: PayoutRepo::new(table),
+        }),
+        disabled_feature: (!enabled).then_some("payouts"),
+        ..Handlers::default()
     })
 }
 
@@ -48,33 +42,9 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
 async fn main() -> Result<(), lambda_http::Error> {
     lambda::init_telemetry(FUNCTION);
     let settings = config::for_function(FUNCTION)?;
-    let app = Arc::new(build(&settings, &aws::sdk_config().await)?);
+    let handlers = build(&settings, &aws::sdk_config().await)?;
     settings.verify()?;
-    lambda::serve_http(move |mut request| {
-        let app = app.clone();
-        async move {
-            if !app.enabled {
-                return ApiError::FeatureDisabled { feature: "payouts" }.to_response(&request.request_id);
-            }
-            let (service, repo, auth) = (&app.service, &app.repo, &app.auth);
-            match match_route(&request.method, &request.path) {
-                RouteMatch::Found { id, params } => {
-                    request.path_params.extend(params);
-                    match id {
-                        RouteId::CreatePayout => api::payouts::create(service, auth, request).await,
-                        RouteId::ListPayouts => api::payouts::list(repo, auth, request).await,
-                        RouteId::GetPayout => api::payouts::get(repo, auth, request).await,
-                        RouteId::ApprovePayout => api::payouts::review(service, auth, request, true).await,
-                        RouteId::RejectPayout => api::payouts::review(service, auth, request, false).await,
-                        _ => ApiError::RouteNotFound.to_response(&request.request_id),
-                    }
-                }
-                RouteMatch::MethodNotAllowed => ApiError::MethodNotAllowed.to_response(&request.request_id),
-                RouteMatch::NotFound => ApiError::RouteNotFound.to_response(&request.request_id),
-            }
-        }
-    })
-    .await
+    lambda::serve_routes(handlers).await
 }
 
 checkout::wiring_test!(FUNCTION, build);

@@ -36,28 +36,3 @@ pub async fn receive(
 pub const STK_ACK: &str = r#"{"ResultCode":0,"ResultDesc":"Accepted"}"#;
 pub const B2C_ACK: &str = r#"{"ResultCode":0,"ResultDesc":"Accepted"}"#;
 pub const C2B_CONFIRMATION_ACK: &str = r#"{"ResultCode":0,"ResultDesc":"Success"}"#;
-
-/// Routes a callback request by its path prefix (one function serves every callback route).
-pub async fn dispatch(intake: &CallbackIntake, request: ApiRequest) -> ApiResponse {
-    let path = request.path.clone();
-    if path.starts_with("/callbacks/stk/") {
-        receive(intake, CallbackKind::StkCallback, request, STK_ACK).await
-    } else if path.starts_with("/callbacks/b2c/result/") {
-        receive(intake, CallbackKind::B2cResult, request, B2C_ACK).await
-    } else if path.starts_with("/callbacks/b2c/timeout/") {
-        receive(intake, CallbackKind::B2cTimeout, request, B2C_ACK).await
-    } else if path.starts_with("/callbacks/b2c/status/") {
-        receive(intake, CallbackKind::TransactionStatusResult, request, B2C_ACK).await
-    } else if path.starts_with("/callbacks/b2c/status-timeout/") {
-        receive(intake, CallbackKind::TransactionStatusTimeout, request, B2C_ACK).await
-    } else if path.starts_with("/callbacks/c2b/status/") {
-        receive(intake, CallbackKind::C2bStatusResult, request, B2C_ACK).await
-    } else if path.starts_with("/callbacks/c2b/status-timeout/") {
-        receive(intake, CallbackKind::C2bStatusTimeout, request, B2C_ACK).await
-    } else {
-        ApiResponse::raw_json(
-            StatusCode::NOT_FOUND,
-            Bytes::from_static(br#"{"ResultCode":1,"ResultDesc":"Unknown callback route"}"#),
-        )
-    }
-}

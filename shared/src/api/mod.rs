@@ -1,5 +1,6 @@
-//! The HTTP API: transport-neutral handlers, the route table, problem+json errors and views.
-//! Lambda functions and the dev stack both call these handlers.
+//! The HTTP API: transport-neutral handlers, the route table and its one dispatch
+//! ([`router`]), problem+json errors and views. Lambda functions and the dev stack both answer
+//! through [`router::serve`].
 
 pub mod auth;
 pub mod c2b;
@@ -12,6 +13,7 @@ pub mod payments;
 pub mod payouts;
 pub mod problem;
 pub mod ready;
+pub mod router;
 pub mod routes;
 
 pub use self::http::{ApiRequest, ApiResponse};

@@ -1,5 +1,6 @@
-//! The route table: every public route, the function that serves it, and a matcher the dev stack
-//! uses. The template-vs-code test checks `template.yaml` against this table.
+//! The route table: every public route, the function that serves it, and its matcher. Requests
+//! are answered through [`super::router`], which dispatches on [`RouteId`]. The template-vs-code
+//! test checks `template.yaml` against this table.
 
 use std::collections::HashMap;
 
@@ -278,8 +279,21 @@ pub enum RouteMatch {
         id: RouteId,
         params: HashMap<String, String>,
     },
-    MethodNotAllowed,
+    /// The path is a route's, the method is not: `allow` lists the path's methods.
+    MethodNotAllowed {
+        allow: Vec<Method>,
+    },
     NotFound,
+}
+
+impl RouteMatch {
+    /// The route found, if any.
+    pub fn id(&self) -> Option<RouteId> {
+        match self {
+            RouteMatch::Found { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
 }
 
 fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
@@ -303,19 +317,19 @@ fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
 }
 
 pub fn match_route(method: &Method, path: &str) -> RouteMatch {
-    let mut path_matched = false;
+    let mut allow = Vec::new();
     for route in ROUTES {
         if let Some(params) = match_path(route.path, path) {
             if route.method == *method {
                 return RouteMatch::Found { id: route.id, params };
             }
-            path_matched = true;
+            allow.push(route.method.clone());
         }
     }
-    if path_matched {
-        RouteMatch::MethodNotAllowed
-    } else {
+    if allow.is_empty() {
         RouteMatch::NotFound
+    } else {
+        RouteMatch::MethodNotAllowed { allow }
     }
 }
 
@@ -341,7 +355,9 @@ mod tests {
         }
         assert_eq!(
             match_route(&Method::DELETE, "/v1/payments"),
-            RouteMatch::MethodNotAllowed
+            RouteMatch::MethodNotAllowed {
+                allow: vec![Method::POST, Method::GET]
+            }
         );
         assert_eq!(match_route(&Method::GET, "/v1/nothing"), RouteMatch::NotFound);
         assert_eq!(match_route(&Method::GET, "/v1/payments/a/b"), RouteMatch::NotFound);
@@ -383,7 +399,9 @@ mod tests {
         );
         assert_eq!(
             match_route(&Method::GET, "/c2b/validation/x"),
-            RouteMatch::MethodNotAllowed
+            RouteMatch::MethodNotAllowed {
+                allow: vec![Method::POST]
+            }
         );
         for route in ROUTES.iter().filter(|r| r.path.starts_with("/c2b/")) {
             // Safaricom refuses C2B URLs containing these words anywhere.
