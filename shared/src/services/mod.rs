@@ -25,4 +25,5 @@ pub mod receipt_links;
 pub mod reconciliation;
 pub mod settlement;
 pub mod stk_callbacks;
+pub mod store_failure;
 mod sweep_control;
