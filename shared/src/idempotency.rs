@@ -105,6 +105,56 @@ impl IdempotencyRecord {
 
 pub const RETENTION: Duration = Duration::hours(24);
 
+/// Where one request's idempotency record lives and what the request hashes to: all a use case
+/// needs to claim the key inside its own creation transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestIdentity {
+    pub record_key: String,
+    pub request_hash: String,
+}
+
+impl RequestIdentity {
+    /// The identity of `operation` by `client` under `key`, for a request whose canonical form
+    /// (parsed values, see [`request_hash`]) is `canonical`.
+    pub fn new(
+        client: &ClientId,
+        operation: Operation,
+        key: &IdempotencyKey,
+        canonical: &serde_json::Value,
+    ) -> RequestIdentity {
+        RequestIdentity {
+            record_key: record_key(client, operation, key),
+            request_hash: request_hash(canonical),
+        }
+    }
+}
+
+/// The first response as stored for replays: the status and body the caller was answered.
+///
+/// Headers are not stored, as before this type existed: a replay's headers are derived (the
+/// content type from the status, and `idempotent-replayed`), and a warning such as
+/// `x-checkout-warning` describes the first answer only. So every record replays the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Renders the first response for a use case's outcome. The API edge gives it to the use case,
+/// so the use case stores (in its own transaction, atomically with its state change) exactly
+/// the bytes the edge answers, without knowing HTTP.
+pub type Render<'a, T> = &'a (dyn Fn(&T) -> StoredResponse + Send + Sync);
+
+/// What an idempotent use case did with the request's key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claimed<T> {
+    /// The key was free: this request claimed it and ran; its first response is stored.
+    Ran(T),
+    /// The key already had a record: nothing was done (nothing created, no limit spent). The
+    /// edge resolves the record: a replay, a refusal, or finishing an abandoned request.
+    Taken,
+}
+
 pub fn record_key(client: &ClientId, operation: Operation, key: &IdempotencyKey) -> String {
     // The client id cannot contain '#'; the key may, but it is last so the split is unambiguous.
     format!("IDEM#{}#{}#{}", client.as_str(), operation.label(), key.as_str())
@@ -180,6 +230,11 @@ pub fn decided(key: &str, record: &IdempotencyRecord, decided_at: DateTime<Utc>)
         item: to_item(key, &kept, record.version + 1),
         condition: Condition::VersionIs(record.version),
     })
+}
+
+/// [`complete`] with a rendered first response.
+pub fn complete_with(key: &str, record: &IdempotencyRecord, response: &StoredResponse) -> Write {
+    complete(key, record, response.status, response.body.clone())
 }
 
 pub fn from_item(item: &Item) -> Option<IdempotencyRecord> {

@@ -10,6 +10,7 @@ use http::StatusCode;
 use serde::Serialize;
 
 use super::auth::Authenticator;
+use super::errors::store_error;
 use super::http::{ApiRequest, ApiResponse};
 use super::payments::page_params;
 use super::problem::{ApiError, FieldError};
@@ -18,7 +19,6 @@ use super::views::{timestamp, ListView};
 use crate::auth::scopes;
 use crate::events::repo::{self, EventFilter};
 use crate::events::{Cause, EventRecord, EventType, ResourceKind};
-use crate::services::payments::store_error;
 use crate::store::Table;
 
 /// What the API shows of an event.

@@ -5,9 +5,11 @@
 pub mod auth;
 pub mod c2b;
 pub mod callbacks;
+pub mod errors;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod idempotency_edge;
 pub mod openapi;
 pub mod payments;
 pub mod payouts;

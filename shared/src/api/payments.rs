@@ -16,20 +16,24 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 
 use super::auth::Authenticator;
+use super::errors::store_error;
 use super::http::{ApiRequest, ApiResponse, JsonObject};
+use super::idempotency_edge::{stored, IdempotencyEdge};
 use super::problem::{ApiError, FieldError};
 use super::respond;
 use super::views::{ListView, PaymentView};
 use crate::auth::scopes;
+use crate::daraja::errors::{QUOTA_VIOLATION, SPIKE_ARREST};
 use crate::domain::amount::AmountError;
 use crate::domain::text::{MetadataError, TextError};
 use crate::domain::{
-    Amount, AmountLimits, Description, Metadata, Msisdn, NewPayment, PaymentId, PaymentStatus, Reference,
+    Amount, AmountLimits, ClientId, Description, FailureReason, Metadata, Msisdn, NewPayment, Payment, PaymentId,
+    PaymentStatus, Reference,
 };
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{Claimed, IdempotencyKey, Operation, RequestIdentity};
 use crate::repo::listing::Cursor;
 use crate::repo::payments::{PaymentListFilter, PaymentRepo};
-use crate::services::payments::{store_error, PaymentsService};
+use crate::services::payments::{self as payments, PaymentsService};
 
 /// Request bodies are small; anything larger is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -171,11 +175,84 @@ pub async fn create(service: &PaymentsService, auth: &Authenticator, request: Ap
         let key = idempotency_key(&request)?;
         let body = request.json_object(MAX_BODY_BYTES)?;
         let new_payment = parse_new_payment(&body)?;
-        service
-            .initiate(&principal.merchant, &key, new_payment, &request.request_id)
-            .await
+        initiate(service, &principal.merchant, &key, new_payment, &request.request_id).await
     })
     .await
+}
+
+/// Initiates a parsed payment through the idempotency edge: the use case claims the key and
+/// stores [`initiation_response`] of the payment it leaves as the first response, and this
+/// answers the same rendering; a key already taken is replayed, refused or taken over.
+pub async fn initiate(
+    service: &PaymentsService,
+    client: &ClientId,
+    key: &IdempotencyKey,
+    new_payment: NewPayment,
+    request_id: &str,
+) -> Result<ApiResponse, ApiError> {
+    let identity = RequestIdentity::new(
+        client,
+        Operation::CreatePayment,
+        key,
+        &payments::canonical(&new_payment),
+    );
+    let edge = IdempotencyEdge::new(service.table.as_ref(), identity);
+    let render = |payment: &Payment| initiation_response(payment, request_id);
+    let first_response = |payment: &Payment| stored(&render(payment));
+    match service
+        .initiate(client, edge.identity(), new_payment, &first_response)
+        .await?
+    {
+        Claimed::Ran(initiated) if initiated.recorded => Ok(render(&initiated.payment)),
+        // Daraja has answered but its answer (and this response) was not recorded: the callback
+        // or the sweeper settles the payment. The caller still learns what Daraja said.
+        Claimed::Ran(initiated) => {
+            Ok(render(&initiated.payment).with_header("x-checkout-warning", "state-not-recorded"))
+        }
+        Claimed::Taken => {
+            edge.resolve(
+                service.clock.now(),
+                |id| async move { service.recover(&id).await },
+                &render,
+            )
+            .await
+        }
+    }
+}
+
+/// The HTTP answer for a payment after initiation: 202 with the payment, or the problem its
+/// failure reads as.
+pub fn initiation_response(payment: &Payment, request_id: &str) -> ApiResponse {
+    match (payment.status, payment.failure_reason) {
+        (PaymentStatus::Failed, Some(FailureReason::DarajaRejected)) => {
+            let (code, message) = payment
+                .result
+                .as_ref()
+                .map(|r| (r.code.as_str().to_owned(), r.description.clone()))
+                .unwrap_or_default();
+            ApiError::DarajaRejected {
+                resource_id: payment.id.to_string(),
+                code,
+                message,
+            }
+            .to_response(request_id)
+        }
+        (PaymentStatus::Failed, Some(FailureReason::DarajaUnavailable)) => {
+            let resource_id = payment.id.to_string();
+            let rate_limited = payment
+                .result
+                .as_ref()
+                .is_some_and(|r| [SPIKE_ARREST, QUOTA_VIOLATION].contains(&r.code.as_str()));
+            if rate_limited {
+                ApiError::DarajaRateLimited { resource_id }.to_response(request_id)
+            } else {
+                ApiError::DarajaUnavailable { resource_id }.to_response(request_id)
+            }
+        }
+        // `pending`, `sent`, and `unknown` (the push may have reached the phone: 202, never 5xx,
+        // so the merchant waits for the outcome instead of prompting again).
+        _ => ApiResponse::json(StatusCode::ACCEPTED, &PaymentView::from(payment)),
+    }
 }
 
 pub async fn get(repo: &PaymentRepo, auth: &Authenticator, request: ApiRequest) -> ApiResponse {

@@ -21,19 +21,21 @@
 use http::StatusCode;
 
 use super::auth::Authenticator;
+use super::errors::store_error;
 use super::http::{ApiRequest, ApiResponse, JsonObject};
+use super::idempotency_edge::{stored, IdempotencyEdge};
 use super::payments::{
     amount_field, idempotency_key, metadata_field, page_params, phone_field, range_params, text_field, MAX_BODY_BYTES,
 };
 use super::problem::{ApiError, FieldError};
 use super::respond;
 use super::views::ListView;
-use crate::auth::scopes;
-use crate::domain::payout::NewPayout;
+use crate::auth::{scopes, Principal};
+use crate::domain::payout::{NewPayout, Payout};
 use crate::domain::{AmountLimits, Occasion, PayoutId, PayoutKind, PayoutStatus, Remarks};
+use crate::idempotency::{Claimed, IdempotencyKey, Operation, RequestIdentity};
 use crate::repo::payouts::{PayoutListFilter, PayoutRepo};
-use crate::services::payments::store_error;
-use crate::services::payouts::PayoutsService;
+use crate::services::payouts::{self as payouts, PayoutRecorded, PayoutsService};
 pub use crate::views::payout::{ApprovalView, PayoutHistoryView, PayoutView};
 
 const FIELDS: &[&str] = &["amount", "phone", "kind", "remarks", "occasion", "metadata"];
@@ -82,9 +84,57 @@ pub async fn create(service: &PayoutsService, auth: &Authenticator, request: Api
         let key = idempotency_key(&request)?;
         let body = request.json_object(MAX_BODY_BYTES)?;
         let new_payout = parse_new_payout(&body)?;
-        service.create(&principal, &key, new_payout).await
+        create_payout(service, &principal, &key, new_payout).await
     })
     .await
+}
+
+/// The answer for a created payout: 202 with the payout. The use case stores it (status and
+/// body) as the first response.
+fn created_response(payout: &Payout) -> ApiResponse {
+    ApiResponse::json(StatusCode::ACCEPTED, &PayoutView::from(payout))
+}
+
+/// Marks an answer whose payout job the queue did not take (the sweeper will queue it): a
+/// warning of this answer only, never replayed.
+fn deferred_if(response: ApiResponse, recorded: &PayoutRecorded) -> ApiResponse {
+    if recorded.enqueue_deferred {
+        response.with_header("x-checkout-warning", "enqueue-deferred")
+    } else {
+        response
+    }
+}
+
+/// Creates a parsed payout through the idempotency edge (see [`super::idempotency_edge`]).
+pub async fn create_payout(
+    service: &PayoutsService,
+    principal: &Principal,
+    key: &IdempotencyKey,
+    new_payout: NewPayout,
+) -> Result<ApiResponse, ApiError> {
+    let identity = RequestIdentity::new(
+        &principal.merchant,
+        Operation::CreatePayout,
+        key,
+        &payouts::canonical(&new_payout),
+    );
+    let edge = IdempotencyEdge::new(service.table.as_ref(), identity);
+    let first_response = |payout: &Payout| stored(&created_response(payout));
+    let answer = |recorded: &PayoutRecorded| deferred_if(created_response(&recorded.payout), recorded);
+    match service
+        .create(principal, edge.identity(), new_payout, &first_response)
+        .await?
+    {
+        Claimed::Ran(recorded) => Ok(answer(&recorded)),
+        Claimed::Taken => {
+            edge.resolve(
+                service.clock.now(),
+                |id| async move { service.recover(&id).await },
+                answer,
+            )
+            .await
+        }
+    }
 }
 
 fn payout_id(request: &ApiRequest) -> Result<PayoutId, ApiError> {
@@ -180,7 +230,122 @@ pub async fn review(service: &PayoutsService, auth: &Authenticator, request: Api
     respond(&request.request_id, async {
         let principal = auth.require(&request, scopes::PAYOUTS_APPROVE).await?;
         let id = payout_id(&request)?;
-        service.review(&principal, &id, approve).await
+        let reviewed = service.review(&principal, &id, approve).await?;
+        Ok(deferred_if(
+            ApiResponse::json(StatusCode::OK, &PayoutView::from(&reviewed.payout)),
+            &reviewed,
+        ))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use http::Method;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::clock::{Clock, SystemClock};
+    use crate::domain::ClientId;
+    use crate::idempotency::{self, RecordState};
+    use crate::queue::{Message, Queue, QueueError};
+    use crate::secrets::{SecretCache, StaticSecret};
+    use crate::services::payouts::PayoutsConfig;
+    use crate::store::memory::MemoryTable;
+    use crate::store::Table;
+
+    /// A queue that takes nothing: every payout's job is deferred to the sweeper.
+    struct DownQueue;
+
+    #[async_trait]
+    impl Queue for DownQueue {
+        async fn send(&self, _body: &str) -> Result<String, QueueError> {
+            Err(QueueError::Unavailable("down".into()))
+        }
+        async fn receive(&self, _max: usize, _wait: Duration) -> Result<Vec<Message>, QueueError> {
+            Ok(Vec::new())
+        }
+        async fn ack(&self, _receipt: &str) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn depth(&self) -> Result<u64, QueueError> {
+            Ok(0)
+        }
+    }
+
+    fn service(table: Arc<dyn Table>) -> PayoutsService {
+        let secrets = json!({
+            "daraja_consumer_key": "k", "daraja_consumer_secret": "s", "stk_shortcode": "174379",
+            "stk_passkey": "p", "callback_hmac_key": "payouts-edge-test-key-0123456789abcdef",
+            "b2c_shortcode": "600000",
+        });
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        PayoutsService {
+            repo: PayoutRepo::new(table.clone()),
+            table,
+            queue: Arc::new(DownQueue),
+            secrets: Arc::new(SecretCache::new(
+                Arc::new(StaticSecret(secrets.to_string())),
+                Duration::from_secs(3600),
+            )),
+            clock,
+            config: PayoutsConfig::default(),
+            limits: None,
+        }
+    }
+
+    fn payout(amount: u64) -> NewPayout {
+        let mut request = ApiRequest::new(Method::POST, "/v1/payouts");
+        request
+            .headers
+            .insert("content-type", "application/json".parse().unwrap());
+        request.body =
+            json!({"amount": amount, "phone": "0712345678", "kind": "business_payment", "remarks": "Refund"})
+                .to_string()
+                .into();
+        parse_new_payout(&request.json_object(MAX_BODY_BYTES).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_stored_first_response_is_the_answer_without_its_one_time_warning() {
+        let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
+        let service = service(table.clone());
+        let principal = Principal {
+            client: ClientId::parse("clerk-1").unwrap(),
+            merchant: ClientId::parse("merchant-a").unwrap(),
+            scopes: BTreeSet::new(),
+        };
+        let key = IdempotencyKey::parse("payout-1").unwrap();
+        let first = create_payout(&service, &principal, &key, payout(500)).await.unwrap();
+        assert_eq!(first.status, StatusCode::ACCEPTED);
+        assert_eq!(first.headers["x-checkout-warning"], "enqueue-deferred");
+
+        let record_key = idempotency::record_key(&principal.merchant, Operation::CreatePayout, &key);
+        let record = idempotency::from_item(&table.get(&record_key).await.unwrap().unwrap()).unwrap();
+        let RecordState::Completed { status, body } = record.state else {
+            panic!("the first response is stored");
+        };
+        assert_eq!((status, body.as_bytes()), (202, first.body.as_ref()));
+
+        let replay = create_payout(&service, &principal, &key, payout(500)).await.unwrap();
+        assert_eq!((replay.status, &replay.body), (first.status, &first.body));
+        assert_eq!(replay.headers["idempotent-replayed"], "true");
+        assert!(!replay.headers.contains_key("x-checkout-warning"));
+
+        let reused = create_payout(&service, &principal, &key, payout(501))
+            .await
+            .unwrap_err();
+        assert_eq!(reused, ApiError::IdempotencyKeyReused);
+        let body: Value = first.body_json().unwrap();
+        let id = PayoutId::parse(body["id"].as_str().unwrap()).unwrap();
+        assert!(
+            service.repo.get(&id).await.unwrap().is_some(),
+            "the payout, created once"
+        );
+    }
 }

@@ -1,6 +1,7 @@
-//! Every error the API returns, mapped to RFC 9457 problem details in this one place.
+//! Every error the API returns, mapped to RFC 9457 problem details in this one place. (What
+//! each use case's own error reads as is in [`super::errors`].)
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use http::StatusCode;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -26,14 +27,9 @@ impl FieldError {
     }
 }
 
-/// Which limit refused a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LimitRefusal {
-    pub limit: String,
-    pub resets_at: Option<DateTime<Utc>>,
-    /// Rates answer 429; caps on amounts answer 422.
-    pub is_rate: bool,
-}
+/// Which limit refused a request: a use case's type (the limits decide it); rates answer 429,
+/// caps on amounts 422 (see [`ApiError::status`]).
+pub use crate::services::limits::LimitRefusal;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {

@@ -19,23 +19,77 @@
 
 use std::sync::Arc;
 
-use crate::api::problem::ApiError;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
+use crate::daraja::c2b::C2bUrlError;
 use crate::daraja::{check_c2b_url, C2bApiVersion, C2bRegisterRequest, C2bResponseType, Daraja, DarajaError};
 use crate::domain::c2b::{
     C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, Shortcode,
     ShortcodeConfig,
 };
-use crate::domain::c2b_path_tokens::{PathTokens, TokenId};
+use crate::domain::c2b_path_tokens::{PathTokens, RotationInProgress, TokenId};
 use crate::domain::c2b_verification::{VerificationMethod, VerificationSetting};
 use crate::domain::ClientId;
 use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::secrets::AppSecrets;
 use crate::secrets::SecretCache;
-use crate::services::payments::store_error;
+use crate::services::store_failure;
 use crate::store::{StoreError, Table};
+
+/// Why a registration did not complete: the error contract of [`C2bRegistrar::register`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    /// `rotate_token` while the previous rotation's generation is still accepted: nothing was
+    /// changed. Retryable after `valid_until` (or, with none, once registering again without
+    /// rotating has had Daraja take the last rotation's URLs).
+    #[error("a token rotation is in progress (generation {} retiring)", .0.retiring)]
+    RotationInProgress(RotationInProgress),
+    /// Safaricom would refuse the `which` (validation or confirmation) URL, built on the
+    /// deployment's public base URL (`base`: the URL without its token). Nothing was changed.
+    /// Not retryable until the deployment's base URL changes.
+    #[error("Safaricom would refuse the {which} URL {base}/<token>: {reason}")]
+    UrlRefused {
+        which: &'static str,
+        base: String,
+        reason: C2bUrlError,
+    },
+    /// Other registrations of the shortcode kept winning the write: retryable.
+    #[error("this shortcode is being registered by another request; retry")]
+    Concurrent,
+    /// Daraja refused the registration (`code`, `message`). The rules are stored, the
+    /// registration recorded as failed; registering again is safe.
+    #[error("Daraja refused the registration: {message}")]
+    DarajaRejected {
+        shortcode: Shortcode,
+        code: String,
+        message: String,
+    },
+    /// The registration could not be sent as asked (the Daraja client refused to build it).
+    /// Not retryable as is.
+    #[error("{detail}")]
+    InvalidRequest { detail: String },
+    /// Daraja was unavailable, rate limited or answered unreadably. The rules are stored, the
+    /// registration recorded as failed; retryable.
+    #[error("Daraja is unavailable")]
+    DarajaUnavailable { shortcode: Shortcode },
+    /// A dependency (the store, the secrets) is unavailable: retryable.
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    /// A bug or a corrupt item: not retryable as is.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for RegistrationError {
+    fn from(error: StoreError) -> RegistrationError {
+        if store_failure::is_retryable(&error) {
+            RegistrationError::Unavailable
+        } else {
+            RegistrationError::Internal
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct C2bRegistrationConfig {
@@ -106,14 +160,14 @@ pub struct C2bRegistrar {
 
 impl C2bRegistrar {
     /// Stores the configuration, registers the URLs with Daraja, records Daraja's answer.
-    pub async fn register(&self, request: RegistrationRequest) -> Result<ShortcodeConfig, ApiError> {
+    pub async fn register(&self, request: RegistrationRequest) -> Result<ShortcodeConfig, RegistrationError> {
         let secrets = self.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
-            ApiError::Unavailable
+            RegistrationError::Unavailable
         })?;
         let credentials = secrets.api_credentials().map_err(|error| {
             tracing::error!(%error, "secrets incomplete");
-            ApiError::Unavailable
+            RegistrationError::Unavailable
         })?;
         let tokens = CallbackTokens::from_secrets(&secrets);
         let (stored, validation_url, confirmation_url) = self.store_pending(&request, &tokens).await?;
@@ -209,28 +263,13 @@ impl C2bRegistrar {
         &self,
         request: &RegistrationRequest,
         tokens: &CallbackTokens,
-    ) -> Result<(ShortcodeConfig, String, String), ApiError> {
+    ) -> Result<(ShortcodeConfig, String, String), RegistrationError> {
         for _ in 0..3 {
             let now = self.clock.now();
-            let existing = repo::get_config(self.table.as_ref(), &request.shortcode)
-                .await
-                .map_err(store_error)?;
+            let existing = repo::get_config(self.table.as_ref(), &request.shortcode).await?;
             let current = existing.as_ref().map(|e| e.tokens.clone()).unwrap_or_default();
             let path_tokens: PathTokens = if request.rotate_token {
-                current.rotated(now).map_err(|busy| ApiError::Conflict {
-                    code: "token_rotation_in_progress",
-                    detail: match busy.valid_until {
-                        Some(until) => format!(
-                            "the previous URLs (generation {}) keep working until {}; rotate again after that",
-                            busy.retiring,
-                            until.to_rfc3339()
-                        ),
-                        None => format!(
-                            "Daraja has not taken the URLs of the last rotation yet (generation {} is still in use); register again to retry it",
-                            busy.retiring
-                        ),
-                    },
-                })?
+                current.rotated(now).map_err(RegistrationError::RotationInProgress)?
             } else {
                 current
             };
@@ -240,16 +279,11 @@ impl C2bRegistrar {
                 &TokenId::new(request.shortcode.clone(), path_tokens.generation),
             );
             for (which, url) in [("validation", &validation_url), ("confirmation", &confirmation_url)] {
-                check_c2b_url(url, self.config.require_https).map_err(|reason| {
+                check_c2b_url(url, self.config.require_https).map_err(|reason| RegistrationError::UrlRefused {
+                    which,
                     // Name the base URL and path, never the token.
-                    let shown = url.rsplit_once('/').map_or("", |(head, _)| head);
-                    ApiError::Unprocessable {
-                        code: "c2b_url_refused",
-                        detail: format!(
-                            "Safaricom would refuse the {which} URL {shown}/<token>: {reason}. \
-                             Set PUBLIC_BASE_URL to an HTTPS domain of your own without those words."
-                        ),
-                    }
+                    base: url.rsplit_once('/').map_or("", |(head, _)| head).to_owned(),
+                    reason,
                 })?;
             }
             let verification = match existing.as_ref().map(|e| &e.verification) {
@@ -295,32 +329,28 @@ impl C2bRegistrar {
                     return Ok((stored, validation_url, confirmation_url));
                 }
                 Err(StoreError::ConditionFailed { .. }) => continue,
-                Err(error) => return Err(store_error(error)),
+                Err(error) => return Err(error.into()),
             }
         }
-        Err(ApiError::Conflict {
-            code: "concurrent_registration",
-            detail: "this shortcode is being registered by another request; retry".into(),
-        })
+        Err(RegistrationError::Concurrent)
     }
 }
 
-fn daraja_error(shortcode: &Shortcode, error: DarajaError) -> ApiError {
-    let resource_id = shortcode.to_string();
+fn daraja_error(shortcode: &Shortcode, error: DarajaError) -> RegistrationError {
+    let shortcode = shortcode.clone();
     match error {
-        DarajaError::Rejected { code, message, .. } | DarajaError::Auth { code, message } => ApiError::DarajaRejected {
-            resource_id,
-            code,
-            message,
-        },
-        DarajaError::InvalidRequest { detail } => ApiError::Unprocessable {
-            code: "c2b_url_refused",
-            detail,
-        },
+        DarajaError::Rejected { code, message, .. } | DarajaError::Auth { code, message } => {
+            RegistrationError::DarajaRejected {
+                shortcode,
+                code,
+                message,
+            }
+        }
+        DarajaError::InvalidRequest { detail } => RegistrationError::InvalidRequest { detail },
         DarajaError::RateLimited { .. }
         | DarajaError::Unavailable { .. }
         | DarajaError::OutcomeUnknown { .. }
-        | DarajaError::Protocol { .. } => ApiError::DarajaUnavailable { resource_id },
+        | DarajaError::Protocol { .. } => RegistrationError::DarajaUnavailable { shortcode },
     }
 }
 

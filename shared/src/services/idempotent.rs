@@ -1,15 +1,15 @@
 //! The parts of an idempotent create that every resource shares: the record a request claimed,
-//! what to do when a key already has a record, storing the first response for replays, how a
-//! creation transaction failed (and whether it may have committed), the bounded jittered retry
-//! of one cancelled by a `TransactionConflict`, and a record's retention once its resource is
-//! decided. Each service keeps only what is its own: how to finish an abandoned request.
+//! storing the first response for replays, how a creation transaction failed (and whether it may
+//! have committed), the bounded jittered retry of one cancelled by a `TransactionConflict`, and a
+//! record's retention once its resource is decided. Each service keeps only what is its own: how
+//! to recover the outcome of an abandoned request.
+//!
+//! What a key that already has a record gets (a replay, a refusal, the takeover of an abandoned
+//! request) is decided at the API edge (`api::idempotency`), which knows what a response is.
 
 use chrono::{DateTime, Utc};
-use http::StatusCode;
 
-use super::payments::store_error;
-use crate::api::{ApiError, ApiResponse};
-use crate::idempotency::{self, Existing, IdempotencyRecord, RecordState, Retention};
+use crate::idempotency::{self, IdempotencyRecord, RecordState, Retention, StoredResponse};
 use crate::store::{StoreError, Table};
 
 /// The record [`idempotency::claim`] wrote, as this request holds it.
@@ -82,19 +82,20 @@ pub async fn start_retention_at_decision(table: &dyn Table, record_key: &str, de
     tracing::error!(error = ?last_error, "an idempotency record stays without expiry after its resource was decided");
 }
 
-/// Why a creation transaction (idempotency claim + resource + limits) did not commit.
+/// Why a creation transaction (idempotency claim + resource + limits) did not commit; `E` is
+/// the use case's own error, for a refusal.
 #[derive(Debug)]
-pub enum CreationFailure {
+pub enum CreationFailure<E> {
     /// The key already has a record (a replay, a request in progress, or another body).
     KeyTaken,
     /// A limit refused the request.
-    Refused(ApiError),
+    Refused(E),
     /// The store failed; `nothing_written` when the transaction definitely did not commit
     /// (a conflict that outlived its retries), not when its outcome is unknown (a timeout).
     Store { error: StoreError, nothing_written: bool },
 }
 
-impl CreationFailure {
+impl<E> CreationFailure<E> {
     /// Whether the transaction definitely did not commit, so reservations taken for it may be
     /// given back. Unknown outcomes keep them (an over-count, never an over-spend).
     pub fn nothing_written(&self) -> bool {
@@ -117,73 +118,17 @@ pub fn conflict_pause(n: u32) -> std::time::Duration {
     std::time::Duration::from_millis(1 + rand::random::<u64>() % ceiling)
 }
 
-/// What a request whose key already has a record gets.
-pub enum Resumed {
-    /// The answer to give (a replay of the first response).
-    Answer(ApiResponse),
-    /// The first request died mid-way: the caller finishes it from the stored resource and
-    /// stores the answer with [`finish_abandoned`].
-    Abandoned(IdempotencyRecord),
-}
-
-/// Classifies the existing record under `record_key` for a request hashing to `hash`.
-pub async fn resume(table: &dyn Table, record_key: &str, hash: &str, now: DateTime<Utc>) -> Result<Resumed, ApiError> {
-    let item = table
-        .get(record_key)
-        .await
-        .map_err(store_error)?
-        .ok_or(ApiError::Unavailable)?;
-    let record = idempotency::from_item(&item).ok_or(ApiError::Internal)?;
-    match idempotency::classify(&record, hash, now) {
-        Existing::Mismatch => Err(ApiError::IdempotencyKeyReused),
-        Existing::InProgress => Err(ApiError::RequestInProgress),
-        Existing::Replay { status, body } => Ok(Resumed::Answer(replay(status, body))),
-        Existing::Abandoned => Ok(Resumed::Abandoned(record)),
-    }
-}
-
-/// The stored first response, exactly as it was, marked as a replay.
-pub fn replay(status: u16, body: String) -> ApiResponse {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = ApiResponse::raw_json(status, body.into());
-    if status.as_u16() >= 400 {
-        response.headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/problem+json"),
-        );
-    }
-    response.with_header("idempotent-replayed", "true")
-}
-
-pub fn body_text(response: &ApiResponse) -> String {
-    String::from_utf8_lossy(&response.body).into_owned()
-}
-
 /// Stores `response` as the first response of the request holding `record`. A failure is
 /// logged, not returned: the resource exists, and a retry with the key finishes the record.
 pub async fn store_first_response(
     table: &dyn Table,
     record_key: &str,
     record: &IdempotencyRecord,
-    response: &ApiResponse,
+    response: &StoredResponse,
 ) {
-    let write = idempotency::complete(record_key, record, response.status.as_u16(), body_text(response));
+    let write = idempotency::complete_with(record_key, record, response);
     if let Err(error) = table.write(vec![write]).await {
         tracing::warn!(%error, resource_id = %record.resource_id, "could not store the first response");
-    }
-}
-
-/// Stores the answer an abandoned request finished with; another request finishing it first is fine.
-pub async fn finish_abandoned(
-    table: &dyn Table,
-    record_key: &str,
-    record: &IdempotencyRecord,
-    response: ApiResponse,
-) -> Result<ApiResponse, ApiError> {
-    let write = idempotency::complete(record_key, record, response.status.as_u16(), body_text(&response));
-    match table.write(vec![write]).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(response),
-        Err(error) => Err(store_error(error)),
     }
 }
 
@@ -215,9 +160,9 @@ mod tests {
 
     #[test]
     fn only_failures_that_wrote_nothing_let_reservations_go() {
-        assert!(CreationFailure::KeyTaken.nothing_written());
-        assert!(CreationFailure::Refused(ApiError::Unavailable).nothing_written());
-        let unknown = CreationFailure::Store {
+        assert!(CreationFailure::<()>::KeyTaken.nothing_written());
+        assert!(CreationFailure::Refused(()).nothing_written());
+        let unknown = CreationFailure::<()>::Store {
             error: StoreError::Unavailable("timeout".into()),
             nothing_written: false,
         };

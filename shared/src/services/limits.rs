@@ -36,11 +36,64 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::api::problem::{ApiError, LimitRefusal};
 use crate::domain::{ClientId, Msisdn, Payment};
 use crate::metrics;
 use crate::secrets::{AppSecrets, Secret};
 use crate::store::{Condition, CounterAdd, Item, StoreError, Table, Write};
+
+/// Which limit refused a request, and when it lets the same request through again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitRefusal {
+    pub limit: String,
+    /// When the limit resets; `None`: never for this request (it is outside a per-request bound).
+    pub resets_at: Option<DateTime<Utc>>,
+    /// A rate (a number of requests in a window) rather than a cap on amounts: waiting is the
+    /// remedy, so the API answers 429 with `Retry-After` (caps answer 422).
+    pub is_rate: bool,
+}
+
+/// Why the limits did not admit a request: the error contract of [`AdmissionControl`] and of
+/// the payout limits ([`super::payout_limits`]). In every case nothing was reserved.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LimitError {
+    /// A limit refuses the request. The same request may pass once the limit resets
+    /// ([`LimitRefusal::resets_at`]); one outside a per-request bound never does.
+    #[error("refused by the {} limit", .0.limit)]
+    Refused(LimitRefusal),
+    /// The limits could not be read or reserved (the store is unavailable): retryable.
+    #[error("the limits could not be read")]
+    Unavailable,
+    /// The store failed the reservation for another reason (a bug or a corrupt item): not
+    /// retryable as is.
+    #[error("the limits could not be reserved")]
+    Internal,
+}
+
+impl From<LimitRefusal> for LimitError {
+    fn from(refusal: LimitRefusal) -> LimitError {
+        LimitError::Refused(refusal)
+    }
+}
+
+impl From<StoreError> for LimitError {
+    fn from(error: StoreError) -> LimitError {
+        if super::store_failure::is_retryable(&error) {
+            LimitError::Unavailable
+        } else {
+            LimitError::Internal
+        }
+    }
+}
+
+impl LimitError {
+    /// The refusing limit's name, for metrics and logs ("other" when no limit refused).
+    pub fn limit(&self) -> &str {
+        match self {
+            LimitError::Refused(refusal) => &refusal.limit,
+            _ => "other",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollingLimit {
@@ -241,7 +294,7 @@ pub(crate) async fn reserve_merchant_caps(
     caps: MerchantCaps,
     amount: u64,
     now: DateTime<Utc>,
-) -> Result<Option<Reservation>, ApiError> {
+) -> Result<Option<Reservation>, LimitError> {
     let (_, next_day) = nairobi_day(now);
     let Some(reservation) = merchant_reservation(caps.key, caps.count, caps.amount, amount, now) else {
         return Ok(None);
@@ -249,10 +302,10 @@ pub(crate) async fn reserve_merchant_caps(
     match reserve(table, &reservation).await {
         Ok(true) => Ok(Some(reservation)),
         Ok(false) if count_cap_is_full(table, &reservation).await => {
-            Err(refusal(caps.count_limit, Some(next_day), true))
+            Err(refusal(caps.count_limit, Some(next_day), true).into())
         }
-        Ok(false) => Err(refusal(caps.amount_limit, Some(next_day), false)),
-        Err(error) => Err(super::payments::store_error(error)),
+        Ok(false) => Err(refusal(caps.amount_limit, Some(next_day), false).into()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -276,7 +329,8 @@ pub(crate) fn to_i64(value: u64) -> i64 {
 #[async_trait]
 pub trait AdmissionControl: Send + Sync {
     /// Refuses by policy, or returns the writes that must commit with the payment.
-    async fn admit(&self, payment: &Payment, phones: &PhoneHasher, now: DateTime<Utc>) -> Result<Admission, ApiError>;
+    async fn admit(&self, payment: &Payment, phones: &PhoneHasher, now: DateTime<Utc>)
+        -> Result<Admission, LimitError>;
     /// Why write `index` of `admission` failed: a refusal, or `None` for a race worth retrying.
     async fn explain(
         &self,
@@ -284,10 +338,10 @@ pub trait AdmissionControl: Send + Sync {
         index: usize,
         payment: &Payment,
         now: DateTime<Utc>,
-    ) -> Option<ApiError>;
+    ) -> Option<LimitRefusal>;
     /// Reserves the merchant's daily caps for the payment (outside its creation transaction),
     /// or refuses. `None`: no merchant cap is configured.
-    async fn reserve(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError>;
+    async fn reserve(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Option<Reservation>, LimitError>;
     /// Gives a reservation back: the payment it was for was definitely not created.
     async fn release(&self, reservation: &Reservation);
 }
@@ -332,23 +386,28 @@ fn merchant_day_key(client: &ClientId, day: &str) -> String {
     format!("LIMIT#CLIENTDAY#{client}#{day}")
 }
 
-pub(crate) fn refusal(limit: &str, resets_at: Option<DateTime<Utc>>, is_rate: bool) -> ApiError {
-    ApiError::LimitExceeded(LimitRefusal {
+pub(crate) fn refusal(limit: &str, resets_at: Option<DateTime<Utc>>, is_rate: bool) -> LimitRefusal {
+    LimitRefusal {
         limit: limit.to_owned(),
         resets_at,
         is_rate,
-    })
+    }
 }
 
 #[async_trait]
 impl AdmissionControl for Limits {
-    async fn admit(&self, payment: &Payment, phones: &PhoneHasher, now: DateTime<Utc>) -> Result<Admission, ApiError> {
+    async fn admit(
+        &self,
+        payment: &Payment,
+        phones: &PhoneHasher,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, LimitError> {
         let amount = payment.amount.shillings();
         if amount < self.config.payment_min {
-            return Err(refusal("payment_amount_min", None, false));
+            return Err(refusal("payment_amount_min", None, false).into());
         }
         if amount > self.config.payment_max {
-            return Err(refusal("payment_amount_max", None, false));
+            return Err(refusal("payment_amount_max", None, false).into());
         }
         let mut admission = Admission {
             writes: Vec::new(),
@@ -360,7 +419,7 @@ impl AdmissionControl for Limits {
 
         if let Some(limit) = self.config.phone_prompts {
             let key = window_key(&payment.owner, &phone);
-            let stored = self.table.get(&key).await.map_err(|_| ApiError::Unavailable)?;
+            let stored = self.table.get(&key).await.map_err(|_| LimitError::Unavailable)?;
             let window_start = (now - limit.window).timestamp_millis();
             let (mut window, condition) = match &stored {
                 Some(item) => (
@@ -378,7 +437,7 @@ impl AdmissionControl for Limits {
             if window.sent.len() >= limit.max as usize {
                 let oldest = window.sent.first().copied().unwrap_or(now.timestamp_millis());
                 let resets = DateTime::<Utc>::from_timestamp_millis(oldest).map(|t| t + limit.window);
-                return Err(refusal("phone_prompts", resets, true));
+                return Err(refusal("phone_prompts", resets, true).into());
             }
             window.sent.push(now.timestamp_millis());
             let version = stored.as_ref().map_or(1, |i| i.version + 1);
@@ -408,7 +467,7 @@ impl AdmissionControl for Limits {
         index: usize,
         _payment: &Payment,
         now: DateTime<Utc>,
-    ) -> Option<ApiError> {
+    ) -> Option<LimitRefusal> {
         let (_, next_day) = nairobi_day(now);
         match admission.kinds.get(index)? {
             // The window changed since we read it: decide again from the new one.
@@ -418,7 +477,7 @@ impl AdmissionControl for Limits {
         }
     }
 
-    async fn reserve(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError> {
+    async fn reserve(&self, payment: &Payment, now: DateTime<Utc>) -> Result<Option<Reservation>, LimitError> {
         let (day, _) = nairobi_day(now);
         reserve_merchant_caps(
             self.table.as_ref(),

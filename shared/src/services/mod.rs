@@ -26,3 +26,4 @@ pub mod receipt_links;
 pub mod reconciliation;
 pub mod settlement;
 pub mod stk_callbacks;
+pub mod store_failure;

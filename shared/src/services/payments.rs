@@ -1,33 +1,86 @@
-//! Initiating, reading and listing STK Push payments.
+//! Initiating STK Push payments.
 //!
 //! Initiation is write-ahead: the idempotency claim and the `pending` payment (with the phone's
 //! limits; the merchant's daily caps are reserved just before, see [`super::limits`]) are
 //! written in one transaction before Daraja is called; Daraja's answer then moves the payment
-//! on with a conditional write that also stores the first response for replays.
+//! on with a conditional write that also stores the first response for replays (rendered by
+//! the caller: see [`Render`]), so the payment's state and its replayed answer never disagree.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use http::StatusCode;
 
-use crate::api::problem::ApiError;
-use crate::api::views::PaymentView;
-use crate::api::ApiResponse;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
-use crate::daraja::errors::{QUOTA_VIOLATION, SPIKE_ARREST};
 use crate::daraja::{Daraja, DarajaError, StkPushRequest, StkTransactionType};
 use crate::domain::{ClientId, DarajaResult, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode};
 use crate::engine::{Batch, CommitError, Flow, Settle, Slot};
 use crate::events::repo as events;
-use crate::idempotency::{self, IdempotencyKey, IdempotencyRecord, Operation};
+use crate::idempotency::{self, Claimed, IdempotencyRecord, Render, RequestIdentity};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::{AppSecrets, SecretCache};
-use crate::services::idempotent::{self, body_text, conflict_pause, CreationFailure, Resumed, CONFLICT_RETRIES};
-use crate::services::limits::{Admission, AdmissionControl, PhoneHasher};
+use crate::services::idempotent::{self, conflict_pause, CreationFailure, CONFLICT_RETRIES};
+use crate::services::limits::{Admission, AdmissionControl, LimitError, LimitRefusal, PhoneHasher};
 use crate::services::settlement::{payment_created, PaymentFlow, PaymentSettler, Settled};
+use crate::services::store_failure;
 use crate::store::{StoreError, Table, Write};
+
+/// Why a payment was not initiated: the error contract of [`PaymentsService::initiate`] and
+/// [`PaymentsService::recover`]. Daraja refusing or failing is not among them: the payment
+/// exists then (failed, or with an unknown outcome), and that is the use case's outcome
+/// ([`Initiated`]), not its error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PaymentError {
+    /// A limit refuses the payment: nothing was created or pushed. The same request may pass
+    /// once the limit resets ([`LimitRefusal::resets_at`]); one outside a per-payment bound
+    /// never does.
+    #[error("refused by the {} limit", .0.limit)]
+    LimitExceeded(LimitRefusal),
+    /// Requests for this phone kept racing for its prompt window: nothing was created.
+    /// Retryable at once.
+    #[error("too many simultaneous requests for this phone")]
+    TooManyConcurrentRequests,
+    /// A dependency (the store, the secrets) is unavailable: nothing was pushed. Retryable with
+    /// the same key (which is free, or held by a record the retry resolves).
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    /// A bug: a corrupt item, a colliding generated id, a record naming no payment. Not
+    /// retryable as is.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<LimitError> for PaymentError {
+    fn from(error: LimitError) -> PaymentError {
+        match error {
+            LimitError::Refused(refusal) => PaymentError::LimitExceeded(refusal),
+            LimitError::Unavailable => PaymentError::Unavailable,
+            LimitError::Internal => PaymentError::Internal,
+        }
+    }
+}
+
+impl From<StoreError> for PaymentError {
+    fn from(error: StoreError) -> PaymentError {
+        if store_failure::is_retryable(&error) {
+            PaymentError::Unavailable
+        } else {
+            PaymentError::Internal
+        }
+    }
+}
+
+/// A payment after its initiation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initiated {
+    /// The payment as Daraja's answer left it (or would have, when that was not recorded).
+    pub payment: Payment,
+    /// Whether that state, and the first response with it, were recorded. When not, the
+    /// callback or the sweeper settles the payment, and a retry with the key takes the
+    /// request over (see [`PaymentsService::recover`]).
+    pub recorded: bool,
+}
 
 #[derive(Debug, Clone)]
 pub struct PaymentsConfig {
@@ -86,63 +139,29 @@ fn push_event(result: Result<crate::daraja::StkPushAccepted, DarajaError>) -> Pa
     }
 }
 
-/// The HTTP answer for a payment after initiation.
-fn initiation_response(payment: &Payment, request_id: &str) -> ApiResponse {
-    use crate::domain::{FailureReason, PaymentStatus};
-    match (payment.status, payment.failure_reason) {
-        (PaymentStatus::Failed, Some(FailureReason::DarajaRejected)) => {
-            let (code, message) = payment
-                .result
-                .as_ref()
-                .map(|r| (r.code.as_str().to_owned(), r.description.clone()))
-                .unwrap_or_default();
-            ApiError::DarajaRejected {
-                resource_id: payment.id.to_string(),
-                code,
-                message,
-            }
-            .to_response(request_id)
-        }
-        (PaymentStatus::Failed, Some(FailureReason::DarajaUnavailable)) => {
-            let resource_id = payment.id.to_string();
-            let rate_limited = payment
-                .result
-                .as_ref()
-                .is_some_and(|r| [SPIKE_ARREST, QUOTA_VIOLATION].contains(&r.code.as_str()));
-            if rate_limited {
-                ApiError::DarajaRateLimited { resource_id }.to_response(request_id)
-            } else {
-                ApiError::DarajaUnavailable { resource_id }.to_response(request_id)
-            }
-        }
-        // `pending`, `sent`, and `unknown` (the push may have reached the phone: 202, never 5xx,
-        // so the merchant waits for the outcome instead of prompting again).
-        _ => ApiResponse::json(StatusCode::ACCEPTED, &PaymentView::from(payment)),
-    }
-}
-
 impl PaymentsService {
     fn settler(&self) -> PaymentSettler {
         PaymentSettler::new(PaymentFlow, self.table.clone(), self.clock.clone())
     }
 
+    /// Initiates `request` for `client` under the idempotency `identity`: claims the key with
+    /// the payment, pushes the prompt, and stores `render` of the resulting payment as the
+    /// first response, in the transaction that records Daraja's answer.
     pub async fn initiate(
         &self,
         client: &ClientId,
-        key: &IdempotencyKey,
+        identity: &RequestIdentity,
         request: NewPayment,
-        request_id: &str,
-    ) -> Result<ApiResponse, ApiError> {
+        render: Render<'_, Payment>,
+    ) -> Result<Claimed<Initiated>, PaymentError> {
         let secrets = self.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
-            ApiError::Unavailable
+            PaymentError::Unavailable
         })?;
         let now = self.clock.now();
-        let hash = idempotency::request_hash(&canonical(&request));
-        let record_key = idempotency::record_key(client, Operation::CreatePayment, key);
         let app = secrets.daraja_app().map_err(|error| {
             tracing::error!(%error, "secrets incomplete");
-            ApiError::Unavailable
+            PaymentError::Unavailable
         })?;
         let payment = Payment::create(
             PaymentId::generate(),
@@ -157,7 +176,7 @@ impl PaymentsService {
         // if the payment was definitely not created.
         let phones = PhoneHasher::from_secrets(&secrets).map_err(|error| {
             tracing::error!(%error, "the limits key is not loaded");
-            ApiError::Unavailable
+            PaymentError::Unavailable
         })?;
         let control = self.admission.as_deref();
         let mut admission = match control {
@@ -165,7 +184,7 @@ impl PaymentsService {
                 control
                     .admit(&payment, &phones, now)
                     .await
-                    .inspect_err(|refusal| refused(client, &payment, refusal))?,
+                    .inspect_err(|error| refused(client, &payment, error.limit()))?,
             ),
             None => None,
         };
@@ -173,11 +192,11 @@ impl PaymentsService {
             Some(control) => control
                 .reserve(&payment, now)
                 .await
-                .inspect_err(|refusal| refused(client, &payment, refusal))?,
+                .inspect_err(|error| refused(client, &payment, error.limit()))?,
             None => None,
         };
         let created = self
-            .write_creation(&record_key, &hash, &payment, &mut admission, &phones, now)
+            .write_creation(identity, &payment, &mut admission, &phones, now)
             .await;
         if let (Err(failure), Some(control), Some(reservation)) = (&created, control, &reservation) {
             if failure.nothing_written() {
@@ -186,24 +205,31 @@ impl PaymentsService {
         }
         match created {
             Ok(()) => {}
-            Err(CreationFailure::KeyTaken) => return self.resume(&record_key, &hash, request_id).await,
+            Err(CreationFailure::KeyTaken) => return Ok(Claimed::Taken),
             Err(CreationFailure::Refused(refusal)) => {
-                if matches!(refusal, ApiError::LimitExceeded(_)) {
-                    refused(client, &payment, &refusal);
+                if let PaymentError::LimitExceeded(limit) = &refusal {
+                    refused(client, &payment, &limit.limit);
                 }
                 return Err(refusal);
             }
-            Err(CreationFailure::Store { error, .. }) => return Err(store_error(error)),
+            Err(CreationFailure::Store { error, .. }) => return Err(error.into()),
         }
         let mut payment = payment;
         payment.version = 1;
-        let record = idempotent::claimed(hash, payment.id.as_str(), now, self.config.idempotency_lock);
+        let record = idempotent::claimed(
+            identity.request_hash.clone(),
+            payment.id.as_str(),
+            now,
+            self.config.idempotency_lock,
+        );
         metrics::count("PaymentsInitiated", 1, &[]);
 
         let push = self.push(&secrets, &payment, now).await;
         let event = push_event(push);
-        self.settle_initiation(payment, event, &record_key, &record, request_id)
-            .await
+        let initiated = self
+            .settle_initiation(payment, event, &identity.record_key, &record, render)
+            .await;
+        Ok(Claimed::Ran(initiated))
     }
 
     /// The creation transaction: idempotency claim, payment and the phone's limits. A race on
@@ -212,13 +238,12 @@ impl PaymentsService {
     /// ever writes the key); both a bounded number of times.
     async fn write_creation(
         &self,
-        record_key: &str,
-        hash: &str,
+        identity: &RequestIdentity,
         payment: &Payment,
         admission: &mut Option<Admission>,
         phones: &PhoneHasher,
         now: DateTime<Utc>,
-    ) -> Result<(), CreationFailure> {
+    ) -> Result<(), CreationFailure<PaymentError>> {
         let mut window_races = 0;
         let mut conflicts = 0;
         let mut created = payment.clone();
@@ -229,8 +254,8 @@ impl PaymentsService {
                 .push(
                     Slot::IdempotencyClaim,
                     idempotency::claim(
-                        record_key,
-                        hash.to_owned(),
+                        &identity.record_key,
+                        identity.request_hash.clone(),
                         payment.id.as_str(),
                         now,
                         self.config.idempotency_lock,
@@ -257,17 +282,14 @@ impl PaymentsService {
                     slot: Slot::Limit(index),
                 }) => {
                     let (Some(control), Some(current)) = (&self.admission, admission.as_ref()) else {
-                        return Err(CreationFailure::Refused(ApiError::Internal));
+                        return Err(CreationFailure::Refused(PaymentError::Internal));
                     };
                     if let Some(refusal) = control.explain(current, index, payment, now).await {
-                        return Err(CreationFailure::Refused(refusal));
+                        return Err(CreationFailure::Refused(PaymentError::LimitExceeded(refusal)));
                     }
                     window_races += 1;
                     if window_races >= 10 {
-                        return Err(CreationFailure::Refused(ApiError::Conflict {
-                            code: "too_many_concurrent_requests",
-                            detail: "too many simultaneous requests for this phone; retry".into(),
-                        }));
+                        return Err(CreationFailure::Refused(PaymentError::TooManyConcurrentRequests));
                     }
                     let pause = rand::random::<u64>() % (2 * window_races);
                     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
@@ -275,7 +297,7 @@ impl PaymentsService {
                         control
                             .admit(payment, phones, now)
                             .await
-                            .map_err(CreationFailure::Refused)?,
+                            .map_err(|error| CreationFailure::Refused(error.into()))?,
                     );
                 }
                 Err(CommitError::Store(StoreError::TransactionConflict)) if conflicts < CONFLICT_RETRIES => {
@@ -347,26 +369,26 @@ impl PaymentsService {
         result
     }
 
-    /// Applies Daraja's answer and stores the first response in the same transaction, through
-    /// the settle engine (which decides again if a callback raced us).
+    /// Applies Daraja's answer and stores `render` of the payment it leaves as the first
+    /// response, in the same transaction, through the settle engine (which decides again if a
+    /// callback raced us).
     async fn settle_initiation(
         &self,
         payment: Payment,
         event: PaymentEvent,
         record_key: &str,
         record: &IdempotencyRecord,
-        request_id: &str,
-    ) -> Result<ApiResponse, ApiError> {
+        render: Render<'_, Payment>,
+    ) -> Initiated {
         let payment_id = payment.id.clone();
         // The first response is what the caller sees now: the payment as the engine leaves it.
         let store_response = |outcome: &Settled| -> Vec<(Slot, Write)> {
             let Some(shown) = outcome.entity() else {
                 return Vec::new();
             };
-            let response = initiation_response(shown, request_id);
             vec![(
                 Slot::IdempotencyResponse,
-                idempotency::complete(record_key, record, response.status.as_u16(), body_text(&response)),
+                idempotency::complete_with(record_key, record, &render(shown)),
             )]
         };
         let settled = self
@@ -379,13 +401,18 @@ impl PaymentsService {
             .await;
         match settled {
             Ok(outcome) => match outcome.entity() {
-                Some(shown) => Ok(initiation_response(shown, request_id)),
+                Some(shown) => Initiated {
+                    payment: shown.clone(),
+                    recorded: true,
+                },
                 None => {
                     // The idempotency record moved (taken over as abandoned): Daraja has answered
                     // but we could not record it; the callback or the sweeper settles the payment.
                     tracing::error!(payment_id = %payment_id, reason = outcome.reason(), "could not record Daraja's answer");
-                    Ok(initiation_response(&payment, request_id)
-                        .with_header("x-checkout-warning", "state-not-recorded"))
+                    Initiated {
+                        payment,
+                        recorded: false,
+                    }
                 }
             },
             Err(error) => {
@@ -396,45 +423,34 @@ impl PaymentsService {
                     Ok(next) => next,
                     Err(_) => payment,
                 };
-                Ok(initiation_response(&shown, request_id).with_header("x-checkout-warning", "state-not-recorded"))
+                Initiated {
+                    payment: shown,
+                    recorded: false,
+                }
             }
         }
     }
 
-    /// A key that already has a record: replay, refuse, or finish an abandoned request.
-    async fn resume(&self, record_key: &str, hash: &str, request_id: &str) -> Result<ApiResponse, ApiError> {
-        match idempotent::resume(self.table.as_ref(), record_key, hash, self.clock.now()).await? {
-            Resumed::Answer(response) => Ok(response),
-            Resumed::Abandoned(record) => {
-                // The first runner died mid-request. Daraja may or may not have been called, so
-                // the payment is never pushed again: answer with what is stored and let the
-                // callback or reconciliation settle it.
-                let id = PaymentId::parse(&record.resource_id).map_err(|_| ApiError::Internal)?;
-                let payment = self
-                    .repo
-                    .get(&id)
-                    .await
-                    .map_err(store_error)?
-                    .ok_or(ApiError::Internal)?;
-                let response = initiation_response(&payment, request_id);
-                idempotent::finish_abandoned(self.table.as_ref(), record_key, &record, response).await
-            }
-        }
+    /// The payment of a request whose first runner died mid-way (`resource_id` of its
+    /// idempotency record), as stored. Daraja may or may not have been called, so the payment
+    /// is never pushed again: the caller answers with what is stored and the callback or
+    /// reconciliation settles it.
+    pub async fn recover(&self, resource_id: &str) -> Result<Payment, PaymentError> {
+        let id = PaymentId::parse(resource_id).map_err(|_| PaymentError::Internal)?;
+        self.repo.get(&id).await?.ok_or(PaymentError::Internal)
     }
 }
 
-/// Counts and logs (masked) a refused payment: never dropped silently.
-fn refused(client: &ClientId, payment: &Payment, refusal: &ApiError) {
-    let limit = match refusal {
-        ApiError::LimitExceeded(r) => r.limit.as_str(),
-        _ => "other",
-    };
+/// Counts and logs (masked) a payment refused by `limit` ("other": not by a limit): never
+/// dropped silently.
+fn refused(client: &ClientId, payment: &Payment, limit: &str) {
     metrics::count("LimitRefusals", 1, &[("Limit", limit)]);
     tracing::info!(client = %client, phone = %payment.phone, amount = payment.amount.shillings(), limit, "payment refused by a limit");
 }
 
-/// The request as the idempotency hash sees it: parsed values, canonical forms.
-fn canonical(request: &NewPayment) -> serde_json::Value {
+/// The request as the idempotency hash sees it: parsed values, canonical forms (so the same
+/// request typed differently is the same request).
+pub fn canonical(request: &NewPayment) -> serde_json::Value {
     serde_json::json!({
         "amount": request.amount.shillings(),
         "phone": request.phone.as_str(),
@@ -442,22 +458,4 @@ fn canonical(request: &NewPayment) -> serde_json::Value {
         "description": request.description.as_ref().map(|d| d.as_str()),
         "metadata": request.metadata,
     })
-}
-
-pub fn store_error(error: StoreError) -> ApiError {
-    match error {
-        StoreError::Unavailable(detail) => {
-            tracing::warn!(%detail, "store unavailable");
-            ApiError::Unavailable
-        }
-        // Nothing was written and the request may be sent again: a 503 the client retries.
-        StoreError::TransactionConflict => {
-            tracing::warn!("transaction conflict");
-            ApiError::Unavailable
-        }
-        other => {
-            tracing::error!(error = %other, "store error");
-            ApiError::Internal
-        }
-    }
 }

@@ -28,10 +28,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::limits::{
-    give_back, nairobi_day, refusal, reserve_merchant_caps, to_i64, Admission, LimitKind, MerchantCaps, PhoneHasher,
-    Reservation,
+    give_back, nairobi_day, refusal, reserve_merchant_caps, to_i64, Admission, LimitError, LimitKind, LimitRefusal,
+    MerchantCaps, PhoneHasher, Reservation,
 };
-use crate::api::problem::ApiError;
 use crate::domain::payout::Payout;
 use crate::domain::ClientId;
 use crate::store::{CounterAdd, Table, Write};
@@ -93,7 +92,7 @@ pub fn auto_approval(payout: &Payout, phones: &PhoneHasher, threshold: u64, now:
 
 impl PayoutLimits {
     /// Refuses by policy, or returns the writes that must commit with the payout.
-    pub fn admit(&self, payout: &Payout, phones: &PhoneHasher, now: DateTime<Utc>) -> Result<Admission, ApiError> {
+    pub fn admit(&self, payout: &Payout, phones: &PhoneHasher, now: DateTime<Utc>) -> Result<Admission, LimitRefusal> {
         let amount = payout.amount.shillings();
         if amount > self.config.payout_max {
             return Err(refusal("payout_amount_max", None, false));
@@ -120,14 +119,14 @@ impl PayoutLimits {
     }
 
     /// Why write `index` of `admission` failed (its counters only fail when a cap would be passed).
-    pub fn explain(&self, _admission: &Admission, _index: usize, now: DateTime<Utc>) -> ApiError {
+    pub fn explain(&self, _admission: &Admission, _index: usize, now: DateTime<Utc>) -> LimitRefusal {
         let (_, next_day) = nairobi_day(now);
         refusal("recipient_daily_amount", Some(next_day), false)
     }
 
     /// Reserves the merchant's daily caps for the payout (outside its creation transaction), or
     /// refuses. `None`: no merchant cap is configured.
-    pub async fn reserve(&self, payout: &Payout, now: DateTime<Utc>) -> Result<Option<Reservation>, ApiError> {
+    pub async fn reserve(&self, payout: &Payout, now: DateTime<Utc>) -> Result<Option<Reservation>, LimitError> {
         let (day, _) = nairobi_day(now);
         reserve_merchant_caps(
             self.table.as_ref(),

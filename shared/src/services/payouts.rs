@@ -15,30 +15,89 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::idempotent::{conflict_pause, CreationFailure, CONFLICT_RETRIES};
-use super::limits::{Admission, PhoneHasher};
-use super::payments::store_error;
+use super::idempotent::{self, conflict_pause, CreationFailure, CONFLICT_RETRIES};
+use super::limits::{Admission, LimitError, LimitRefusal, PhoneHasher};
 use super::payout_limits::{self, PayoutLimits};
 use super::payout_settlement::{payout_created, PayoutSettled, PayoutSettler};
-use crate::api::payouts::PayoutView;
-use crate::api::problem::ApiError;
-use crate::api::ApiResponse;
+use super::store_failure;
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::domain::payout::{NewPayout, Payout, PayoutEvent, PayoutIgnored, PayoutTimings};
 use crate::domain::{PayoutId, PayoutStatus};
 use crate::engine::{Batch, CommitError, Slot};
 use crate::events::repo as events;
-use crate::idempotency::{self, IdempotencyKey, Operation, Retention};
+use crate::idempotency::{self, Claimed, Render, RequestIdentity, Retention};
 use crate::metrics;
 use crate::queue::{Queue, QueueError};
 use crate::repo::payouts::PayoutRepo;
 use crate::secrets::SecretCache;
-use crate::services::idempotent::{self, Resumed};
 use crate::store::{StoreError, Table};
+
+/// Why a payout was not created or reviewed: the error contract of [`PayoutsService`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PayoutError {
+    /// A limit refuses the payout: nothing was created. The same request may pass once the
+    /// limit resets ([`LimitRefusal::resets_at`]); one above the per-payout maximum never does.
+    #[error("refused by the {} limit", .0.limit)]
+    LimitExceeded(LimitRefusal),
+    /// No payout with this id that the caller may act for (another merchant's payout is
+    /// indistinguishable from a missing one). Not retryable.
+    #[error("no such payout")]
+    NotFound,
+    /// Two-person approval: the payout's creator may not approve or reject it. Not retryable
+    /// by the same principal.
+    #[error("the creator of a payout may not review it")]
+    SelfApproval,
+    /// Only a payout awaiting approval can be approved or rejected; this one is `status`
+    /// (already decided, or never needed a decision). Not retryable.
+    #[error("the payout is {}", .status.as_str())]
+    NotAwaitingApproval { status: PayoutStatus },
+    /// A dependency (the store, the secrets, the B2C configuration) is unavailable: nothing
+    /// was created or decided. Retryable (with the same key, for a creation).
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    /// A bug: a corrupt item, a colliding generated id, a record naming no payout. Not
+    /// retryable as is.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<LimitRefusal> for PayoutError {
+    fn from(refusal: LimitRefusal) -> PayoutError {
+        PayoutError::LimitExceeded(refusal)
+    }
+}
+
+impl From<LimitError> for PayoutError {
+    fn from(error: LimitError) -> PayoutError {
+        match error {
+            LimitError::Refused(refusal) => PayoutError::LimitExceeded(refusal),
+            LimitError::Unavailable => PayoutError::Unavailable,
+            LimitError::Internal => PayoutError::Internal,
+        }
+    }
+}
+
+impl From<StoreError> for PayoutError {
+    fn from(error: StoreError) -> PayoutError {
+        if store_failure::is_retryable(&error) {
+            PayoutError::Unavailable
+        } else {
+            PayoutError::Internal
+        }
+    }
+}
+
+/// A payout as a creation or a review leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutRecorded {
+    pub payout: Payout,
+    /// The payout is to be paid but its job is not on the queue: the sweeper queues it at its
+    /// next check. (Never a reason to create it again: it is committed.)
+    pub enqueue_deferred: bool,
+}
 
 /// The payout queue's message: only the id; the worker reads everything else from the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,8 +164,9 @@ pub struct PayoutsService {
     pub limits: Option<Arc<PayoutLimits>>,
 }
 
-/// The request as the idempotency hash sees it: parsed values, canonical forms.
-fn canonical(request: &NewPayout) -> serde_json::Value {
+/// The request as the idempotency hash sees it: parsed values, canonical forms (so the same
+/// request typed differently is the same request).
+pub fn canonical(request: &NewPayout) -> serde_json::Value {
     serde_json::json!({
         "amount": request.amount.shillings(),
         "phone": request.phone.as_str(),
@@ -127,48 +187,37 @@ fn retention(payout: &Payout) -> Retention {
     }
 }
 
-fn created_response(payout: &Payout) -> ApiResponse {
-    ApiResponse::json(StatusCode::ACCEPTED, &PayoutView::from(payout))
-}
-
-/// Marks an answer whose payout job the queue did not take (the sweeper will queue it).
-fn deferred_if(response: ApiResponse, deferred: bool) -> ApiResponse {
-    if deferred {
-        response.with_header("x-checkout-warning", "enqueue-deferred")
-    } else {
-        response
-    }
-}
-
 impl PayoutsService {
     pub fn settler(&self) -> PayoutSettler {
         PayoutSettler::payouts(self.table.clone(), self.clock.clone())
     }
 
-    /// Creates a payout for the caller's merchant, created by the caller.
+    /// Creates a payout for the caller's merchant, created by the caller, under the
+    /// idempotency `identity`; stores `render` of the payout as the first response once it is
+    /// recorded and queued.
     pub async fn create(
         &self,
         principal: &Principal,
-        key: &IdempotencyKey,
+        identity: &RequestIdentity,
         request: NewPayout,
-    ) -> Result<ApiResponse, ApiError> {
+        render: Render<'_, Payout>,
+    ) -> Result<Claimed<PayoutRecorded>, PayoutError> {
         let client = &principal.merchant;
         let secrets = self.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
-            ApiError::Unavailable
+            PayoutError::Unavailable
         })?;
         let Some(shortcode) = secrets.b2c_shortcode.clone() else {
             tracing::error!("payouts are not configured: the secret has no b2c_shortcode");
             metrics::count("PayoutOperatorAlarms", 1, &[("Reason", "b2c_not_configured")]);
-            return Err(ApiError::Unavailable);
+            return Err(PayoutError::Unavailable);
         };
         let now = self.clock.now();
         let phones = PhoneHasher::from_secrets(&secrets).map_err(|error| {
             tracing::error!(%error, "the limits key is not loaded");
-            ApiError::Unavailable
+            PayoutError::Unavailable
         })?;
-        let hash = idempotency::request_hash(&canonical(&request));
-        let record_key = idempotency::record_key(client, Operation::CreatePayout, key);
+        let record_key = &identity.record_key;
         let threshold = self.config.approval_threshold;
         let create = |requires_approval: bool, id: PayoutId| {
             let mut payout = Payout::create(
@@ -194,7 +243,7 @@ impl PayoutsService {
             Some(limits) => Some(
                 limits
                     .admit(&payout, &phones, now)
-                    .inspect_err(|r| refused(&payout, r))?,
+                    .inspect_err(|r| refused(&payout, &r.limit))?,
             ),
             None => None,
         };
@@ -202,19 +251,11 @@ impl PayoutsService {
             Some(limits) => limits
                 .reserve(&payout, now)
                 .await
-                .inspect_err(|r| refused(&payout, r))?,
+                .inspect_err(|e| refused(&payout, e.limit()))?,
             None => None,
         };
         let created = self
-            .write_creation(
-                &record_key,
-                &hash,
-                &mut payout,
-                admission.as_ref(),
-                &phones,
-                now,
-                create,
-            )
+            .write_creation(identity, &mut payout, admission.as_ref(), &phones, now, create)
             .await;
         if let Err(failure) = &created {
             if let (Some(limits), Some(reservation), true) = (&self.limits, &reservation, failure.nothing_written()) {
@@ -223,12 +264,12 @@ impl PayoutsService {
         }
         match created {
             Ok(()) => {}
-            Err(CreationFailure::KeyTaken) => return self.resume(&record_key, &hash).await,
+            Err(CreationFailure::KeyTaken) => return Ok(Claimed::Taken),
             Err(CreationFailure::Refused(refusal)) => {
-                refused(&payout, &refusal);
-                return Err(refusal);
+                refused(&payout, &refusal.limit);
+                return Err(refusal.into());
             }
-            Err(CreationFailure::Store { error, .. }) => return Err(store_error(error)),
+            Err(CreationFailure::Store { error, .. }) => return Err(error.into()),
         }
         payout.version = 1;
         let requires_approval = payout.requires_approval;
@@ -240,16 +281,18 @@ impl PayoutsService {
         tracing::info!(payout_id = %payout.id, phone = %payout.phone, amount = payout.amount.shillings(), status = payout.status.as_str(), "payout recorded");
         let queued = payout.status != PayoutStatus::Pending || self.enqueue_or_defer(&payout).await;
         let record = idempotent::claimed_kept(
-            hash,
+            identity.request_hash.clone(),
             payout.id.as_str(),
             now,
             self.config.idempotency_lock,
             retention(&payout),
         );
-        let response = deferred_if(created_response(&payout), !queued);
         // Queued already; if storing the answer fails, a retry with the key resumes the payout.
-        idempotent::store_first_response(self.table.as_ref(), &record_key, &record, &response).await;
-        Ok(response)
+        idempotent::store_first_response(self.table.as_ref(), record_key, &record, &render(&payout)).await;
+        Ok(Claimed::Ran(PayoutRecorded {
+            payout,
+            enqueue_deferred: !queued,
+        }))
     }
 
     /// Puts the payout's job on the queue; when the queue cannot take it, the payout is still
@@ -273,14 +316,13 @@ impl PayoutsService {
     #[allow(clippy::too_many_arguments)]
     async fn write_creation(
         &self,
-        record_key: &str,
-        hash: &str,
+        identity: &RequestIdentity,
         payout: &mut Payout,
         admission: Option<&Admission>,
         phones: &PhoneHasher,
         now: chrono::DateTime<chrono::Utc>,
         create: impl Fn(bool, PayoutId) -> Payout,
-    ) -> Result<(), CreationFailure> {
+    ) -> Result<(), CreationFailure<LimitRefusal>> {
         let mut conflicts = 0;
         loop {
             let mut created = payout.clone();
@@ -290,8 +332,8 @@ impl PayoutsService {
                 .push(
                     Slot::IdempotencyClaim,
                     idempotency::claim_kept(
-                        record_key,
-                        hash.to_owned(),
+                        &identity.record_key,
+                        identity.request_hash.clone(),
                         payout.id.as_str(),
                         now,
                         self.config.idempotency_lock,
@@ -366,43 +408,40 @@ impl PayoutsService {
         }
     }
 
-    /// A key that already has a record: replay, refuse, or finish an abandoned request.
-    async fn resume(&self, record_key: &str, hash: &str) -> Result<ApiResponse, ApiError> {
-        match idempotent::resume(self.table.as_ref(), record_key, hash, self.clock.now()).await? {
-            Resumed::Answer(response) => Ok(response),
-            Resumed::Abandoned(record) => {
-                // The first request died after recording the payout (before or after queueing its
-                // job). Queue it (again: the worker skips what is no longer pending) and answer.
-                let id = PayoutId::parse(&record.resource_id).map_err(|_| ApiError::Internal)?;
-                let payout = self
-                    .repo
-                    .get(&id)
-                    .await
-                    .map_err(store_error)?
-                    .ok_or(ApiError::Internal)?;
-                let queued = payout.status != PayoutStatus::Pending || self.enqueue_or_defer(&payout).await;
-                let response = deferred_if(created_response(&payout), !queued);
-                idempotent::finish_abandoned(self.table.as_ref(), record_key, &record, response).await
-            }
-        }
+    /// The payout of a request whose first runner died after recording it (`resource_id` of
+    /// its idempotency record), before or after queueing its job: queued (again: the worker
+    /// skips what is no longer pending) so the caller can be answered.
+    pub async fn recover(&self, resource_id: &str) -> Result<PayoutRecorded, PayoutError> {
+        let id = PayoutId::parse(resource_id).map_err(|_| PayoutError::Internal)?;
+        let payout = self.repo.get(&id).await?.ok_or(PayoutError::Internal)?;
+        let queued = payout.status != PayoutStatus::Pending || self.enqueue_or_defer(&payout).await;
+        Ok(PayoutRecorded {
+            payout,
+            enqueue_deferred: !queued,
+        })
     }
 
     /// Approves (`approve`) or rejects a payout awaiting approval, as `principal`: a payout of
     /// its own merchant (any merchant's for an operator), created by someone else. Conditional on
     /// the version read; an approved payout's job is queued (or re-queued by the sweeper).
-    pub async fn review(&self, principal: &Principal, id: &PayoutId, approve: bool) -> Result<ApiResponse, ApiError> {
+    pub async fn review(
+        &self,
+        principal: &Principal,
+        id: &PayoutId,
+        approve: bool,
+    ) -> Result<PayoutRecorded, PayoutError> {
         let by = &principal.client;
         // Another merchant's payout is indistinguishable from a missing one.
-        let payout = self.repo.get(id).await.map_err(store_error)?;
+        let payout = self.repo.get(id).await?;
         if !payout.as_ref().is_some_and(|p| principal.may_act_for(&p.owner)) {
-            return Err(ApiError::NotFound { resource: "payout" });
+            return Err(PayoutError::NotFound);
         }
         let event = if approve {
             PayoutEvent::Approve { by: by.clone() }
         } else {
             PayoutEvent::Reject { by: by.clone() }
         };
-        match self.settler().apply(id, &event, None).await.map_err(store_error)? {
+        match self.settler().apply(id, &event, None).await? {
             PayoutSettled::Applied { after, .. } => {
                 if let Some(record_key) = &after.idempotency_record {
                     // Decided: from now on its idempotency record expires as any other.
@@ -414,14 +453,17 @@ impl PayoutsService {
                     &[("Decision", if approve { "approved" } else { "rejected" })],
                 );
                 tracing::info!(payout_id = %after.id, approver = %by, approved = approve, "payout reviewed");
-                let mut response = ApiResponse::json(StatusCode::OK, &PayoutView::from(after.as_ref()));
+                let mut enqueue_deferred = false;
                 if approve {
                     if let Err(error) = enqueue(self.queue.as_ref(), &after.id).await {
                         tracing::error!(%error, payout_id = %after.id, "approved payout not queued; the sweeper will queue it");
-                        response = response.with_header("x-checkout-warning", "enqueue-deferred");
+                        enqueue_deferred = true;
                     }
                 }
-                Ok(response)
+                Ok(PayoutRecorded {
+                    payout: *after,
+                    enqueue_deferred,
+                })
             }
             PayoutSettled::Unchanged {
                 why: PayoutIgnored::SelfApproval,
@@ -429,28 +471,22 @@ impl PayoutsService {
             } => {
                 metrics::count("PayoutSelfApprovalAttempts", 1, &[]);
                 tracing::warn!(payout_id = %payout.id, principal = %by, "self-approval refused");
-                Err(ApiError::SelfApprovalForbidden)
+                Err(PayoutError::SelfApproval)
             }
-            PayoutSettled::Unchanged { entity: payout, .. } => Err(ApiError::InvalidState {
-                detail: format!(
-                    "the payout is {}; only a payout awaiting_approval can be approved or rejected",
-                    payout.status.as_str()
-                ),
-            }),
-            PayoutSettled::Unknown => Err(ApiError::NotFound { resource: "payout" }),
+            PayoutSettled::Unchanged { entity: payout, .. } => {
+                Err(PayoutError::NotAwaitingApproval { status: payout.status })
+            }
+            PayoutSettled::Unknown => Err(PayoutError::NotFound),
             PayoutSettled::AlreadyProcessed | PayoutSettled::Refused { .. } | PayoutSettled::Created { .. } => {
-                Err(ApiError::Internal)
+                Err(PayoutError::Internal)
             }
         }
     }
 }
 
-/// Counts and logs (masked) a refused payout: never dropped silently.
-fn refused(payout: &Payout, refusal: &ApiError) {
-    let limit = match refusal {
-        ApiError::LimitExceeded(r) => r.limit.as_str(),
-        _ => "other",
-    };
+/// Counts and logs (masked) a payout refused by `limit` ("other": not by a limit): never
+/// dropped silently.
+fn refused(payout: &Payout, limit: &str) {
     metrics::count("LimitRefusals", 1, &[("Limit", limit)]);
     tracing::info!(client = %payout.owner, phone = %payout.phone, amount = payout.amount.shillings(), limit, "payout refused by a limit");
 }

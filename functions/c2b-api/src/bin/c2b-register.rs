@@ -137,7 +137,7 @@ async fn run(args: Args) -> Result<(), String> {
         .registrar
         .register(registration)
         .await
-        .map_err(|e| problem_text(&e))?;
+        .map_err(|e| problem_text(&e.into()))?;
     let view = serde_json::to_string_pretty(&RegistrationView::from(&stored)).unwrap_or_default();
     println!("{view}");
     Ok(())

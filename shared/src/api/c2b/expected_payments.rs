@@ -18,17 +18,22 @@ use super::fields::{shortcode_field, string_field, C2B_AMOUNTS};
 use super::C2bApi;
 use crate::api::auth::Authenticator;
 use crate::api::c2b_views::ExpectedPaymentView;
+use crate::api::errors::store_error;
 use crate::api::http::{ApiRequest, ApiResponse, JsonObject};
+use crate::api::idempotency_edge::{stored, IdempotencyEdge};
 use crate::api::payments::{amount_field, idempotency_key, metadata_field, MAX_BODY_BYTES};
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::respond;
 use crate::auth::scopes;
 use crate::domain::c2b::AccountNumber;
 use crate::domain::expected_payment::ExpectedAmount;
+use crate::domain::ClientId;
 use crate::domain::ExpectedPaymentId;
+use crate::idempotency::{Claimed, IdempotencyKey, Operation, RequestIdentity};
 use crate::repo::c2b as repo;
-use crate::services::expected_payments::NewExpectedPayment;
-use crate::services::payments::store_error;
+use crate::services::expected_payments::{
+    self as expected_payments, ExpectedPaymentCreated, ExpectedPaymentsService, NewExpectedPayment,
+};
 
 const EXPECTED_FIELDS: &[&str] = &["shortcode", "account_number", "amount", "expires_at", "metadata"];
 
@@ -156,7 +161,7 @@ impl C2bApi {
             let key = idempotency_key(&request)?;
             let body = request.json_object(MAX_BODY_BYTES)?;
             let new = parse_expected_payment(&body)?;
-            self.expected.create(&principal.merchant, &key, new).await
+            create_expected_payment(&self.expected, &principal.merchant, &key, new).await
         })
         .await
     }
@@ -184,6 +189,43 @@ impl C2bApi {
             ))
         })
         .await
+    }
+}
+
+/// The answer for a created expected payment: 201 with it, as of its creation.
+fn expected_created_response(created: &ExpectedPaymentCreated) -> ApiResponse {
+    ApiResponse::json(
+        StatusCode::CREATED,
+        &ExpectedPaymentView::new(&created.expected, created.as_of),
+    )
+}
+
+/// Creates a parsed expected payment through the idempotency edge (see
+/// [`super::idempotency_edge`]).
+pub async fn create_expected_payment(
+    service: &ExpectedPaymentsService,
+    client: &ClientId,
+    key: &IdempotencyKey,
+    new: NewExpectedPayment,
+) -> Result<ApiResponse, ApiError> {
+    let identity = RequestIdentity::new(
+        client,
+        Operation::CreateExpectedPayment,
+        key,
+        &expected_payments::canonical(&new),
+    );
+    let edge = IdempotencyEdge::new(service.table.as_ref(), identity);
+    let first_response = |created: &ExpectedPaymentCreated| stored(&expected_created_response(created));
+    match service.create(client, edge.identity(), new, &first_response).await? {
+        Claimed::Ran(created) => Ok(expected_created_response(&created)),
+        Claimed::Taken => {
+            edge.resolve(
+                service.clock.now(),
+                |id| async move { service.recover(&id).await },
+                expected_created_response,
+            )
+            .await
+        }
     }
 }
 
@@ -279,5 +321,133 @@ mod tests {
             let found = codes(parse_expected_payment(&object(body.clone())).unwrap_err());
             assert!(found.iter().any(|(f, c)| f == field && *c == code), "{body}: {found:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod expected_payment_edge_tests {
+    use serde_json::{json, Value};
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::domain::c2b::{
+        C2bRules, C2bVersion, DarajaRegistration, DefaultDecision, RegistrationStatus, ResponseType, Shortcode,
+        ShortcodeConfig,
+    };
+    use crate::idempotency::{self, RecordState};
+    use crate::store::memory::MemoryTable;
+    use crate::store::Table;
+
+    fn merchant() -> ClientId {
+        ClientId::parse("merchant-a").unwrap()
+    }
+
+    async fn service() -> ExpectedPaymentsService {
+        let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
+        let now = Utc::now();
+        let config = ShortcodeConfig {
+            shortcode: Shortcode::parse("600984").unwrap(),
+            owner: merchant(),
+            api_version: C2bVersion::V2,
+            response_type: ResponseType::Completed,
+            default_decision: DefaultDecision::Accept,
+            rules: C2bRules::default(),
+            validation_url: String::new(),
+            confirmation_url: String::new(),
+            registration: DarajaRegistration {
+                status: RegistrationStatus::Registered,
+                response_code: None,
+                response_description: None,
+                originator_conversation_id: None,
+                at: now,
+            },
+            verification: Default::default(),
+            tokens: Default::default(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        table.write(vec![repo::put_config(&config)]).await.unwrap();
+        ExpectedPaymentsService {
+            table,
+            clock: Arc::new(SystemClock),
+            idempotency_lock: chrono::Duration::seconds(60),
+        }
+    }
+
+    fn expected(account: &str, value: u64) -> NewExpectedPayment {
+        NewExpectedPayment {
+            shortcode: Shortcode::parse("600984").unwrap(),
+            account_number: AccountNumber::parse(account).unwrap(),
+            amount: ExpectedAmount::Exact {
+                value: crate::domain::Amount::new(value).unwrap(),
+            },
+            expires_at: None,
+            metadata: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_stored_first_response_is_the_answer_and_replays_as_it() {
+        let service = service().await;
+        let key = IdempotencyKey::parse("invoice-1").unwrap();
+        let first = create_expected_payment(&service, &merchant(), &key, expected("INV-1", 500))
+            .await
+            .unwrap();
+        assert_eq!(first.status, StatusCode::CREATED);
+        let record_key = idempotency::record_key(&merchant(), Operation::CreateExpectedPayment, &key);
+        let item = service.table.get(&record_key).await.unwrap().unwrap();
+        let RecordState::Completed { status, body } = idempotency::from_item(&item).unwrap().state else {
+            panic!("the first response is stored");
+        };
+        assert_eq!((status, body.as_bytes()), (201, first.body.as_ref()));
+
+        let replay = create_expected_payment(&service, &merchant(), &key, expected("inv-1", 500))
+            .await
+            .unwrap();
+        assert_eq!((replay.status, &replay.body), (first.status, &first.body));
+        assert_eq!(replay.headers["idempotent-replayed"], "true");
+        let reused = create_expected_payment(&service, &merchant(), &key, expected("INV-1", 501)).await;
+        assert_eq!(reused.unwrap_err(), ApiError::IdempotencyKeyReused);
+    }
+
+    #[tokio::test]
+    async fn use_case_refusals_read_as_before() {
+        let service = service().await;
+        let first = IdempotencyKey::parse("invoice-1").unwrap();
+        create_expected_payment(&service, &merchant(), &first, expected("INV-1", 500))
+            .await
+            .unwrap();
+        let other = IdempotencyKey::parse("invoice-2").unwrap();
+        let taken = create_expected_payment(&service, &merchant(), &other, expected("INV-1", 700))
+            .await
+            .unwrap_err()
+            .to_response("r");
+        assert_eq!(taken.status, StatusCode::CONFLICT);
+        let body: Value = taken.body_json().unwrap();
+        assert_eq!(body["code"], "account_number_in_use");
+        assert!(body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("account number INV-1 already has an open expected payment (exp_"));
+
+        let mut late = expected("INV-2", 500);
+        late.expires_at = Some(Utc::now() + chrono::Duration::days(400));
+        let error = create_expected_payment(&service, &merchant(), &other, late)
+            .await
+            .unwrap_err();
+        let body: Value = error.to_response("r").body_json().unwrap();
+        assert_eq!(
+            body["errors"],
+            json!([{"field": "expires_at", "code": "out_of_range", "message": "expires_at must be within 366 days"}])
+        );
+        let stranger = ClientId::parse("merchant-b").unwrap();
+        let error = create_expected_payment(&service, &stranger, &other, expected("INV-3", 500))
+            .await
+            .unwrap_err();
+        let body: Value = error.to_response("r").body_json().unwrap();
+        assert_eq!(body["errors"][0]["code"], "unknown_shortcode");
     }
 }

@@ -33,6 +33,7 @@ pub use super::c2b_views::{
     RegistrationView,
 };
 use super::problem::ApiError;
+use crate::api::errors::store_error;
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::domain::c2b::Shortcode;
@@ -40,7 +41,6 @@ use crate::domain::ClientId;
 use crate::repo::c2b as repo;
 use crate::services::c2b_registration::C2bRegistrar;
 use crate::services::expected_payments::ExpectedPaymentsService;
-use crate::services::payments::store_error;
 use crate::store::Table;
 
 /// Everything the `c2b-api` function serves.

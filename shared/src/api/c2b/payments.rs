@@ -6,6 +6,7 @@ use http::StatusCode;
 use super::{owns, C2bApi};
 use crate::api::auth::Authenticator;
 use crate::api::c2b_views::C2bPaymentView;
+use crate::api::errors::store_error;
 use crate::api::http::{ApiRequest, ApiResponse};
 use crate::api::payments::{page_params, range_params};
 use crate::api::problem::{ApiError, FieldError};
@@ -16,7 +17,6 @@ use crate::domain::c2b::{AccountNumber, Shortcode};
 use crate::domain::c2b_verification::VerificationStatus;
 use crate::domain::C2bPaymentId;
 use crate::repo::c2b::{self as repo, C2bListFilter, C2bScope};
-use crate::services::payments::store_error;
 
 impl C2bApi {
     pub async fn get_payment(&self, auth: &Authenticator, request: ApiRequest) -> ApiResponse {

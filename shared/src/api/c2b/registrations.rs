@@ -23,6 +23,7 @@ use super::fields::{accounts, bool_field, choice, list_field, shortcode_field, s
 use super::C2bApi;
 use crate::api::auth::Authenticator;
 use crate::api::c2b_views::RegistrationView;
+use crate::api::errors::store_error;
 use crate::api::http::{ApiRequest, ApiResponse, JsonObject};
 use crate::api::payments::{amount_field, MAX_BODY_BYTES};
 use crate::api::problem::{ApiError, FieldError};
@@ -33,7 +34,6 @@ use crate::domain::c2b_verification::VerificationMethod;
 use crate::domain::ClientId;
 use crate::repo::c2b as repo;
 use crate::services::c2b_registration::RegistrationRequest;
-use crate::services::payments::store_error;
 
 const RULE_FIELDS: &[&str] = &[
     "account_pattern",
