@@ -1,6 +1,15 @@
 //! Tests of the payout state machine and its submission lease (`super` is `domain::payout`).
 
+use chrono::{DateTime, Duration, Utc};
+
 use super::*;
+use crate::domain::amount::Amount;
+use crate::domain::b2c_outcome::{b2c_outcome, B2cOutcome, PayoutFailureReason};
+use crate::domain::client::ClientId;
+use crate::domain::ids::PayoutId;
+use crate::domain::msisdn::Msisdn;
+use crate::domain::payment::DarajaResult;
+use crate::domain::text::{Metadata, Remarks};
 use crate::domain::ResultCode;
 use proptest::prelude::*;
 
