@@ -518,7 +518,7 @@ async fn the_same_idempotency_key_gives_the_same_payout() {
 #[tokio::test]
 async fn payout_limits_are_enforced_atomically() {
     let mut options = Options::for_tests();
-    options.payouts.limits = checkout::services::payout_limits::PayoutLimitsConfig {
+    options.payouts.limits = checkout::services::payouts::limits::PayoutLimitsConfig {
         payout_max: 5000,
         recipient_daily_amount: Some(1000),
         merchant_daily_amount: None,

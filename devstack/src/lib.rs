@@ -32,8 +32,8 @@ use checkout::repo::payments::PaymentRepo;
 use checkout::secrets::{Secret, SecretCache, StaticSecret};
 use checkout::services::callback_intake::CallbackIntake;
 use checkout::services::limits::LimitsConfig;
+use checkout::services::payments::sweep::{ReconcileConfig, Reconciler, SweepReport};
 use checkout::services::payments::{PaymentsConfig, PaymentsService};
-use checkout::services::reconciliation::{ReconcileConfig, Reconciler, SweepReport};
 use checkout::store::memory::MemoryTable;
 use checkout::store::Table;
 use checkout::{metrics, wiring};
@@ -117,7 +117,7 @@ pub struct Options {
     /// B2C payouts: API settings, limits, the payout queue and worker, the payout sweep.
     pub payouts: payouts::PayoutOptions,
     /// The C2B verification sweep (Transaction Status by receipt).
-    pub c2b_verify: checkout::services::c2b_verification::C2bVerifyConfig,
+    pub c2b_verify: checkout::services::c2b::verification::C2bVerifyConfig,
 }
 
 impl Options {
@@ -142,7 +142,7 @@ impl Options {
             limits: LimitsConfig::default(),
             clock: None,
             payouts: payouts::PayoutOptions::for_tests(),
-            c2b_verify: checkout::services::c2b_verification::C2bVerifyConfig {
+            c2b_verify: checkout::services::c2b::verification::C2bVerifyConfig {
                 queries_per_second: 1000,
                 ..Default::default()
             },
@@ -177,7 +177,7 @@ pub struct DevStack {
     simulator: Option<simulator::SimulatorHandle>,
     reconciler: Arc<Reconciler>,
     payout_stack: Arc<payouts::PayoutStack>,
-    c2b_verifier: Arc<checkout::services::c2b_verification::C2bVerifier>,
+    c2b_verifier: Arc<checkout::services::c2b::verification::C2bVerifier>,
     event_handler: Arc<EventHandler>,
     /// Whether the table streams its events to the handler (the in-memory table does).
     streams_events: bool,
@@ -342,7 +342,7 @@ impl DevStack {
             c2b_daraja,
             secrets.clone(),
             clock.clone(),
-            checkout::services::c2b_registration::C2bRegistrationConfig {
+            checkout::services::c2b::registration::C2bRegistrationConfig {
                 public_base_url: c2b_public_base_url,
                 require_https: false,
             },
@@ -351,9 +351,9 @@ impl DevStack {
             table.clone(),
             secrets.clone(),
             clock.clone(),
-            checkout::services::c2b_validation::ValidationSettings {
+            checkout::services::c2b::validation::ValidationSettings {
                 rules_ttl: Duration::from_secs(1),
-                ..checkout::services::c2b_validation::ValidationSettings::default()
+                ..checkout::services::c2b::validation::ValidationSettings::default()
             },
             known_sources,
         );
@@ -578,7 +578,7 @@ impl DevStack {
             checkout::domain::c2b::Shortcode::parse(shortcode).expect("a shortcode"),
             generation,
         );
-        checkout::services::c2b_registration::c2b_urls(&self.base_url, &tokens, &id)
+        checkout::services::c2b::registration::c2b_urls(&self.base_url, &tokens, &id)
     }
 
     /// Test hook: makes `POST /c2b/validation/{token}` wait this long before answering, as a
@@ -657,20 +657,20 @@ impl DevStack {
     }
 
     /// Runs one C2B verification sweep now (also part of [`DevStack::sweep_now`]).
-    pub async fn sweep_c2b_now(&self) -> checkout::services::c2b_verification::C2bVerifySweepReport {
+    pub async fn sweep_c2b_now(&self) -> checkout::services::c2b::verification::C2bVerifySweepReport {
         self.c2b_verifier.sweep().await
     }
 
     /// Runs one payout sweep now (also part of [`DevStack::sweep_now`]).
-    pub async fn sweep_payouts_now(&self) -> checkout::services::payout_reconciliation::PayoutSweepReport {
+    pub async fn sweep_payouts_now(&self) -> checkout::services::payouts::sweep::PayoutSweepReport {
         self.payout_stack.reconciler.sweep().await
     }
 
     /// Another payout worker on the same table, Daraja and secrets, as a second Lambda instance
     /// consuming the payout queue would be (tests of concurrent jobs for one payout).
-    pub fn payout_worker_instance(&self) -> Arc<checkout::services::payout_worker::PayoutWorker> {
+    pub fn payout_worker_instance(&self) -> Arc<checkout::services::payouts::worker::PayoutWorker> {
         let w = &self.payout_stack.worker;
-        Arc::new(checkout::services::payout_worker::PayoutWorker {
+        Arc::new(checkout::services::payouts::worker::PayoutWorker {
             repo: w.repo.clone(),
             settler: w.settler.clone(),
             daraja: w.daraja.clone(),

@@ -76,8 +76,8 @@ struct Args {
 }
 
 /// The C2B verification sweep's settings, with the flags' timings.
-fn c2b_verify(args: &Args) -> checkout::services::c2b_verification::C2bVerifyConfig {
-    let mut config = checkout::services::c2b_verification::C2bVerifyConfig::default();
+fn c2b_verify(args: &Args) -> checkout::services::c2b::verification::C2bVerifyConfig {
+    let mut config = checkout::services::c2b::verification::C2bVerifyConfig::default();
     if let Some(interval) = args.c2b_verify_interval_seconds {
         config.timings.interval = chrono::Duration::seconds(interval.max(1));
     }

@@ -19,7 +19,7 @@ use checkout::domain::expected_payment::{ExpectedAmount, ExpectedPayment};
 use checkout::domain::{Amount, ClientId, ExpectedPaymentId, Metadata};
 use checkout::repo::c2b as repo;
 use checkout::secrets::{Secret, SecretCache, StaticSecret};
-use checkout::services::c2b_validation::{C2bValidator, ValidationSettings};
+use checkout::services::c2b::validation::{C2bValidator, ValidationSettings};
 use checkout::store::memory::MemoryTable;
 use checkout::store::Table;
 use criterion::{criterion_group, criterion_main, Criterion};

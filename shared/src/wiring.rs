@@ -15,8 +15,8 @@ use crate::repo::payments::PaymentRepo;
 use crate::secrets::sources::{EnvSecret, FileSecret, SecretsManagerSecret};
 use crate::secrets::{SecretCache, SecretPart, SecretSource};
 use crate::services::callback_processor::CallbackProcessor;
-use crate::services::settlement::{PaymentFlow, PaymentSettler};
-use crate::services::stk_callbacks::StkCallbackHandler;
+use crate::services::payments::callbacks::StkCallbackHandler;
+use crate::services::payments::flow::{PaymentFlow, PaymentSettler};
 use crate::store::dynamo::DynamoTable;
 use crate::store::Table;
 
@@ -293,13 +293,13 @@ pub fn callback_processor(
     use crate::services::callback_intake::CallbackKind;
     let settler = PaymentSettler::new(PaymentFlow, table.clone(), clock.clone());
     let c2b =
-        crate::services::c2b_confirmations::C2bConfirmationHandler::new(table.clone(), secrets.clone(), clock.clone());
+        crate::services::c2b::confirmations::C2bConfirmationHandler::new(table.clone(), secrets.clone(), clock.clone());
     let c2b_status: Arc<dyn crate::services::callback_processor::CallbackHandler> = Arc::new(
-        crate::services::c2b_verification::C2bStatusHandler::new(table.clone(), secrets.clone(), clock.clone()),
+        crate::services::c2b::verification::C2bStatusHandler::new(table.clone(), secrets.clone(), clock.clone()),
     );
     let payouts: Arc<dyn crate::services::callback_processor::CallbackHandler> =
-        Arc::new(crate::services::payout_callbacks::PayoutCallbackHandler {
-            settler: crate::services::payout_settlement::PayoutSettler::payouts(table.clone(), clock.clone()),
+        Arc::new(crate::services::payouts::callbacks::PayoutCallbackHandler {
+            settler: crate::services::payouts::flow::PayoutSettler::payouts(table.clone(), clock.clone()),
             table: table.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
@@ -334,10 +334,10 @@ pub fn c2b_validator(
     table: Arc<dyn Table>,
     secrets: Arc<SecretCache>,
     clock: Arc<dyn Clock>,
-    settings: crate::services::c2b_validation::ValidationSettings,
+    settings: crate::services::c2b::validation::ValidationSettings,
     known_sources: Vec<std::net::IpAddr>,
-) -> crate::services::c2b_validation::C2bValidator {
-    crate::services::c2b_validation::C2bValidator::new(table, secrets, clock, settings, known_sources)
+) -> crate::services::c2b::validation::C2bValidator {
+    crate::services::c2b::validation::C2bValidator::new(table, secrets, clock, settings, known_sources)
 }
 
 /// The C2B registration, expected-payment and read services (`c2b-api`).
@@ -346,17 +346,17 @@ pub fn c2b_api(
     daraja: Arc<dyn Daraja>,
     secrets: Arc<SecretCache>,
     clock: Arc<dyn Clock>,
-    registration: crate::services::c2b_registration::C2bRegistrationConfig,
+    registration: crate::services::c2b::registration::C2bRegistrationConfig,
 ) -> crate::api::c2b::C2bApi {
     crate::api::c2b::C2bApi {
-        registrar: crate::services::c2b_registration::C2bRegistrar {
+        registrar: crate::services::c2b::registration::C2bRegistrar {
             table: table.clone(),
             daraja,
             secrets,
             clock: clock.clone(),
             config: registration,
         },
-        expected: crate::services::expected_payments::ExpectedPaymentsService {
+        expected: crate::services::c2b::expected_payments::ExpectedPaymentsService {
             table: table.clone(),
             clock: clock.clone(),
             idempotency_lock: chrono::Duration::seconds(60),
@@ -399,9 +399,9 @@ pub fn reconciler(
     daraja: Arc<dyn Daraja>,
     secrets: Arc<SecretCache>,
     clock: Arc<dyn Clock>,
-    config: crate::services::reconciliation::ReconcileConfig,
-) -> crate::services::reconciliation::Reconciler {
-    crate::services::reconciliation::Reconciler {
+    config: crate::services::payments::sweep::ReconcileConfig,
+) -> crate::services::payments::sweep::Reconciler {
+    crate::services::payments::sweep::Reconciler {
         repo: PaymentRepo::new(table.clone()),
         table: table.clone(),
         settler: PaymentSettler::new(PaymentFlow, table, clock.clone()),
@@ -426,10 +426,10 @@ pub fn payout_queue<F: Fn(&str) -> Option<String>>(
 /// The SecurityCredential builder for B2C and Transaction Status (`B2C_CERTIFICATE_PEM` / `_FILE`).
 pub fn security_credentials<F: Fn(&str) -> Option<String>>(
     settings: &Settings<F>,
-) -> Result<Arc<crate::services::b2c_credential::SecurityCredentials>, ConfigError> {
-    Ok(Arc::new(crate::services::b2c_credential::SecurityCredentials::new(
-        settings.b2c_certificate()?,
-    )))
+) -> Result<Arc<crate::services::payouts::credential::SecurityCredentials>, ConfigError> {
+    Ok(Arc::new(
+        crate::services::payouts::credential::SecurityCredentials::new(settings.b2c_certificate()?),
+    ))
 }
 
 /// The payout API service (`payouts-api`), limits attached.
@@ -439,11 +439,11 @@ pub fn payouts_service(
     secrets: Arc<SecretCache>,
     clock: Arc<dyn Clock>,
     config: crate::services::payouts::PayoutsConfig,
-    limits: crate::services::payout_limits::PayoutLimitsConfig,
+    limits: crate::services::payouts::limits::PayoutLimitsConfig,
 ) -> crate::services::payouts::PayoutsService {
     crate::services::payouts::PayoutsService {
         repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
-        limits: Some(Arc::new(crate::services::payout_limits::PayoutLimits {
+        limits: Some(Arc::new(crate::services::payouts::limits::PayoutLimits {
             table: table.clone(),
             config: limits,
         })),
@@ -460,13 +460,13 @@ pub fn payout_worker(
     table: Arc<dyn Table>,
     daraja: Arc<dyn Daraja>,
     secrets: Arc<SecretCache>,
-    credentials: Arc<crate::services::b2c_credential::SecurityCredentials>,
+    credentials: Arc<crate::services::payouts::credential::SecurityCredentials>,
     clock: Arc<dyn Clock>,
-    config: crate::services::payout_worker::PayoutWorkerConfig,
-) -> crate::services::payout_worker::PayoutWorker {
-    crate::services::payout_worker::PayoutWorker {
+    config: crate::services::payouts::worker::PayoutWorkerConfig,
+) -> crate::services::payouts::worker::PayoutWorker {
+    crate::services::payouts::worker::PayoutWorker {
         repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
-        settler: crate::services::payout_settlement::PayoutSettler::payouts(table, clock.clone()),
+        settler: crate::services::payouts::flow::PayoutSettler::payouts(table, clock.clone()),
         daraja,
         secrets,
         credentials,
@@ -481,15 +481,15 @@ pub fn payout_reconciler(
     table: Arc<dyn Table>,
     daraja: Arc<dyn Daraja>,
     secrets: Arc<SecretCache>,
-    credentials: Arc<crate::services::b2c_credential::SecurityCredentials>,
+    credentials: Arc<crate::services::payouts::credential::SecurityCredentials>,
     queue: Arc<dyn Queue>,
     clock: Arc<dyn Clock>,
-    config: crate::services::payout_reconciliation::PayoutReconcileConfig,
+    config: crate::services::payouts::sweep::PayoutReconcileConfig,
     public_base_url: String,
-) -> crate::services::payout_reconciliation::PayoutReconciler {
-    crate::services::payout_reconciliation::PayoutReconciler {
+) -> crate::services::payouts::sweep::PayoutReconciler {
+    crate::services::payouts::sweep::PayoutReconciler {
         repo: crate::repo::payouts::PayoutRepo::new(table.clone()),
-        settler: crate::services::payout_settlement::PayoutSettler::payouts(table, clock.clone()),
+        settler: crate::services::payouts::flow::PayoutSettler::payouts(table, clock.clone()),
         daraja,
         secrets,
         credentials,
@@ -509,14 +509,14 @@ pub fn c2b_verifier(
     secrets: Arc<SecretCache>,
     certificate_pem: String,
     clock: Arc<dyn Clock>,
-    config: crate::services::c2b_verification::C2bVerifyConfig,
+    config: crate::services::c2b::verification::C2bVerifyConfig,
     public_base_url: String,
-) -> crate::services::c2b_verification::C2bVerifier {
-    crate::services::c2b_verification::C2bVerifier {
+) -> crate::services::c2b::verification::C2bVerifier {
+    crate::services::c2b::verification::C2bVerifier {
         table,
         daraja,
         secrets,
-        credentials: Arc::new(crate::services::b2c_credential::SecurityCredentials::new(
+        credentials: Arc::new(crate::services::payouts::credential::SecurityCredentials::new(
             certificate_pem,
         )),
         clock,

@@ -964,15 +964,21 @@ fn check_value(name: &str, value: &Value, sources: &str, context: &str) {
     }
 }
 
+/// The source of the domain, the services and the Daraja client, modules in folders included.
 fn all_sources() -> String {
-    let mut text = String::new();
-    for dir in ["shared/src/domain", "shared/src/services", "shared/src/daraja"] {
-        for entry in std::fs::read_dir(root().join(dir)).expect("dir") {
+    fn read_dir(dir: &Path, text: &mut String) {
+        for entry in std::fs::read_dir(dir).expect("dir") {
             let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "rs") {
+            if path.is_dir() {
+                read_dir(&path, text);
+            } else if path.extension().is_some_and(|e| e == "rs") {
                 text.push_str(&std::fs::read_to_string(path).expect("source"));
             }
         }
+    }
+    let mut text = String::new();
+    for dir in ["shared/src/domain", "shared/src/services", "shared/src/daraja"] {
+        read_dir(&root().join(dir), &mut text);
     }
     text
 }

@@ -272,7 +272,7 @@ pub fn in_process_options(plan: &ChaosPlan, simulator_url: &str, jwt_secret: &st
         public_base_url: None,
         metrics_interval: None,
         sweep_interval: Some(Duration::from_secs(t.sweep_interval_secs.max(1))),
-        reconcile: checkout::services::reconciliation::ReconcileConfig {
+        reconcile: checkout::services::payments::sweep::ReconcileConfig {
             lease,
             backoff_base: backoff,
             backoff_max: backoff * 8,
@@ -283,7 +283,7 @@ pub fn in_process_options(plan: &ChaosPlan, simulator_url: &str, jwt_secret: &st
         payouts: crate::payouts::PayoutOptions {
             config: settings.payouts().map_err(config)?,
             limits: settings.payout_limits().map_err(config)?,
-            reconcile: checkout::services::payout_reconciliation::PayoutReconcileConfig {
+            reconcile: checkout::services::payouts::sweep::PayoutReconcileConfig {
                 lease,
                 ..settings.payout_reconcile().map_err(config)?
             },
@@ -294,7 +294,7 @@ pub fn in_process_options(plan: &ChaosPlan, simulator_url: &str, jwt_secret: &st
             },
             ..crate::payouts::PayoutOptions::default()
         },
-        c2b_verify: checkout::services::c2b_verification::C2bVerifyConfig {
+        c2b_verify: checkout::services::c2b::verification::C2bVerifyConfig {
             timings: checkout::domain::c2b_verification::VerificationTimings {
                 interval: chrono::Duration::seconds(t.c2b_verify_interval_secs),
                 deadline: chrono::Duration::seconds(t.c2b_verify_deadline_secs),

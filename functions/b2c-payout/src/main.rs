@@ -8,7 +8,7 @@ use std::sync::Arc;
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::secrets::SecretPart;
-use checkout::services::payout_worker::PayoutWorker;
+use checkout::services::payouts::worker::PayoutWorker;
 use checkout::{aws, config, lambda, wiring};
 
 const FUNCTION: &str = "b2c-payout";

@@ -11,9 +11,9 @@ use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::events::handler::EventHandler;
 use checkout::secrets::SecretPart;
-use checkout::services::c2b_verification::C2bVerifier;
-use checkout::services::payout_reconciliation::PayoutReconciler;
-use checkout::services::reconciliation::Reconciler;
+use checkout::services::c2b::verification::C2bVerifier;
+use checkout::services::payments::sweep::Reconciler;
+use checkout::services::payouts::sweep::PayoutReconciler;
 use checkout::{aws, config, lambda, metrics, wiring};
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -64,7 +64,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
             settings.b2c_certificate()?,
             wiring::clock(),
             // One time budget for the three sweeps that share this invocation.
-            checkout::services::c2b_verification::C2bVerifyConfig {
+            checkout::services::c2b::verification::C2bVerifyConfig {
                 time_budget: settings.reconcile()?.time_budget,
                 ..Default::default()
             },

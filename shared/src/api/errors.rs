@@ -3,8 +3,8 @@
 //! in one place (and the use cases know nothing of HTTP).
 
 use super::problem::{ApiError, FieldError};
-use crate::services::c2b_registration::RegistrationError;
-use crate::services::expected_payments::ExpectedPaymentError;
+use crate::services::c2b::expected_payments::ExpectedPaymentError;
+use crate::services::c2b::registration::RegistrationError;
 use crate::services::limits::LimitRefusal;
 use crate::services::payments::PaymentError;
 use crate::services::payouts::PayoutError;

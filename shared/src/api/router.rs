@@ -24,7 +24,7 @@ use super::routes::{match_route, RouteId, RouteMatch, ROUTES};
 use super::{c2b, events, health, openapi, payments, payouts, ready};
 use crate::repo::payments::PaymentRepo;
 use crate::repo::payouts::PayoutRepo;
-use crate::services::c2b_validation::C2bValidator;
+use crate::services::c2b::validation::C2bValidator;
 use crate::services::callback_intake::{CallbackIntake, CallbackKind};
 use crate::services::payments::PaymentsService;
 use crate::services::payouts::PayoutsService;

@@ -30,7 +30,7 @@ pub(super) const EXAMPLES: &[(&str, &str)] = &[
 
 impl<F: Fn(&str) -> Option<String>> Settings<F> {
     /// C2B registration: URLs are built on `PUBLIC_BASE_URL`; HTTPS unless `C2B_ALLOW_HTTP=true`.
-    pub fn c2b_registration(&self) -> Result<crate::services::c2b_registration::C2bRegistrationConfig, ConfigError> {
+    pub fn c2b_registration(&self) -> Result<crate::services::c2b::registration::C2bRegistrationConfig, ConfigError> {
         let public_base_url = self.required(super::vars::PUBLIC_BASE_URL)?;
         if !(public_base_url.starts_with("https://") || public_base_url.starts_with("http://")) {
             return Err(ConfigError::Invalid {
@@ -39,15 +39,15 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             });
         }
         let allow_http: bool = self.parsed(vars::C2B_ALLOW_HTTP, false)?;
-        Ok(crate::services::c2b_registration::C2bRegistrationConfig {
+        Ok(crate::services::c2b::registration::C2bRegistrationConfig {
             public_base_url,
             require_https: !allow_http,
         })
     }
 
     /// C2B validation: dependency budget, rules cache TTL, fallback decision.
-    pub fn c2b_validation(&self) -> Result<crate::services::c2b_validation::ValidationSettings, ConfigError> {
-        let defaults = crate::services::c2b_validation::ValidationSettings::default();
+    pub fn c2b_validation(&self) -> Result<crate::services::c2b::validation::ValidationSettings, ConfigError> {
+        let defaults = crate::services::c2b::validation::ValidationSettings::default();
         let budget_ms: u64 = self.parsed(vars::C2B_VALIDATION_BUDGET_MS, defaults.budget.as_millis() as u64)?;
         if !(10..=5_000).contains(&budget_ms) {
             return Err(ConfigError::Invalid {
@@ -62,7 +62,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 reason: "accept or reject".into(),
             })?,
         };
-        Ok(crate::services::c2b_validation::ValidationSettings {
+        Ok(crate::services::c2b::validation::ValidationSettings {
             budget: Duration::from_millis(budget_ms),
             rules_ttl: Duration::from_secs(self.parsed(vars::C2B_RULES_CACHE_SECONDS, defaults.rules_ttl.as_secs())?),
             fallback,

@@ -7,7 +7,7 @@ use super::{ConfigError, Settings};
 use crate::daraja::StkTransactionType;
 use crate::domain::PaymentTimings;
 use crate::services::payments::PaymentsConfig;
-use crate::services::reconciliation::ReconcileConfig;
+use crate::services::payments::sweep::ReconcileConfig;
 
 /// Environment variable names.
 pub mod vars {

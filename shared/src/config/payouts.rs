@@ -110,8 +110,8 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         })
     }
 
-    pub fn payout_limits(&self) -> Result<crate::services::payout_limits::PayoutLimitsConfig, ConfigError> {
-        let defaults = crate::services::payout_limits::PayoutLimitsConfig::default();
+    pub fn payout_limits(&self) -> Result<crate::services::payouts::limits::PayoutLimitsConfig, ConfigError> {
+        let defaults = crate::services::payouts::limits::PayoutLimitsConfig::default();
         let payout_max: u64 = self.parsed(vars::LIMIT_PAYOUT_MAX, defaults.payout_max)?;
         if !(10..=crate::domain::amount::MAX_TRANSACTION_KES).contains(&payout_max) {
             return Err(ConfigError::Invalid {
@@ -119,7 +119,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 reason: "10 to 250000 KES".into(),
             });
         }
-        Ok(crate::services::payout_limits::PayoutLimitsConfig {
+        Ok(crate::services::payouts::limits::PayoutLimitsConfig {
             payout_max,
             recipient_daily_amount: self.optional_cap(
                 vars::LIMIT_PAYOUT_RECIPIENT_DAILY_AMOUNT,
@@ -154,8 +154,8 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         Ok(pem)
     }
 
-    pub fn payout_worker(&self) -> Result<crate::services::payout_worker::PayoutWorkerConfig, ConfigError> {
-        Ok(crate::services::payout_worker::PayoutWorkerConfig {
+    pub fn payout_worker(&self) -> Result<crate::services::payouts::worker::PayoutWorkerConfig, ConfigError> {
+        Ok(crate::services::payouts::worker::PayoutWorkerConfig {
             public_base_url: self.payments_base_url()?,
             concurrency: self.parsed(vars::PAYOUT_WORKER_CONCURRENCY, 4usize)?.max(1),
             submission_lease: self.payout_submission_lease()?,
@@ -166,7 +166,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     /// that finds another's lease expired never sends again (the earlier attempt may have paid)
     /// but asks Transaction Status, so a lease shorter than the call only delays the payout.
     pub fn payout_submission_lease(&self) -> Result<chrono::Duration, ConfigError> {
-        let default = crate::services::payout_worker::PayoutWorkerConfig::DEFAULT_SUBMISSION_LEASE;
+        let default = crate::services::payouts::worker::PayoutWorkerConfig::DEFAULT_SUBMISSION_LEASE;
         let seconds: i64 = self.parsed(vars::PAYOUT_SUBMISSION_LEASE_SECONDS, default.num_seconds())?;
         let call_ms = self.daraja_timeout()?.as_millis() as i64;
         if seconds * 1000 <= call_ms {
@@ -180,9 +180,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     pub fn payout_reconcile(
         &self,
-    ) -> Result<crate::services::payout_reconciliation::PayoutReconcileConfig, ConfigError> {
-        let defaults = crate::services::payout_reconciliation::PayoutReconcileConfig::default();
-        Ok(crate::services::payout_reconciliation::PayoutReconcileConfig {
+    ) -> Result<crate::services::payouts::sweep::PayoutReconcileConfig, ConfigError> {
+        let defaults = crate::services::payouts::sweep::PayoutReconcileConfig::default();
+        Ok(crate::services::payouts::sweep::PayoutReconcileConfig {
             queries_per_second: self
                 .parsed(vars::PAYOUT_SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?
                 .max(1),

@@ -3,6 +3,9 @@
 //! - item `EVT#<event id>`: the event document, attrs `type`, `resource_id`;
 //! - `gsi1` `EVT#OWNER#<merchant>#<shard>` / `<occurred>#<id>`: a merchant's events, newest first
 //!   (`GET /v1/events`); events without a merchant are in no listing;
+//! - `gsi2` `EVT#RES#<resource id>#<shard>` / `<occurred>#<id>`: one resource's events (`GET
+//!   /v1/events?resource_id=`), read without touching the rest of the merchant's; attr `merchant`
+//!   keeps them to their merchant;
 //! - `gsi3` `EVT#PENDING#<shard>` / `<occurred>#<id>`: present only until the event is handled,
 //!   so the redrive sweep reads undelivered events only.
 //!
@@ -20,6 +23,11 @@ pub const KEY_PREFIX: &str = "EVT#";
 
 pub fn key(id: &str) -> String {
     format!("{KEY_PREFIX}{id}")
+}
+
+/// One resource's partition: all its events share its shard (listings search every shard).
+fn resource_partition(resource_id: &str, shard: u32) -> String {
+    format!("EVT#RES#{resource_id}#{shard}")
 }
 
 fn pending_partition(shard: u32) -> String {
@@ -48,9 +56,14 @@ fn to_item(event: &EventRecord, version: u64) -> Item {
     let sort = time_sort_key(event.occurred_at, &event.id);
     let mut item = Item::new(key(&event.id), version, doc)
         .with_attr("type", event.event_type.as_str())
-        .with_attr("resource_id", event.resource_id.clone());
+        .with_attr("resource_id", event.resource_id.clone())
+        .with_index(Index::Gsi2, resource_partition(&event.resource_id, shard), sort.clone());
     if let Some(merchant) = &event.merchant {
-        item = item.with_index(Index::Gsi1, format!("EVT#OWNER#{merchant}#{shard}"), sort.clone());
+        item = item.with_attr("merchant", merchant.clone()).with_index(
+            Index::Gsi1,
+            format!("EVT#OWNER#{merchant}#{shard}"),
+            sort.clone(),
+        );
     }
     if event.handled_at.is_none() {
         item = item.with_index(Index::Gsi3, pending_partition(shard), sort);
@@ -96,16 +109,20 @@ pub async fn list(
     if let Some(t) = filter.event_type {
         attrs.push(("type".to_owned(), t.as_str().to_owned()));
     }
-    if let Some(resource) = &filter.resource_id {
-        attrs.push(("resource_id".to_owned(), resource.clone()));
-    }
+    // One resource's events from its own partition (kept to the merchant); else the merchant's.
+    let (index, prefix) = match &filter.resource_id {
+        Some(resource) => {
+            attrs.push(("merchant".to_owned(), filter.merchant.clone()));
+            (Index::Gsi2, format!("EVT#RES#{resource}"))
+        }
+        None => (Index::Gsi1, format!("EVT#OWNER#{}", filter.merchant)),
+    };
     let list_filter = ListFilter {
         attrs,
         from: None,
         to: None,
     };
-    let prefix = format!("EVT#OWNER#{}", filter.merchant);
-    let page = newest_first(table, Index::Gsi1, &prefix, &list_filter, limit, cursor).await?;
+    let page = newest_first(table, index, &prefix, &list_filter, limit, cursor).await?;
     let events = page.items.iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
     Ok(EventPage {
         events,

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::callback_intake::{CallbackEnvelope, CallbackKind};
 use crate::clock::Clock;
 use crate::metrics;
 use crate::queue::consumer::{BatchHandler, Delivery};
 use crate::repo::callbacks::{self, CallbackRecord, Verdict};
+use crate::services::callback_intake::{CallbackEnvelope, CallbackKind};
 use crate::store::{StoreError, Table};
 
 /// A handler could not finish and the message must come back.

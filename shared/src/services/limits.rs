@@ -53,7 +53,7 @@ pub struct LimitRefusal {
 }
 
 /// Why the limits did not admit a request: the error contract of [`AdmissionControl`] and of
-/// the payout limits ([`super::payout_limits`]). In every case nothing was reserved.
+/// the payout limits ([`crate::services::payouts::limits`]). In every case nothing was reserved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LimitError {
     /// A limit refuses the request. The same request may pass once the limit resets
@@ -77,7 +77,7 @@ impl From<LimitRefusal> for LimitError {
 
 impl From<StoreError> for LimitError {
     fn from(error: StoreError) -> LimitError {
-        if super::store_failure::is_retryable(&error) {
+        if crate::services::store_failure::is_retryable(&error) {
             LimitError::Unavailable
         } else {
             LimitError::Internal
@@ -172,7 +172,7 @@ impl PhoneHasher {
 pub enum LimitKind {
     PhonePrompts,
     PhoneDailyAmount,
-    /// The payout approval rule's auto-approved daily total ([`super::payout_limits`]).
+    /// The payout approval rule's auto-approved daily total ([`crate::services::payouts::limits`]).
     AutoApproval,
 }
 

@@ -150,7 +150,7 @@ impl Readiness {
             let shortcodes: Vec<String> = configs
                 .iter()
                 .filter(|c| {
-                    crate::services::c2b_registration::verification_available(c.verification.method, &secrets).is_err()
+                    crate::services::c2b::registration::verification_available(c.verification.method, &secrets).is_err()
                 })
                 .map(|c| c.shortcode.to_string())
                 .collect();

@@ -81,8 +81,8 @@ impl From<&ShortcodeConfig> for RegistrationView {
             default_decision: c.default_decision.as_str(),
             rules: c.rules.clone(),
             // Stored masked; masked again for records written before tokens were cut.
-            validation_url: crate::services::c2b_registration::masked_url(&c.validation_url),
-            confirmation_url: crate::services::c2b_registration::masked_url(&c.confirmation_url),
+            validation_url: crate::services::c2b::registration::masked_url(&c.validation_url),
+            confirmation_url: crate::services::c2b::registration::masked_url(&c.confirmation_url),
             tokens: TokenGenerationView {
                 generation: c.tokens.generation,
                 retiring_generation: c.tokens.retiring.as_ref().map(|r| r.generation),

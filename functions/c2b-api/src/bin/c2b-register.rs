@@ -10,7 +10,7 @@ use checkout::callback_token::CallbackTokens;
 use checkout::daraja::check_c2b_url;
 use checkout::domain::ClientId;
 use checkout::secrets::SecretPart;
-use checkout::services::c2b_registration::c2b_urls;
+use checkout::services::c2b::registration::c2b_urls;
 use checkout::{aws, config, wiring};
 use clap::Parser;
 

@@ -31,7 +31,7 @@ use crate::domain::ClientId;
 use crate::domain::ExpectedPaymentId;
 use crate::idempotency::{Claimed, IdempotencyKey, Operation, RequestIdentity};
 use crate::repo::c2b as repo;
-use crate::services::expected_payments::{
+use crate::services::c2b::expected_payments::{
     self as expected_payments, ExpectedPaymentCreated, ExpectedPaymentsService, NewExpectedPayment,
 };
 

@@ -39,8 +39,8 @@ use crate::clock::Clock;
 use crate::domain::c2b::Shortcode;
 use crate::domain::ClientId;
 use crate::repo::c2b as repo;
-use crate::services::c2b_registration::C2bRegistrar;
-use crate::services::expected_payments::ExpectedPaymentsService;
+use crate::services::c2b::expected_payments::ExpectedPaymentsService;
+use crate::services::c2b::registration::C2bRegistrar;
 use crate::store::Table;
 
 /// Everything the `c2b-api` function serves.

@@ -33,7 +33,7 @@ use crate::domain::c2b::{normalise_name, C2bRules, C2bVersion, DefaultDecision, 
 use crate::domain::c2b_verification::VerificationMethod;
 use crate::domain::ClientId;
 use crate::repo::c2b as repo;
-use crate::services::c2b_registration::RegistrationRequest;
+use crate::services::c2b::registration::RegistrationRequest;
 
 const RULE_FIELDS: &[&str] = &[
     "account_pattern",

@@ -8,7 +8,7 @@ use http::StatusCode;
 
 use crate::api::callbacks::{receive, C2B_CONFIRMATION_ACK};
 use crate::api::http::{ApiRequest, ApiResponse};
-use crate::services::c2b_validation::C2bValidator;
+use crate::services::c2b::validation::C2bValidator;
 use crate::services::callback_intake::{CallbackIntake, CallbackKind};
 
 /// `POST /c2b/validation/{token}`: Daraja's answer format, always HTTP 200.

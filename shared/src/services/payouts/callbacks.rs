@@ -8,9 +8,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::callback_intake::{CallbackEnvelope, CallbackKind};
-use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
-use super::payout_settlement::{PayoutSettled, PayoutSettler};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::callbacks::{parse_b2c_result, parse_transaction_status_result, B2cResult, TransactionStatusResult};
@@ -22,6 +19,9 @@ use crate::metrics;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::repo::payouts::{record_float, FloatBalance};
 use crate::secrets::SecretCache;
+use crate::services::callback_intake::{CallbackEnvelope, CallbackKind};
+use crate::services::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
+use crate::services::payouts::flow::{PayoutSettled, PayoutSettler};
 use crate::store::Table;
 
 /// Handles [`CallbackKind::B2cResult`], [`CallbackKind::B2cTimeout`],

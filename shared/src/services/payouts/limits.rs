@@ -1,10 +1,10 @@
-//! Payout limits (the same pattern as [`super::limits`]):
+//! Payout limits (the same pattern as [`crate::services::limits`]):
 //! - per request: a maximum amount (a policy check, no write);
 //! - per merchant and recipient per Nairobi day: an amount cap, a counter increment with a max in
 //!   the transaction that creates the payout (recipient phone only as a keyed hash in the key);
 //! - per merchant per Nairobi day: count and amount caps, reserved before that transaction with a
 //!   single-item conditional add and given back if the payout was definitely not created (the
-//!   merchant's item is hot: see [`super::limits`] for why, and for the over-count a crash can
+//!   merchant's item is hot: see [`crate::services::limits`] for why, and for the over-count a crash can
 //!   leave).
 //!
 //! Amounts counted for a payout that later fails or is rejected are not given back: the caps
@@ -27,12 +27,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::limits::{
+use crate::domain::payout::Payout;
+use crate::domain::ClientId;
+use crate::services::limits::{
     give_back, nairobi_day, refusal, reserve_merchant_caps, to_i64, Admission, LimitError, LimitKind, LimitRefusal,
     MerchantCaps, PhoneHasher, Reservation,
 };
-use crate::domain::payout::Payout;
-use crate::domain::ClientId;
 use crate::store::{CounterAdd, Table, Write};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::c2b_events::c2b_event;
-use super::c2b_settlement::{settle_verified, EchoWindow};
 use crate::daraja::errors::redact_id;
 use crate::domain::c2b::{C2bKind, C2bPayment, MatchOutcome, Shortcode, UnmatchedReason};
 use crate::domain::c2b_verification::{
@@ -28,6 +26,8 @@ use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::repo::callbacks::Verdict;
 use crate::repo::receipts::{self, ReceiptLink};
+use crate::services::c2b::effects::{settle_verified, EchoWindow};
+use crate::services::c2b::events::c2b_event;
 use crate::store::{StoreError, Table, Write};
 
 /// C2B payments on the settle engine. Its effects read other records (the receipt registry, echo

@@ -78,7 +78,7 @@ pub async fn stk_completion_writes(
                     if c2b.kind != C2bKind::StkDuplicate || c2b.linked_payment_id.as_ref() != Some(payment_id) {
                         let linked = c2b.linked_to_stk(payment_id, now);
                         writes.push(c2b_repo::update_payment(&linked));
-                        writes.extend(super::c2b_events::c2b_event_write(&c2b, &linked, now));
+                        writes.extend(crate::services::c2b::events::c2b_event_write(&c2b, &linked, now));
                     }
                 }
             }

@@ -53,8 +53,8 @@ mod tests {
     use rsa::pkcs8::DecodePrivateKey;
     use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
 
-    const CERT: &str = include_str!("../../../simulator/testdata/initiator-cert.pem");
-    const KEY: &str = include_str!("../../../simulator/testdata/initiator-key.pem");
+    const CERT: &str = include_str!("../../../../simulator/testdata/initiator-cert.pem");
+    const KEY: &str = include_str!("../../../../simulator/testdata/initiator-key.pem");
 
     fn decrypt(credential: &Secret) -> String {
         let key = RsaPrivateKey::from_pkcs8_pem(KEY).unwrap();

@@ -1,7 +1,7 @@
 //! Initiating STK Push payments.
 //!
 //! Initiation is write-ahead: the idempotency claim and the `pending` payment (with the phone's
-//! limits; the merchant's daily caps are reserved just before, see [`super::limits`]) are
+//! limits; the merchant's daily caps are reserved just before, see [`crate::services::limits`]) are
 //! written in one transaction before Daraja is called; Daraja's answer then moves the payment
 //! on with a conditional write that also stores the first response for replays (rendered by
 //! the caller: see [`Render`]), so the payment's state and its replayed answer never disagree.
@@ -22,7 +22,7 @@ use crate::repo::payments::PaymentRepo;
 use crate::secrets::{AppSecrets, SecretCache};
 use crate::services::idempotent::{self, conflict_pause, CreationFailure, CONFLICT_RETRIES};
 use crate::services::limits::{Admission, AdmissionControl, LimitError, LimitRefusal, PhoneHasher};
-use crate::services::settlement::{payment_created, PaymentFlow, PaymentSettler, Settled};
+use crate::services::payments::flow::{payment_created, PaymentFlow, PaymentSettler, Settled};
 use crate::services::store_failure;
 use crate::store::{StoreError, Table, Write};
 

@@ -26,9 +26,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::b2c_credential::SecurityCredentials;
-use super::payout_settlement::{PayoutSettled, PayoutSettler};
-use super::payouts::enqueue;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
@@ -40,6 +37,9 @@ use crate::metrics;
 use crate::queue::Queue;
 use crate::repo::payouts::PayoutRepo;
 use crate::secrets::SecretCache;
+use crate::services::payouts::credential::SecurityCredentials;
+use crate::services::payouts::enqueue;
+use crate::services::payouts::flow::{PayoutSettled, PayoutSettler};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy)]

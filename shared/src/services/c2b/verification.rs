@@ -12,21 +12,17 @@
 //!   (`C2bVerificationUnavailable`); the registration answer and `/v1/ready` say so too.
 //! - The answer arrives at `/callbacks/c2b/status/{token}` (token: the receipt, MACed) and
 //!   [`C2bStatusHandler`] decides with [`decide_verification`]: verified ones are settled
-//!   ([`super::c2b_settlement`]) in the same transaction as the callback record; rejected ones
+//!   ([`crate::services::c2b::effects`]) in the same transaction as the callback record; rejected ones
 //!   are anomalies that settle nothing (`C2bVerificationRejected{Reason}`, alarmed).
 
-use super::c2b_flow::{C2bEvent, C2bSettled, C2bSettler};
 use crate::engine::{self, Settle};
+use crate::services::c2b::flow::{C2bEvent, C2bSettled, C2bSettler};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::b2c_credential::SecurityCredentials;
-use super::c2b_settlement::EchoWindow;
-use super::callback_intake::{CallbackEnvelope, CallbackKind};
-use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::callbacks::{parse_transaction_status_result, TransactionStatusResult};
@@ -40,6 +36,10 @@ use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::secrets::SecretCache;
+use crate::services::c2b::effects::EchoWindow;
+use crate::services::callback_intake::{CallbackEnvelope, CallbackKind};
+use crate::services::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
+use crate::services::payouts::credential::SecurityCredentials;
 use crate::store::{StoreError, Table};
 
 #[derive(Debug, Clone, Copy)]

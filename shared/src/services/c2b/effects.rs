@@ -94,7 +94,7 @@ pub async fn settle_verified(
             // The echoed STK payment's own event, in the same transaction as its change.
             let mut stored = next.clone();
             stored.version += 1;
-            if let Some(event) = super::settlement::payment_event(&echoed, &stored, now) {
+            if let Some(event) = crate::services::payments::flow::payment_event(&echoed, &stored, now) {
                 writes.push((Slot::Event, crate::events::repo::insert(&event)));
             }
             link.stk_payment_id = Some(echoed.id.clone());

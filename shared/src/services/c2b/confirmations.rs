@@ -4,20 +4,15 @@
 //! once it is verified ([`crate::domain::c2b_verification`]): at once when its receipt is one of
 //! our STK payments' (an authenticated callback carried it) or when its shortcode trusts its
 //! confirmations (an explicit opt-in); otherwise by Transaction Status, asked by the verification
-//! sweep ([`super::c2b_verification`]). Another body for a receipt not yet verified is kept beside
+//! sweep ([`crate::services::c2b::verification`]). Another body for a receipt not yet verified is kept beside
 //! the first, so a forgery sent first never swallows the real confirmation. One transaction writes
 //! the callback record, the confirmation, the receipt registry and, when verified, its effects
-//! ([`super::c2b_settlement`]). Anything that does not check out is recorded as an anomaly.
+//! ([`crate::services::c2b::effects`]). Anything that does not check out is recorded as an anomaly.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::c2b_flow::{C2bEvent, C2bSettler, NewConfirmation};
-use super::c2b_settlement::EchoWindow;
-use super::callback_intake::CallbackEnvelope;
-use super::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
-use super::receipt_links::is_usable_receipt;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::timestamp::nairobi_to_utc;
@@ -30,6 +25,11 @@ use crate::engine::{self, Settle};
 use crate::repo::c2b as repo;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::secrets::SecretCache;
+use crate::services::c2b::effects::EchoWindow;
+use crate::services::c2b::flow::{C2bEvent, C2bSettler, NewConfirmation};
+use crate::services::c2b::receipt_links::is_usable_receipt;
+use crate::services::callback_intake::CallbackEnvelope;
+use crate::services::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
 use crate::store::Table;
 
 pub struct C2bConfirmationHandler {
@@ -166,8 +166,8 @@ mod tests {
     use crate::domain::{Amount, ClientId, ExpectedPaymentId, Metadata, PaymentId};
     use crate::repo::receipts;
     use crate::secrets::{Secret, StaticSecret};
+    use crate::services::c2b::receipt_links::stk_completion_writes;
     use crate::services::callback_intake::CallbackKind;
-    use crate::services::receipt_links::stk_completion_writes;
     use crate::store::memory::MemoryTable;
     use crate::store::StoreError;
     use chrono::{DateTime, Utc};

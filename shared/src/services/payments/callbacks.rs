@@ -5,9 +5,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::callback_intake::CallbackEnvelope;
-use super::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
-use super::settlement::{PaymentSettler, Settled};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::callbacks::parse_stk_callback;
@@ -16,6 +13,9 @@ use crate::engine::Settle;
 use crate::metrics;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
 use crate::secrets::SecretCache;
+use crate::services::callback_intake::CallbackEnvelope;
+use crate::services::callback_processor::{record_alone, record_of, CallbackHandler, Retry};
+use crate::services::payments::flow::{PaymentSettler, Settled};
 use crate::store::Table;
 
 pub struct StkCallbackHandler {

@@ -28,9 +28,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use super::b2c_credential::SecurityCredentials;
-use super::payout_settlement::PayoutSettler;
-use super::payouts::PayoutJob;
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::{ApiCredentials, B2cCommand, B2cPaymentRequest, Daraja, DarajaError};
@@ -40,6 +37,9 @@ use crate::metrics;
 use crate::queue::consumer::{BatchHandler, Delivery};
 use crate::repo::payouts::PayoutRepo;
 use crate::secrets::SecretCache;
+use crate::services::payouts::credential::SecurityCredentials;
+use crate::services::payouts::flow::PayoutSettler;
+use crate::services::payouts::PayoutJob;
 use crate::store::StoreError;
 
 /// Daraja's `CommandID` for a payout kind.

@@ -2,11 +2,11 @@
 //!
 //! Creation is write-ahead: the idempotency claim, the payout and the limit counters are one
 //! transaction (the merchant's daily caps are reserved just before it, outside it: see
-//! [`super::payout_limits`]); a payout the approval rule catches, alone or through the
+//! [`crate::services::payouts::limits`]); a payout the approval rule catches, alone or through the
 //! recipient's daily auto-approved total, is created `awaiting_approval` (and its idempotency
 //! record kept until it is decided). Then the payout's job (`{"payout_id": "po_..."}`) goes on
 //! the payout queue, and the API answers 202 (with the first response stored for replays). The
-//! worker ([`super::payout_worker`]) submits it to Daraja at the queue's pace. If the queue
+//! worker ([`crate::services::payouts::worker`]) submits it to Daraja at the queue's pace. If the queue
 //! cannot take the job, the answer is still 202 (with `x-checkout-warning: enqueue-deferred`):
 //! the payout is committed and will be paid, because the sweeper enqueues a `pending` payout
 //! whose job was lost at its next check. A 5xx here would invite a retry with a new key, which
@@ -17,11 +17,6 @@ use std::sync::Arc;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::idempotent::{self, conflict_pause, CreationFailure, CONFLICT_RETRIES};
-use super::limits::{Admission, LimitError, LimitRefusal, PhoneHasher};
-use super::payout_limits::{self, PayoutLimits};
-use super::payout_settlement::{payout_created, PayoutSettled, PayoutSettler};
-use super::store_failure;
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::domain::payout::{NewPayout, Payout, PayoutEvent, PayoutIgnored, PayoutTimings};
@@ -33,6 +28,11 @@ use crate::metrics;
 use crate::queue::{Queue, QueueError};
 use crate::repo::payouts::PayoutRepo;
 use crate::secrets::SecretCache;
+use crate::services::idempotent::{self, conflict_pause, CreationFailure, CONFLICT_RETRIES};
+use crate::services::limits::{Admission, LimitError, LimitRefusal, PhoneHasher};
+use crate::services::payouts::flow::{payout_created, PayoutSettled, PayoutSettler};
+use crate::services::payouts::limits::{self, PayoutLimits};
+use crate::services::store_failure;
 use crate::store::{StoreError, Table};
 
 /// Why a payout was not created or reviewed: the error contract of [`PayoutsService`].
@@ -355,7 +355,7 @@ impl PayoutsService {
             if let Some(threshold) = self.config.approval_threshold.filter(|_| !payout.requires_approval) {
                 batch.push(
                     Slot::ApprovalTotal,
-                    payout_limits::auto_approval(payout, phones, threshold, now),
+                    limits::auto_approval(payout, phones, threshold, now),
                 );
             }
             match batch.commit(self.table.as_ref()).await {

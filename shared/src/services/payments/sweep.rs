@@ -24,7 +24,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::settlement::{PaymentSettler, Settled};
 use crate::clock::Clock;
 use crate::daraja::{Daraja, DarajaError, StkQueryAnswer, StkQueryRequest};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, Source, StkFinalResult};
@@ -32,6 +31,7 @@ use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::SecretCache;
+use crate::services::payments::flow::{PaymentSettler, Settled};
 use crate::store::{StoreError, Table};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -375,7 +375,7 @@ mod tests {
         Reference, ResultCode,
     };
     use crate::secrets::StaticSecret;
-    use crate::services::settlement::PaymentFlow;
+    use crate::services::payments::flow::PaymentFlow;
     use crate::store::memory::MemoryTable;
     use crate::store::{Condition, Index, Item, Write};
     use async_trait::async_trait;

@@ -10,7 +10,7 @@ use crate::engine::{self, Flow, IgnoreReason, Slot};
 use crate::events::{Cause, EventRecord, EventType, ResourceKind};
 use crate::metrics;
 use crate::repo::payments::{self as repo, PaymentRepo};
-use crate::services::receipt_links;
+use crate::services::c2b::receipt_links;
 use crate::store::{StoreError, Table, Write};
 use crate::views::PaymentView;
 
