@@ -241,7 +241,6 @@ impl Report {
             let _ = write!(out, "{:>10}", self.still_open.iter().filter(|e| e.flow == flow).count());
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "{:<28}{:>10}", "events missing or doubled", "n/a");
         let _ = writeln!(out, "{:<28}{:>10}", "webhook deliveries missing", "n/a");
         if !self.dead_letters.is_empty() {
             let dl: Vec<String> = self.dead_letters.iter().map(|(q, n)| format!("{q} {n}")).collect();

@@ -77,7 +77,7 @@ mod tests {
             Some("shop".into()),
             Cause::Api,
             chrono::Utc::now(),
-            serde_json::json!({}),
+            checkout::events::empty_data(),
         );
         table.write(vec![checkout::events::repo::insert(&event)]).await.unwrap();
         let handler = EventHandler::new(table.clone(), wiring::clock());

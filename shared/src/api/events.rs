@@ -34,7 +34,7 @@ pub struct EventView {
     pub cause: Cause,
     pub created_at: String,
     /// The resource's public view after the change.
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
     /// When the events function delivered it (`null` until then).
     pub handled_at: Option<String>,
 }

@@ -323,9 +323,12 @@ impl<F: Flow> Settler<F> {
                     }
                 }
                 batch.append(effects);
-                let mut stored = (**after).clone();
-                F::set_version(&mut stored, before.map_or(1, |_| F::version(after) + 1));
-                if let Some(event) = F::event(*before, &stored, now) {
+                // The event shows the entity as stored (its new version), without copying it.
+                let read_at = F::version(after);
+                F::set_version(after, before.map_or(1, |_| read_at + 1));
+                let event = F::event(*before, after, now);
+                F::set_version(after, read_at);
+                if let Some(event) = event {
                     batch.push(Slot::Event, events::insert(&event));
                 }
             }

@@ -167,7 +167,7 @@ pub enum Cause {
 }
 
 /// One event: what happened to which resource, its public view after the change, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventRecord {
     /// `evt_<resource id>_<sequence>`: the same change always has the same id.
     pub id: String,
@@ -183,8 +183,10 @@ pub struct EventRecord {
     pub merchant: Option<String>,
     pub cause: Cause,
     pub occurred_at: DateTime<Utc>,
-    /// The resource's public view after the change (phones masked), as the API shows it.
-    pub data: serde_json::Value,
+    /// The resource's public view after the change (phones masked), as the API shows it. Kept
+    /// as the JSON text it was written as: an event is read, marked and shown without ever
+    /// rebuilding the view.
+    pub data: Box<serde_json::value::RawValue>,
     /// When the events function delivered it to every consumer; `None` until then.
     #[serde(default)]
     pub handled_at: Option<DateTime<Utc>>,
@@ -209,7 +211,7 @@ impl EventRecord {
         merchant: Option<String>,
         cause: Cause,
         occurred_at: DateTime<Utc>,
-        data: serde_json::Value,
+        data: Box<serde_json::value::RawValue>,
     ) -> EventRecord {
         EventRecord {
             id: EventRecord::id_for(resource_id, sequence),
@@ -226,6 +228,16 @@ impl EventRecord {
             version: 0,
         }
     }
+}
+
+/// `view` as an event's `data` (an empty object if it cannot be written, which a view never is).
+pub fn data_of<T: Serialize>(view: &T) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(view).unwrap_or_else(|_| empty_data())
+}
+
+/// `{}` as an event's `data`.
+pub fn empty_data() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("{}".to_owned()).expect("valid JSON")
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub fn c2b_event(before: Option<&C2bPayment>, after: &C2bPayment, now: DateTime<
         after.owner.as_ref().map(ToString::to_string),
         Cause::Callback,
         now,
-        serde_json::to_value(C2bPaymentView::from(after)).unwrap_or_default(),
+        crate::events::data_of(&C2bPaymentView::from(after)),
     ))
 }
 

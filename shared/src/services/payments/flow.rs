@@ -128,7 +128,7 @@ fn event_of(event_type: EventType, payment: &Payment, cause: Cause, now: DateTim
         Some(payment.owner.to_string()),
         cause,
         now,
-        serde_json::to_value(PaymentView::from(payment)).unwrap_or_default(),
+        crate::events::data_of(&PaymentView::from(payment)),
     )
 }
 

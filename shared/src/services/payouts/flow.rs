@@ -114,7 +114,7 @@ fn event_of(event_type: EventType, payout: &Payout, cause: Cause, now: DateTime<
         Some(payout.owner.to_string()),
         cause,
         now,
-        serde_json::to_value(PayoutView::from(payout)).unwrap_or_default(),
+        crate::events::data_of(&PayoutView::from(payout)),
     )
 }
 
