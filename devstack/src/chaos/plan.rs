@@ -100,10 +100,16 @@ impl Default for Timings {
 }
 
 impl Timings {
+    /// The longest wait between two STK Queries of one payment (the dev stack's `backoff * 8`).
+    pub fn sweep_backoff_max_secs(&self) -> i64 {
+        self.sweep_backoff_secs * 8
+    }
+
     /// The last moment, after the last creation, at which anything may still legitimately move.
     pub fn quiet_after(&self) -> Duration {
-        let secs = self
-            .payment_deadline_secs
+        // A payment whose STK Query failed at its deadline waits one whole backoff (and a lease
+        // taken just before) for its next question.
+        let secs = (self.payment_deadline_secs + self.sweep_backoff_max_secs() + self.sweep_lease_secs)
             .max(self.payout_deadline_secs + self.payout_result_wait_secs)
             .max(self.payout_submission_lease_secs + self.payout_requeue_secs + self.payout_deadline_secs)
             .max(0) as u64;
@@ -390,5 +396,6 @@ mod tests {
         let t = Timings::default();
         let quiet = t.quiet_after().as_secs() as i64;
         assert!(quiet > t.payment_deadline_secs && quiet > t.payout_deadline_secs + t.payout_result_wait_secs);
+        assert!(quiet > t.payment_deadline_secs + t.sweep_backoff_max_secs());
     }
 }

@@ -275,7 +275,7 @@ pub fn in_process_options(plan: &ChaosPlan, simulator_url: &str, jwt_secret: &st
         reconcile: checkout::services::payments::sweep::ReconcileConfig {
             lease,
             backoff_base: backoff,
-            backoff_max: backoff * 8,
+            backoff_max: chrono::Duration::seconds(t.sweep_backoff_max_secs()),
             ..settings.reconcile().map_err(config)?
         },
         limits: settings.limits().map_err(config)?,

@@ -472,15 +472,32 @@ mod tests {
     #[test]
     fn a_payment_past_its_deadline_that_cannot_be_asked_goes_to_the_back_of_the_queue() {
         let p = new_payment();
-        let before = p.check_again_at(t0() + chrono::Duration::days(1));
+        let before = p.check_again(t0(), chrono::Duration::days(1));
         assert_eq!(
             before.next_check_at,
             Some(p.deadline_at),
             "capped at the deadline before it"
         );
+        assert_eq!(before.reconcile_attempts, 1);
         let later = p.deadline_at + chrono::Duration::minutes(10);
-        let past = before.check_again_at(later);
+        let past = before.check_again(p.deadline_at, chrono::Duration::minutes(10));
+        assert_eq!(past.reconcile_attempts, 2);
         assert_eq!(past.next_check_at, Some(later), "past the deadline: no cap, it rotates");
+    }
+
+    #[test]
+    fn a_claim_or_an_unasked_hand_back_counts_no_attempt_and_respects_the_deadline() {
+        let p = new_payment();
+        let claimed = p.not_before(t0(), chrono::Duration::days(1));
+        assert_eq!(claimed.reconcile_attempts, 0);
+        assert_eq!(claimed.next_check_at, Some(p.deadline_at));
+        let just_before = p.deadline_at - chrono::Duration::seconds(1);
+        let late = claimed.not_before(just_before, chrono::Duration::seconds(30));
+        assert_eq!(
+            late.next_check_at,
+            Some(p.deadline_at),
+            "still capped one second before"
+        );
     }
 
     #[test]

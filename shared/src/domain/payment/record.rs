@@ -120,20 +120,32 @@ impl Payment {
         }
     }
 
-    /// Reconciliation learned nothing final: look again at `at`. Before the deadline never later
-    /// than the deadline (so it is timed out on time); at or past it, at `at` itself, so a
-    /// payment that cannot be asked about moves to the back of the queue instead of staying first
-    /// in it. Not a transition: status, history and `updated_at` stay as they are.
-    pub fn check_again_at(&self, at: DateTime<Utc>) -> Payment {
+    /// Reconciliation asked and learned nothing final (or the question failed): look again
+    /// `after` from `now`, one more attempt counted (the sweep's backoff doubles per attempt).
+    /// Before the deadline never later than the deadline (so it is timed out on time); at or past
+    /// it, at `now + after` itself, so a payment that cannot be asked about moves to the back of
+    /// the queue instead of staying first in it. Not a transition: status, history and
+    /// `updated_at` stay as they are.
+    pub fn check_again(&self, now: DateTime<Utc>, after: chrono::Duration) -> Payment {
+        let mut next = self.not_before(now, after);
+        if self.status.is_open() {
+            next.reconcile_attempts = self.reconcile_attempts.saturating_add(1);
+        }
+        next
+    }
+
+    /// A sweep claims the payment (other sweeps see it as not due for `lease`), or hands it back
+    /// unasked: the next check moves, no attempt is counted (asking nobody is not an attempt,
+    /// so a sweep that stopped early does not lengthen this payment's backoff).
+    pub fn not_before(&self, now: DateTime<Utc>, after: chrono::Duration) -> Payment {
         let mut next = self.clone();
         if self.status.is_open() {
-            let capped = if self.next_check_at.is_some_and(|c| c < self.deadline_at) {
+            let at = now + after;
+            next.next_check_at = Some(if now < self.deadline_at {
                 at.min(self.deadline_at)
             } else {
                 at
-            };
-            next.next_check_at = Some(capped);
-            next.reconcile_attempts = self.reconcile_attempts.saturating_add(1);
+            });
         }
         next
     }

@@ -114,7 +114,10 @@ enum Answer {
     NoCheckoutId,
     /// Daraja refused the query itself (our credentials or shortcode): ask again later.
     Refused,
+    /// Asked, and the question failed (down, rate-limited, timed out).
     CouldNotAsk,
+    /// Not asked at all: the sweep stopped asking, or ran out of turns, or has no credentials.
+    NotAsked,
 }
 
 #[async_trait::async_trait]
@@ -221,7 +224,7 @@ impl Reconciler {
     async fn check_one(&self, payment: Payment, control: &SweepControl) -> Result<Checked, StoreError> {
         let now = self.clock.now();
         // Claim it: other sweeps now see it as not due for `lease`.
-        let claimed = payment.check_again_at(now + self.config.lease);
+        let claimed = payment.not_before(now, self.config.lease);
         match self.table.write(vec![PaymentRepo::update(&claimed)]).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Ok(Checked::Skipped),
@@ -266,15 +269,25 @@ impl Reconciler {
                 _ => return Ok(Checked::Skipped),
             }
         }
-        // Not known yet (or Daraja could not be asked): back off; before the deadline never past
-        // it, after it from now (to the back of the queue).
-        let backoff = self.backoff(claimed.reconcile_attempts);
-        self.reschedule(&claimed, backoff).await
+        let next = match answer {
+            // This sweep stopped before asking (Daraja refusing, out of time or turns): hand the
+            // payment back for the next sweep, no attempt counted, so a busy sweep's early stop
+            // never lengthens the backoff of payments it did not ask about.
+            Answer::NotAsked => claimed.not_before(self.clock.now(), self.config.backoff_base),
+            // Asked, nothing final (or the question failed): back off; before the deadline never
+            // past it, after it from now (to the back of the queue).
+            _ => claimed.check_again(self.clock.now(), self.backoff(claimed.reconcile_attempts)),
+        };
+        self.save_next_check(&next).await
     }
 
     async fn reschedule(&self, payment: &Payment, after: chrono::Duration) -> Result<Checked, StoreError> {
-        let next = payment.check_again_at(self.clock.now() + after);
-        match self.table.write(vec![PaymentRepo::update(&next)]).await {
+        self.save_next_check(&payment.check_again(self.clock.now(), after))
+            .await
+    }
+
+    async fn save_next_check(&self, next: &Payment) -> Result<Checked, StoreError> {
+        match self.table.write(vec![PaymentRepo::update(next)]).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(Checked::Rescheduled),
             Err(e) => Err(e),
         }
@@ -291,23 +304,23 @@ impl Reconciler {
             return Answer::NoCheckoutId;
         };
         if control.stopped() {
-            return Answer::CouldNotAsk;
+            return Answer::NotAsked;
         }
         let secrets = match self.secrets.get().await {
             Ok(s) => s,
             Err(error) => {
                 tracing::error!(%error, "secrets unavailable to reconciliation");
-                return Answer::CouldNotAsk;
+                return Answer::NotAsked;
             }
         };
         if !control.take_turn().await {
-            return Answer::CouldNotAsk;
+            return Answer::NotAsked;
         }
         let app = match secrets.daraja_app() {
             Ok(app) => app,
             Err(error) => {
                 tracing::error!(%error, "reconciliation cannot ask Daraja");
-                return Answer::CouldNotAsk;
+                return Answer::NotAsked;
             }
         };
         let credentials = app.credentials();
@@ -558,5 +571,55 @@ mod tests {
         let report = f.reconciler.sweep().await;
         assert!(!report.stopped_early, "{report:?}");
         assert_eq!(completed(&f.table, &healthy).await, 20);
+    }
+
+    /// A sweep that stops asking (Daraja failing) leaves the payments it never asked about due
+    /// for the next sweep with no attempt counted, those in flight when it stopped included;
+    /// the ones it asked back off.
+    #[tokio::test]
+    async fn a_sweep_that_stops_early_does_not_lengthen_the_backoff_of_payments_it_never_asked() {
+        let failing: Vec<String> = (0..2).map(|i| format!("ws_CO_failing_{i}")).collect();
+        let mut f = fixture(&failing, &[]);
+        f.reconciler.config.concurrency = 4;
+        f.reconciler.config.failure_threshold = 1;
+        let mut asked = Vec::new();
+        for checkout in &failing {
+            asked.push(sent_payment(&f.table, checkout, chrono::Duration::minutes(20)).await);
+        }
+        let mut others = Vec::new();
+        for i in 0..8 {
+            others.push(sent_payment(&f.table, &format!("ws_CO_ok_{i}"), chrono::Duration::minutes(2)).await);
+        }
+        let report = f.reconciler.sweep().await;
+        assert!(report.stopped_early, "{report:?}");
+        let repo = PaymentRepo::new(f.table.clone());
+        let base = f.reconciler.config.backoff_base;
+        for id in &asked {
+            let p = repo.get(id).await.unwrap().unwrap();
+            assert!(
+                p.reconcile_attempts <= 1,
+                "asked at most once: {}",
+                p.reconcile_attempts
+            );
+        }
+        let mut unasked = 0;
+        for id in &others {
+            let p = repo.get(id).await.unwrap().unwrap();
+            if p.status == PaymentStatus::Sent {
+                unasked += 1;
+                assert_eq!(p.reconcile_attempts, 0, "never asked: no attempt counted");
+                assert!(
+                    p.next_check_at <= Some(t0() + base),
+                    "due at the next sweep: {:?}",
+                    p.next_check_at
+                );
+            }
+        }
+        assert!(unasked > 0, "the sweep stopped before asking about some");
+        // The next sweep (Daraja failing less) asks them and settles them.
+        f.clock.advance(base);
+        f.reconciler.config.failure_threshold = 100;
+        f.reconciler.sweep().await;
+        assert_eq!(completed(&f.table, &others).await, 8);
     }
 }
