@@ -18,7 +18,6 @@
 use crate::engine::{self, Settle};
 use crate::services::c2b::flow::{C2bEvent, C2bSettled, C2bSettler};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -31,7 +30,7 @@ use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
 use crate::daraja::{Daraja, TransactionStatusRequest};
 use crate::domain::c2b::C2bPayment;
 use crate::domain::c2b_verification::{StatusAnswer, VerificationTimings};
-use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
+use crate::engine::sweep::{self, AfterFailure, Outcome, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::repo::c2b as repo;
 use crate::repo::callbacks::{CallbackRecord, Verdict};
@@ -46,14 +45,10 @@ use crate::store::{StoreError, Table};
 pub struct C2bVerifyConfig {
     /// Due confirmations read per index shard per sweep.
     pub batch_per_shard: usize,
-    /// Confirmations checked at once.
-    pub concurrency: usize,
-    /// Transaction Status queries per second, at most.
-    pub queries_per_second: u32,
-    /// Consecutive Daraja failures after which the sweep stops asking.
-    pub failure_threshold: u32,
-    /// Stop starting new checks after this long (the Lambda's timeout minus a margin).
-    pub time_budget: Duration,
+    /// Confirmations checked at once, Transaction Status queries per second at most, the
+    /// consecutive Daraja failures after which the sweep stops asking, and the time after which
+    /// no check starts.
+    pub pacing: Pacing,
     pub timings: VerificationTimings,
     /// How often a confirmation that cannot be asked about (no C2B initiator), or that Daraja
     /// never answered about past its deadline, is looked at again.
@@ -64,10 +59,7 @@ impl Default for C2bVerifyConfig {
     fn default() -> Self {
         C2bVerifyConfig {
             batch_per_shard: 100,
-            concurrency: 4,
-            queries_per_second: 5,
-            failure_threshold: 5,
-            time_budget: Duration::from_secs(50),
+            pacing: Pacing::default(),
             timings: VerificationTimings::default(),
             unavailable_recheck: chrono::Duration::hours(1),
         }
@@ -115,12 +107,7 @@ impl Sweep for C2bVerifier {
     const ITEM: &'static str = "C2B confirmation";
 
     fn pacing(&self) -> Pacing {
-        Pacing {
-            concurrency: self.config.concurrency,
-            queries_per_second: self.config.queries_per_second,
-            time_budget: self.config.time_budget,
-            failure_threshold: self.config.failure_threshold,
-        }
+        self.config.pacing
     }
 
     async fn due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<C2bPayment>, StoreError> {
@@ -129,20 +116,6 @@ impl Sweep for C2bVerifier {
 
     async fn check(&self, payment: C2bPayment, control: &SweepControl) -> Result<Checked, StoreError> {
         self.check_one(payment, control).await
-    }
-
-    fn skipped() -> Checked {
-        Checked {
-            skipped: true,
-            ..Checked::default()
-        }
-    }
-
-    fn failed() -> Checked {
-        Checked {
-            failed: true,
-            ..Checked::default()
-        }
     }
 }
 
@@ -158,11 +131,17 @@ impl C2bVerifier {
         if swept.due == 0 {
             return report;
         }
-        for checked in swept.checked {
-            report.queried += usize::from(checked.queried);
-            report.unverifiable += usize::from(checked.unverifiable);
-            report.skipped += usize::from(checked.skipped);
-            report.errors += usize::from(checked.failed);
+        for outcome in swept.outcomes {
+            match outcome {
+                Outcome::Checked(checked) => {
+                    report.queried += usize::from(checked.queried);
+                    report.unverifiable += usize::from(checked.unverifiable);
+                    report.skipped += usize::from(checked.skipped);
+                    report.errors += usize::from(checked.failed);
+                }
+                Outcome::Skipped => report.skipped += 1,
+                Outcome::Failed => report.errors += 1,
+            }
         }
         report.stopped_early = swept.stopped_early;
         metrics::count("C2bVerificationQueries", report.queried as u64, &[]);
