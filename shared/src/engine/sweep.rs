@@ -66,6 +66,19 @@ pub enum Outcome<C> {
     Failed,
 }
 
+impl<C> Outcome<C> {
+    /// The checked item's report line; an item not started is counted in `skipped`, one whose
+    /// check failed in `errors` (the counts every Daraja sweep's report keeps), and give `None`.
+    pub fn checked_or_count(self, skipped: &mut usize, errors: &mut usize) -> Option<C> {
+        match self {
+            Outcome::Checked(checked) => return Some(checked),
+            Outcome::Skipped => *skipped += 1,
+            Outcome::Failed => *errors += 1,
+        }
+        None
+    }
+}
+
 /// What one sweep did.
 #[derive(Debug)]
 pub struct Swept<C> {

@@ -16,7 +16,7 @@
 //!   are anomalies that settle nothing (`C2bVerificationRejected{Reason}`, alarmed).
 
 use crate::engine::{self, Settle};
-use crate::services::c2b::flow::{C2bEvent, C2bSettled, C2bSettler};
+use crate::services::c2b::flow::{C2bEvent, C2bSettled};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -30,14 +30,14 @@ use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
 use crate::daraja::{Daraja, TransactionStatusRequest};
 use crate::domain::c2b::C2bPayment;
 use crate::domain::c2b_verification::{StatusAnswer, VerificationTimings};
-use crate::engine::sweep::{self, AfterFailure, Outcome, Pacing, Sweep, SweepControl};
+use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::repo::c2b as repo;
-use crate::repo::callbacks::{CallbackRecord, Verdict};
+use crate::repo::callbacks::Verdict;
 use crate::secrets::SecretCache;
-use crate::services::c2b::effects::EchoWindow;
+use crate::services::c2b::callback_context::C2bCallbackContext;
 use crate::services::callback_intake::{CallbackEnvelope, CallbackKind};
-use crate::services::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
+use crate::services::callback_processor::{CallbackHandler, Retry};
 use crate::services::payouts::credential::SecurityCredentials;
 use crate::store::{StoreError, Table};
 
@@ -121,26 +121,22 @@ impl Sweep for C2bVerifier {
 
 impl C2bVerifier {
     pub async fn sweep(&self) -> C2bVerifySweepReport {
-        let mut report = C2bVerifySweepReport::default();
         let swept = sweep::run(self, self.clock.now()).await;
-        if swept.read_failed {
-            report.errors += 1;
-            return report;
-        }
-        report.due = swept.due;
+        let mut report = C2bVerifySweepReport {
+            due: swept.due,
+            errors: usize::from(swept.read_failed),
+            ..C2bVerifySweepReport::default()
+        };
+        // Nothing due, or what is due could not be read (one error): nothing to count or log.
         if swept.due == 0 {
             return report;
         }
         for outcome in swept.outcomes {
-            match outcome {
-                Outcome::Checked(checked) => {
-                    report.queried += usize::from(checked.queried);
-                    report.unverifiable += usize::from(checked.unverifiable);
-                    report.skipped += usize::from(checked.skipped);
-                    report.errors += usize::from(checked.failed);
-                }
-                Outcome::Skipped => report.skipped += 1,
-                Outcome::Failed => report.errors += 1,
+            if let Some(checked) = outcome.checked_or_count(&mut report.skipped, &mut report.errors) {
+                report.queried += usize::from(checked.queried);
+                report.unverifiable += usize::from(checked.unverifiable);
+                report.skipped += usize::from(checked.skipped);
+                report.errors += usize::from(checked.failed);
             }
         }
         report.stopped_early = swept.stopped_early;
@@ -278,26 +274,14 @@ impl C2bVerifier {
 
 /// Handles [`CallbackKind::C2bStatusResult`] and [`CallbackKind::C2bStatusTimeout`].
 pub struct C2bStatusHandler {
-    pub table: Arc<dyn Table>,
-    pub secrets: Arc<SecretCache>,
-    pub clock: Arc<dyn Clock>,
-    pub timings: VerificationTimings,
-    pub echo_window: EchoWindow,
+    pub context: C2bCallbackContext,
 }
 
 impl C2bStatusHandler {
     pub fn new(table: Arc<dyn Table>, secrets: Arc<SecretCache>, clock: Arc<dyn Clock>) -> C2bStatusHandler {
         C2bStatusHandler {
-            table,
-            secrets,
-            clock,
-            timings: VerificationTimings::default(),
-            echo_window: EchoWindow::default(),
+            context: C2bCallbackContext::new("c2b_status_result", table, secrets, clock),
         }
-    }
-
-    async fn finish(&self, record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
-        record_verdict(self.table.as_ref(), record, verdict, reason, Some("c2b_status_result")).await
     }
 }
 
@@ -338,36 +322,37 @@ fn status_answer(status: &TransactionStatusResult) -> Result<StatusAnswer, &'sta
 #[async_trait]
 impl CallbackHandler for C2bStatusHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
-        let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
-        let record = record_of(message_id, envelope, self.clock.now());
+        let context = &self.context;
+        let (secrets, record) = context.begin(message_id, envelope).await?;
         let tokens = CallbackTokens::from_secrets(&secrets);
         let purpose = match envelope.kind {
             CallbackKind::C2bStatusTimeout => TokenPurpose::C2bStatusTimeout,
             _ => TokenPurpose::C2bStatusResult,
         };
         let Some(trans_id) = tokens.verify(purpose, &envelope.token).map(str::to_owned) else {
-            return self.finish(record, Verdict::Anomaly, "invalid_token").await;
+            return context.finish(record, Verdict::Anomaly, "invalid_token").await;
         };
         if envelope.kind == CallbackKind::C2bStatusTimeout {
             // The sweep asks again at the confirmation's next check.
-            return self.finish(record, Verdict::Ignored, "status_query_timeout").await;
+            return context.finish(record, Verdict::Ignored, "status_query_timeout").await;
         }
         let status = match parse_transaction_status_result(&envelope.body_bytes()) {
             Ok(status) => status,
             Err(error) => {
                 tracing::warn!(%error, trans_id = %redact_id(&trans_id), "malformed C2B Transaction Status result");
-                return self.finish(record, Verdict::Anomaly, "malformed").await;
+                return context.finish(record, Verdict::Anomaly, "malformed").await;
             }
         };
         let answer = match status_answer(&status) {
             Ok(answer) => answer,
-            Err(reason) => return self.finish(record, Verdict::Ignored, reason).await,
+            Err(reason) => return context.finish(record, Verdict::Ignored, reason).await,
         };
         let event = C2bEvent::StatusAnswer {
             answer,
-            timings: self.timings,
+            timings: context.timings,
         };
-        let settled = C2bSettler::c2b(self.table.clone(), self.clock.clone(), self.echo_window)
+        let settled = context
+            .settler()
             .settle(Settle::new(trans_id.as_str(), &event).recording(Some(record)))
             .await?;
         if matches!(settled, C2bSettled::Unknown) {

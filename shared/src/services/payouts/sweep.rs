@@ -31,7 +31,7 @@ use crate::daraja::transaction_status::IDENTIFIER_TYPE_SHORTCODE;
 use crate::daraja::{Daraja, TransactionStatusRequest};
 use crate::domain::payout::{Payout, PayoutEvent};
 use crate::domain::PayoutStatus;
-use crate::engine::sweep::{self, AfterFailure, Outcome, Pacing, Sweep, SweepControl};
+use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::queue::Queue;
 use crate::repo::payouts::PayoutRepo;
@@ -123,27 +123,23 @@ impl Sweep for PayoutReconciler {
 
 impl PayoutReconciler {
     pub async fn sweep(&self) -> PayoutSweepReport {
-        let mut report = PayoutSweepReport::default();
         let swept = sweep::run(self, self.clock.now()).await;
-        if swept.read_failed {
-            report.errors += 1;
-            return report;
-        }
-        report.due = swept.due;
+        let mut report = PayoutSweepReport {
+            due: swept.due,
+            errors: usize::from(swept.read_failed),
+            ..PayoutSweepReport::default()
+        };
+        // Nothing due, or what is due could not be read (one error): nothing to count or log.
         if swept.due == 0 {
             return report;
         }
         for outcome in swept.outcomes {
-            match outcome {
-                Outcome::Checked(checked) => {
-                    report.requeued += usize::from(checked.requeued);
-                    report.marked_unknown += usize::from(checked.marked_unknown);
-                    report.queried += usize::from(checked.queried);
-                    report.skipped += usize::from(checked.skipped);
-                    report.errors += usize::from(checked.failed);
-                }
-                Outcome::Skipped => report.skipped += 1,
-                Outcome::Failed => report.errors += 1,
+            if let Some(checked) = outcome.checked_or_count(&mut report.skipped, &mut report.errors) {
+                report.requeued += usize::from(checked.requeued);
+                report.marked_unknown += usize::from(checked.marked_unknown);
+                report.queried += usize::from(checked.queried);
+                report.skipped += usize::from(checked.skipped);
+                report.errors += usize::from(checked.failed);
             }
         }
         report.stopped_early = swept.stopped_early;
