@@ -245,7 +245,7 @@ async fn daraja_down_during_a_sweep_changes_nothing_and_the_sweep_resumes() {
 async fn spike_arrest_stops_the_sweep_from_asking() {
     let mut options = Options::for_tests();
     // Queries 200 ms apart: the first answer (Spike Arrest) arrives long before the second is due.
-    options.reconcile.queries_per_second = 5;
+    options.reconcile.pacing.queries_per_second = 5;
     let h = Harness::start_with_manual_clock(options).await;
     h.sim_put(
         "/__control/faults",

@@ -24,6 +24,7 @@ use checkout::auth::JwtSettings;
 use checkout::clock::{Clock, SystemClock};
 use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy, StkTransactionType};
 use checkout::domain::PaymentTimings;
+use checkout::engine::sweep::Pacing;
 use checkout::events::handler::EventHandler;
 use checkout::queue::consumer::{self, ConsumerOptions};
 use checkout::queue::memory::{MemoryQueue, MemoryQueueOptions};
@@ -136,14 +137,20 @@ impl Options {
             metrics_interval: None,
             sweep_interval: None,
             reconcile: ReconcileConfig {
-                queries_per_second: 1000,
+                pacing: Pacing {
+                    queries_per_second: 1000,
+                    ..Pacing::default()
+                },
                 ..ReconcileConfig::default()
             },
             limits: LimitsConfig::default(),
             clock: None,
             payouts: payouts::PayoutOptions::for_tests(),
             c2b_verify: checkout::services::c2b::verification::C2bVerifyConfig {
-                queries_per_second: 1000,
+                pacing: Pacing {
+                    queries_per_second: 1000,
+                    ..Pacing::default()
+                },
                 ..Default::default()
             },
         }

@@ -102,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let mut c2b_verify = c2b_verify(&args);
     // The sweeps share one pace (SWEEP_QUERIES_PER_SECOND).
-    c2b_verify.queries_per_second = settings.reconcile()?.queries_per_second;
+    c2b_verify.pacing.queries_per_second = settings.reconcile()?.pacing.queries_per_second;
     let daraja = match args.daraja_base_url {
         Some(base_url) => DarajaTarget::External { base_url },
         None => {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use checkout::api::router::Payouts;
 use checkout::clock::Clock;
 use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy};
+use checkout::engine::sweep::Pacing;
 use checkout::queue::memory::{MemoryQueue, MemoryQueueOptions};
 use checkout::queue::Queue;
 use checkout::repo::payouts::PayoutRepo;
@@ -81,7 +82,10 @@ impl PayoutOptions {
         PayoutOptions {
             retry_after: Duration::from_millis(300),
             reconcile: PayoutReconcileConfig {
-                queries_per_second: 1000,
+                pacing: Pacing {
+                    queries_per_second: 1000,
+                    ..Pacing::default()
+                },
                 ..PayoutReconcileConfig::default()
             },
             ..PayoutOptions::default()

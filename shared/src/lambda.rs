@@ -1,5 +1,6 @@
 //! The Lambda edge: API Gateway HTTP API events to [`ApiRequest`] and back, SQS batches to a
-//! [`BatchHandler`] with partial batch responses, and telemetry for the Lambda environment.
+//! [`BatchHandler`] with partial batch responses, telemetry for the Lambda environment, and the
+//! whole `main` of an HTTP API or SQS function ([`run_http_function`], [`run_sqs_function`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,6 +14,8 @@ use lambda_runtime::LambdaEvent;
 
 use crate::api::router::{self, Handlers};
 use crate::api::{ApiRequest, ApiResponse};
+use crate::aws::{self, SdkConfig};
+use crate::config::{self, ConfigError, EnvLookup, Settings};
 use crate::metrics;
 use crate::queue::consumer::{BatchHandler, Delivery};
 
@@ -127,6 +130,25 @@ pub async fn serve_routes(handlers: Handlers) -> Result<(), lambda_http::Error> 
     .await
 }
 
+/// The whole `main` of an HTTP API function: telemetry, the settings `function` may read, its
+/// handlers from `build` (from configuration only, no I/O), the check that `build` read only
+/// what `function` declares, then its routes.
+pub async fn run_http_function<B>(function: &'static str, build: B) -> Result<(), lambda_http::Error>
+where
+    B: FnOnce(&Settings<EnvLookup>, &SdkConfig) -> Result<Handlers, ConfigError>,
+{
+    init_telemetry(function);
+    let settings = config::for_function(function)?;
+    let handlers = build(&settings, &aws::sdk_config().await)?;
+    settings.verify()?;
+    // Every C2B validation needs the callback key: fetch it during init, not on the first
+    // payment (only the `c2b-validation` function has a validator).
+    if let Some(validator) = &handlers.c2b_validation {
+        validator.warm_up().await;
+    }
+    serve_routes(handlers).await
+}
+
 /// The messages of an SQS event as the batch handler sees them.
 pub fn sqs_deliveries(event: SqsEvent) -> Vec<Delivery> {
     event
@@ -168,4 +190,19 @@ pub async fn serve_sqs(handler: Arc<dyn BatchHandler>) -> Result<(), lambda_runt
         }
     }))
     .await
+}
+
+/// The whole `main` of an SQS-triggered function: telemetry, the settings `function` may read,
+/// its batch handler from `build` (from configuration only, no I/O), the check that `build` read
+/// only what `function` declares, then the queue's batches ([`serve_sqs`]).
+pub async fn run_sqs_function<H, B>(function: &'static str, build: B) -> Result<(), lambda_runtime::Error>
+where
+    H: BatchHandler + 'static,
+    B: FnOnce(&Settings<EnvLookup>, &SdkConfig) -> Result<H, ConfigError>,
+{
+    init_telemetry(function);
+    let settings = config::for_function(function)?;
+    let handler = build(&settings, &aws::sdk_config().await)?;
+    settings.verify()?;
+    serve_sqs(Arc::new(handler)).await
 }

@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{vars, ConfigError, Settings};
 use crate::daraja::{Daraja, HttpDaraja, Operation, RetryPolicy};
+use crate::engine::sweep::Pacing;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::Queue;
 use crate::repo::payments::PaymentRepo;
@@ -249,13 +250,13 @@ pub fn invocation_worst_case<F: Fn(&str) -> Option<String>>(
             // Both sweeps run side by side, each with its own budget and pace: the longer one.
             let payments = settings.reconcile()?;
             let payouts = settings.payout_reconcile()?;
+            let (payments, payouts) = (payments.pacing, payouts.pacing);
             let budget = payments.time_budget.max(payouts.time_budget);
             // A started check may wait for its turn behind the others in flight.
-            let turn = |concurrency: usize, per_second: u32| {
-                Duration::from_secs_f64(concurrency.max(1) as f64 / f64::from(per_second.max(1)))
+            let turn = |pacing: Pacing| {
+                Duration::from_secs_f64(pacing.concurrency.max(1) as f64 / f64::from(pacing.queries_per_second.max(1)))
             };
-            let wait = turn(payments.concurrency, payments.queries_per_second)
-                .max(turn(payouts.concurrency, payouts.queries_per_second));
+            let wait = turn(payments).max(turn(payouts));
             let slowest = ops.iter().map(|op| call(*op)).max().unwrap_or_default();
             budget + wait + slowest
         }

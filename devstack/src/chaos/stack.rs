@@ -299,11 +299,14 @@ pub fn in_process_options(plan: &ChaosPlan, simulator_url: &str, jwt_secret: &st
                 interval: chrono::Duration::seconds(t.c2b_verify_interval_secs),
                 deadline: chrono::Duration::seconds(t.c2b_verify_deadline_secs),
             },
-            // The sweeps' one pace (SWEEP_QUERIES_PER_SECOND), as in the child process.
-            queries_per_second: settings.reconcile().map_err(config)?.queries_per_second,
-            // The long form verifies thousands of confirmations against a simulator that
-            // answers slowly on purpose; more at once keeps up with its creation rate.
-            concurrency: 32,
+            pacing: checkout::engine::sweep::Pacing {
+                // The sweeps' one pace (SWEEP_QUERIES_PER_SECOND), as in the child process.
+                queries_per_second: settings.reconcile().map_err(config)?.pacing.queries_per_second,
+                // The long form verifies thousands of confirmations against a simulator that
+                // answers slowly on purpose; more at once keeps up with its creation rate.
+                concurrency: 32,
+                ..Default::default()
+            },
             batch_per_shard: 500,
             ..Default::default()
         },

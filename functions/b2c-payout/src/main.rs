@@ -3,13 +3,11 @@
 //! reporting partial batch failures so only payouts to retry come back (and reach the DLQ after
 //! a few receives; the sweeper re-enqueues any payout still pending).
 
-use std::sync::Arc;
-
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::secrets::SecretPart;
 use checkout::services::payouts::worker::PayoutWorker;
-use checkout::{aws, config, lambda, wiring};
+use checkout::{lambda, wiring};
 
 const FUNCTION: &str = "b2c-payout";
 
@@ -35,11 +33,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::init_telemetry(FUNCTION);
-    let settings = config::for_function(FUNCTION)?;
-    let worker = build(&settings, &aws::sdk_config().await)?;
-    settings.verify()?;
-    lambda::serve_sqs(Arc::new(worker)).await
+    lambda::run_sqs_function(FUNCTION, build).await
 }
 
 checkout::wiring_test!(FUNCTION, build);

@@ -8,7 +8,7 @@ use checkout::api::router::Handlers;
 use checkout::aws::SdkConfig;
 use checkout::config::{vars, ConfigError, Settings};
 use checkout::secrets::SecretPart;
-use checkout::{aws, config, lambda, wiring};
+use checkout::{lambda, wiring};
 
 const FUNCTION: &str = "c2b-api";
 
@@ -39,11 +39,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_telemetry(FUNCTION);
-    let settings = config::for_function(FUNCTION)?;
-    let handlers = build(&settings, &aws::sdk_config().await)?;
-    settings.verify()?;
-    lambda::serve_routes(handlers).await
+    lambda::run_http_function(FUNCTION, build).await
 }
 
 checkout::wiring_test!(FUNCTION, build);

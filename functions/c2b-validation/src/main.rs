@@ -7,7 +7,7 @@ use checkout::api::router::Handlers;
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::secrets::SecretPart;
-use checkout::{aws, config, lambda, wiring};
+use checkout::{lambda, wiring};
 
 const FUNCTION: &str = "c2b-validation";
 
@@ -28,15 +28,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_telemetry(FUNCTION);
-    let settings = config::for_function(FUNCTION)?;
-    let handlers = build(&settings, &aws::sdk_config().await)?;
-    settings.verify()?;
-    // Every request needs the callback key: fetch it during init, not on the first payment.
-    if let Some(validator) = &handlers.c2b_validation {
-        validator.warm_up().await;
-    }
-    lambda::serve_routes(handlers).await
+    lambda::run_http_function(FUNCTION, build).await
 }
 
 checkout::wiring_test!(FUNCTION, build);

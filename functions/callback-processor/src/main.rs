@@ -1,13 +1,11 @@
 //! Consumes the callback queue: parses, correlates and applies each callback, reporting partial
 //! batch failures so only failed messages come back (and reach the DLQ after a few receives).
 
-use std::sync::Arc;
-
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::secrets::SecretPart;
 use checkout::services::callback_processor::CallbackProcessor;
-use checkout::{aws, config, lambda, wiring};
+use checkout::{lambda, wiring};
 
 const FUNCTION: &str = "callback-processor";
 
@@ -23,11 +21,7 @@ fn build<F: Fn(&str) -> Option<String>>(
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::init_telemetry(FUNCTION);
-    let settings = config::for_function(FUNCTION)?;
-    let processor = build(&settings, &aws::sdk_config().await)?;
-    settings.verify()?;
-    lambda::serve_sqs(Arc::new(processor)).await
+    lambda::run_sqs_function(FUNCTION, build).await
 }
 
 checkout::wiring_test!(FUNCTION, build);

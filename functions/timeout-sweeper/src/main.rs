@@ -65,7 +65,10 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
             wiring::clock(),
             // One time budget for the three sweeps that share this invocation.
             checkout::services::c2b::verification::C2bVerifyConfig {
-                time_budget: settings.reconcile()?.time_budget,
+                pacing: checkout::engine::sweep::Pacing {
+                    time_budget: settings.reconcile()?.pacing.time_budget,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             settings.payments_base_url()?,

@@ -44,7 +44,7 @@ pub mod examples;
 pub use callbacks::DEFAULT_CALLBACK_SOURCES;
 pub use functions::{function_vars, FunctionVars, FUNCTIONS};
 pub use secrets::secret_id_var;
-pub use settings::{for_function, for_function_from_map, from_env, from_map, ConfigError, Settings};
+pub use settings::{for_function, for_function_from_map, from_env, from_map, ConfigError, EnvLookup, Settings};
 
 /// Declares each section's module, re-exports its variables in [`vars`] and lists its examples.
 macro_rules! sections {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{ConfigError, Settings};
 use crate::daraja::StkTransactionType;
 use crate::domain::PaymentTimings;
+use crate::engine::sweep::Pacing;
 use crate::services::payments::PaymentsConfig;
 use crate::services::payments::sweep::ReconcileConfig;
 
@@ -77,8 +78,23 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     pub fn reconcile(&self) -> Result<ReconcileConfig, ConfigError> {
         let defaults = ReconcileConfig::default();
         Ok(ReconcileConfig {
+            pacing: self.sweep_pacing(vars::SWEEP_QUERIES_PER_SECOND, defaults.pacing)?,
+            ..defaults
+        })
+    }
+
+    /// A sweep's pace: queries per second from `queries_per_second_var`, concurrency and time
+    /// budget from [`vars::SWEEP_CONCURRENCY`] and [`vars::SWEEP_TIME_BUDGET_SECONDS`] (shared by
+    /// the sweeps of one invocation), each `defaults`' when unset; the failure threshold is
+    /// always `defaults`'.
+    pub(super) fn sweep_pacing(
+        &self,
+        queries_per_second_var: &'static str,
+        defaults: Pacing,
+    ) -> Result<Pacing, ConfigError> {
+        Ok(Pacing {
             queries_per_second: self
-                .parsed(vars::SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?
+                .parsed(queries_per_second_var, defaults.queries_per_second)?
                 .max(1),
             concurrency: self.parsed(vars::SWEEP_CONCURRENCY, defaults.concurrency)?.max(1),
             time_budget: Duration::from_secs(

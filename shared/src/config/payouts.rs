@@ -1,6 +1,5 @@
 //! Payouts (B2C): the API, the worker and the payout sweep, and payouts' own limits.
 
-use std::time::Duration;
 
 use super::{ConfigError, Settings};
 
@@ -183,13 +182,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     ) -> Result<crate::services::payouts::sweep::PayoutReconcileConfig, ConfigError> {
         let defaults = crate::services::payouts::sweep::PayoutReconcileConfig::default();
         Ok(crate::services::payouts::sweep::PayoutReconcileConfig {
-            queries_per_second: self
-                .parsed(vars::PAYOUT_SWEEP_QUERIES_PER_SECOND, defaults.queries_per_second)?
-                .max(1),
-            concurrency: self.parsed(super::vars::SWEEP_CONCURRENCY, defaults.concurrency)?.max(1),
-            time_budget: Duration::from_secs(
-                self.parsed(super::vars::SWEEP_TIME_BUDGET_SECONDS, defaults.time_budget.as_secs())?,
-            ),
+            pacing: self.sweep_pacing(vars::PAYOUT_SWEEP_QUERIES_PER_SECOND, defaults.pacing)?,
             ..defaults
         })
     }

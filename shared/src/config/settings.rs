@@ -27,6 +27,11 @@ pub struct Settings<F: Fn(&str) -> Option<String>> {
     refused: std::sync::Mutex<Vec<ConfigError>>,
 }
 
+/// How [`for_function`] looks a variable up (in the process environment). A named type, so a
+/// function's `build`, generic over the lookup, can be handed to
+/// [`run_http_function`](crate::lambda::run_http_function) and instantiated there.
+pub type EnvLookup = fn(&str) -> Option<String>;
+
 fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -42,9 +47,9 @@ pub fn from_map(map: std::collections::HashMap<String, String>) -> Settings<impl
 
 /// The environment as `function` may read it: only the variables [`FUNCTIONS`](super::FUNCTIONS)
 /// declares for it.
-pub fn for_function(function: &str) -> Result<Settings<impl Fn(&str) -> Option<String>>, ConfigError> {
+pub fn for_function(function: &str) -> Result<Settings<EnvLookup>, ConfigError> {
     let scope = function_vars(function).ok_or_else(|| ConfigError::UnknownFunction(function.to_owned()))?;
-    Ok(Settings::new(env_lookup, Some(scope)))
+    Ok(Settings::new(env_lookup as EnvLookup, Some(scope)))
 }
 
 /// [`for_function`] over a map (tests of a function's wiring).

@@ -11,7 +11,7 @@ use futures::StreamExt;
 pub use super::sweep_control::{AfterFailure, SweepControl};
 use crate::store::StoreError;
 
-/// How hard a sweep may push.
+/// How hard a sweep may push (each flow's sweep config holds one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pacing {
     /// Items checked at once.
@@ -22,6 +22,19 @@ pub struct Pacing {
     pub time_budget: std::time::Duration,
     /// Consecutive failed queries after which the sweep stops asking.
     pub failure_threshold: u32,
+}
+
+impl Default for Pacing {
+    /// The Daraja sweeps' pace: 4 items at once, 5 queries a second, stop asking after 5
+    /// consecutive failures, no check started after 50 s (the Lambda's timeout minus a margin).
+    fn default() -> Self {
+        Pacing {
+            concurrency: 4,
+            queries_per_second: 5,
+            time_budget: std::time::Duration::from_secs(50),
+            failure_threshold: 5,
+        }
+    }
 }
 
 /// One flow's sweep.
@@ -40,19 +53,38 @@ pub trait Sweep: Send + Sync {
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<Self::Item>, StoreError>;
 
     async fn check(&self, item: Self::Item, control: &SweepControl) -> Result<Self::Checked, StoreError>;
+}
 
-    /// An item not checked: the sweep stopped (time budget, circuit breaker) before it.
-    fn skipped() -> Self::Checked;
+/// What became of one due item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<C> {
+    /// It was checked: the flow's own report line.
+    Checked(C),
+    /// Not started: the sweep had stopped (circuit breaker) or ran out of time before it.
+    Skipped,
+    /// Its check returned a store error (logged; a later sweep takes it again).
+    Failed,
+}
 
-    /// An item whose check failed (logged; a later sweep takes it again).
-    fn failed() -> Self::Checked;
+impl<C> Outcome<C> {
+    /// The checked item's report line; an item not started is counted in `skipped`, one whose
+    /// check failed in `errors` (the counts every Daraja sweep's report keeps), and give `None`.
+    pub fn checked_or_count(self, skipped: &mut usize, errors: &mut usize) -> Option<C> {
+        match self {
+            Outcome::Checked(checked) => return Some(checked),
+            Outcome::Skipped => *skipped += 1,
+            Outcome::Failed => *errors += 1,
+        }
+        None
+    }
 }
 
 /// What one sweep did.
 #[derive(Debug)]
 pub struct Swept<C> {
     pub due: usize,
-    pub checked: Vec<C>,
+    /// One outcome per due item (in no particular order).
+    pub outcomes: Vec<Outcome<C>>,
     /// What was due could not be read (logged): nothing was checked.
     pub read_failed: bool,
     pub stopped_early: bool,
@@ -68,7 +100,7 @@ pub async fn run<S: Sweep>(sweep: &S, now: DateTime<Utc>) -> Swept<S::Checked> {
             tracing::error!(%error, item = S::ITEM, "sweep could not read what is due");
             return Swept {
                 due: 0,
-                checked: Vec::new(),
+                outcomes: Vec::new(),
                 read_failed: true,
                 stopped_early: false,
                 queries: 0,
@@ -78,16 +110,16 @@ pub async fn run<S: Sweep>(sweep: &S, now: DateTime<Utc>) -> Swept<S::Checked> {
     let count = due.len();
     let pacing = sweep.pacing();
     let control = SweepControl::new(pacing.queries_per_second, pacing.time_budget, pacing.failure_threshold);
-    let checked: Vec<S::Checked> = futures::stream::iter(due)
+    let outcomes: Vec<Outcome<S::Checked>> = futures::stream::iter(due)
         .map(|item| async {
             if !control.may_start() {
-                return S::skipped();
+                return Outcome::Skipped;
             }
             match sweep.check(item, &control).await {
-                Ok(checked) => checked,
+                Ok(checked) => Outcome::Checked(checked),
                 Err(error) => {
                     tracing::warn!(%error, item = S::ITEM, "a sweep's check of one item failed; the others go on");
-                    S::failed()
+                    Outcome::Failed
                 }
             }
         })
@@ -96,7 +128,7 @@ pub async fn run<S: Sweep>(sweep: &S, now: DateTime<Utc>) -> Swept<S::Checked> {
         .await;
     Swept {
         due: count,
-        checked,
+        outcomes,
         read_failed: false,
         stopped_early: control.stopped(),
         queries: control.queries(),

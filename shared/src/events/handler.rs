@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{repo, EventRecord};
 use crate::clock::Clock;
-use crate::engine::sweep::{self, Pacing, Sweep, SweepControl};
+use crate::engine::sweep::{self, Outcome, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::store::{StoreError, Table};
 
@@ -24,6 +24,15 @@ pub const REDRIVE_AFTER_SECONDS: i64 = 120;
 
 /// Events redriven per sweep at most (per index shard).
 pub const REDRIVE_BATCH: usize = 100;
+
+/// How hard the redrive pushes. No Daraja queries: the pace and breaker never apply; the budget
+/// bounds one sweep.
+pub const REDRIVE_PACING: Pacing = Pacing {
+    concurrency: 8,
+    queries_per_second: 1000,
+    time_budget: std::time::Duration::from_secs(30),
+    failure_threshold: u32::MAX,
+};
 
 /// Something that acts on events (webhooks, audit, live status).
 #[async_trait]
@@ -66,13 +75,7 @@ impl Sweep for EventHandler {
     const ITEM: &'static str = "event";
 
     fn pacing(&self) -> Pacing {
-        // No Daraja queries: the pace and breaker never apply; the budget bounds one sweep.
-        Pacing {
-            concurrency: 8,
-            queries_per_second: 1000,
-            time_budget: std::time::Duration::from_secs(30),
-            failure_threshold: u32::MAX,
-        }
+        REDRIVE_PACING
     }
 
     async fn due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<EventRecord>, StoreError> {
@@ -85,14 +88,6 @@ impl Sweep for EventHandler {
             Delivery::Handled | Delivery::AlreadyHandled => Redriven::Handled,
             Delivery::Unknown | Delivery::Failed { .. } => Redriven::Failed,
         })
-    }
-
-    fn skipped() -> Redriven {
-        Redriven::Failed
-    }
-
-    fn failed() -> Redriven {
-        Redriven::Failed
     }
 }
 
@@ -160,11 +155,13 @@ impl EventHandler {
     pub async fn redrive(&self) -> RedriveReport {
         let swept = sweep::run(self, self.clock.now()).await;
         let mut report = RedriveReport::default();
-        for checked in swept.checked {
+        for outcome in swept.outcomes {
             report.examined += 1;
-            match checked {
-                Redriven::Handled => report.handled += 1,
-                Redriven::Failed => report.failed += 1,
+            match outcome {
+                Outcome::Checked(Redriven::Handled) => report.handled += 1,
+                // Not delivered, not started, or its delivery hit a store error: all left for
+                // the next redrive.
+                Outcome::Checked(Redriven::Failed) | Outcome::Skipped | Outcome::Failed => report.failed += 1,
             }
         }
         if report.examined > 0 {

@@ -19,44 +19,29 @@ use crate::daraja::timestamp::nairobi_to_utc;
 use crate::daraja::{parse_c2b_notification, C2bNotification};
 use crate::domain::c2b::{amount_anomaly, AccountNumber};
 use crate::domain::c2b_path_tokens::TokenId;
-use crate::domain::c2b_verification::{ConfirmationBody, VerificationMethod, VerificationTimings};
+use crate::domain::c2b_verification::{ConfirmationBody, VerificationMethod};
 use crate::domain::C2bPaymentId;
 use crate::engine::{self, Settle};
 use crate::repo::c2b as repo;
-use crate::repo::callbacks::{CallbackRecord, Verdict};
+use crate::repo::callbacks::Verdict;
 use crate::secrets::SecretCache;
-use crate::services::c2b::effects::EchoWindow;
-use crate::services::c2b::flow::{C2bEvent, C2bSettler, NewConfirmation};
+use crate::services::c2b::callback_context::C2bCallbackContext;
+use crate::services::c2b::flow::{C2bEvent, NewConfirmation};
 use crate::services::c2b::receipt_links::is_usable_receipt;
 use crate::services::callback_intake::CallbackEnvelope;
-use crate::services::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
+use crate::services::callback_processor::{CallbackHandler, Retry};
 use crate::store::Table;
 
+/// Handles [`CallbackKind::C2bConfirmation`](crate::services::callback_intake::CallbackKind::C2bConfirmation).
 pub struct C2bConfirmationHandler {
-    pub table: Arc<dyn Table>,
-    pub secrets: Arc<SecretCache>,
-    pub clock: Arc<dyn Clock>,
-    pub timings: VerificationTimings,
-    pub echo_window: EchoWindow,
+    pub context: C2bCallbackContext,
 }
 
 impl C2bConfirmationHandler {
     pub fn new(table: Arc<dyn Table>, secrets: Arc<SecretCache>, clock: Arc<dyn Clock>) -> C2bConfirmationHandler {
         C2bConfirmationHandler {
-            table,
-            secrets,
-            clock,
-            timings: VerificationTimings::default(),
-            echo_window: EchoWindow::default(),
+            context: C2bCallbackContext::new("c2b_confirmation", table, secrets, clock),
         }
-    }
-
-    async fn finish(&self, record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
-        record_verdict(self.table.as_ref(), record, verdict, reason, Some("c2b_confirmation")).await
-    }
-
-    fn settler(&self) -> C2bSettler {
-        C2bSettler::c2b(self.table.clone(), self.clock.clone(), self.echo_window)
     }
 }
 
@@ -91,35 +76,35 @@ fn body_of(notification: &C2bNotification, envelope: &CallbackEnvelope) -> Confi
 #[async_trait]
 impl CallbackHandler for C2bConfirmationHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
-        let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
-        let record = record_of(message_id, envelope, self.clock.now());
+        let context = &self.context;
+        let (secrets, record) = context.begin(message_id, envelope).await?;
         let tokens = CallbackTokens::from_secrets(&secrets);
         let Some(token_id) = tokens
             .verify_hex(TokenPurpose::C2bConfirmation, &envelope.token)
             .and_then(TokenId::parse)
         else {
-            return self.finish(record, Verdict::Anomaly, "invalid_token").await;
+            return context.finish(record, Verdict::Anomaly, "invalid_token").await;
         };
         let shortcode = token_id.shortcode.clone();
-        let config = repo::get_config(self.table.as_ref(), &shortcode).await?;
+        let config = repo::get_config(context.table.as_ref(), &shortcode).await?;
         // A genuine MAC of a retired generation (after its grace period) is refused too.
         let generation_ok = match &config {
             Some(config) => config.tokens.accepts(token_id.generation, envelope.received_at),
             None => token_id.generation == 0,
         };
         if !generation_ok {
-            return self.finish(record, Verdict::Anomaly, "retired_token").await;
+            return context.finish(record, Verdict::Anomaly, "retired_token").await;
         }
         let notification = match parse_c2b_notification(&envelope.body_bytes()) {
             Ok(n) if is_usable_receipt(&n.trans_id) => n,
-            Ok(_) => return self.finish(record, Verdict::Anomaly, "malformed").await,
+            Ok(_) => return context.finish(record, Verdict::Anomaly, "malformed").await,
             Err(error) => {
                 tracing::warn!(%error, shortcode = %shortcode, "malformed C2B confirmation");
-                return self.finish(record, Verdict::Anomaly, "malformed").await;
+                return context.finish(record, Verdict::Anomaly, "malformed").await;
             }
         };
         if notification.business_short_code.as_deref() != Some(shortcode.as_str()) {
-            return self.finish(record, Verdict::Anomaly, "shortcode_mismatch").await;
+            return context.finish(record, Verdict::Anomaly, "shortcode_mismatch").await;
         }
         let receipt = notification.trans_id.clone();
         let trusted = config
@@ -132,9 +117,9 @@ impl CallbackHandler for C2bConfirmationHandler {
             owner: config.map(|c| c.owner),
             body: body_of(&notification, envelope),
             trusted,
-            timings: self.timings,
+            timings: context.timings,
         }));
-        let settled = self
+        let settled = context
             .settler()
             .settle(Settle::new(receipt.as_str(), &event).recording(Some(record)))
             .await?;

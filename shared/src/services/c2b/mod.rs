@@ -1,6 +1,7 @@
 //! C2B (paybill and till) payments: URL registration, validation, expected payments (invoices),
 //! confirmations and their verification, the flow on the settle engine and its effects.
 
+pub mod callback_context;
 pub mod confirmations;
 pub mod effects;
 pub mod events;

@@ -16,9 +16,8 @@
 //!   are anomalies that settle nothing (`C2bVerificationRejected{Reason}`, alarmed).
 
 use crate::engine::{self, Settle};
-use crate::services::c2b::flow::{C2bEvent, C2bSettled, C2bSettler};
+use crate::services::c2b::flow::{C2bEvent, C2bSettled};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -34,11 +33,11 @@ use crate::domain::c2b_verification::{StatusAnswer, VerificationTimings};
 use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::repo::c2b as repo;
-use crate::repo::callbacks::{CallbackRecord, Verdict};
+use crate::repo::callbacks::Verdict;
 use crate::secrets::SecretCache;
-use crate::services::c2b::effects::EchoWindow;
+use crate::services::c2b::callback_context::C2bCallbackContext;
 use crate::services::callback_intake::{CallbackEnvelope, CallbackKind};
-use crate::services::callback_processor::{record_of, record_verdict, CallbackHandler, Retry};
+use crate::services::callback_processor::{CallbackHandler, Retry};
 use crate::services::payouts::credential::SecurityCredentials;
 use crate::store::{StoreError, Table};
 
@@ -46,14 +45,10 @@ use crate::store::{StoreError, Table};
 pub struct C2bVerifyConfig {
     /// Due confirmations read per index shard per sweep.
     pub batch_per_shard: usize,
-    /// Confirmations checked at once.
-    pub concurrency: usize,
-    /// Transaction Status queries per second, at most.
-    pub queries_per_second: u32,
-    /// Consecutive Daraja failures after which the sweep stops asking.
-    pub failure_threshold: u32,
-    /// Stop starting new checks after this long (the Lambda's timeout minus a margin).
-    pub time_budget: Duration,
+    /// Confirmations checked at once, Transaction Status queries per second at most, the
+    /// consecutive Daraja failures after which the sweep stops asking, and the time after which
+    /// no check starts.
+    pub pacing: Pacing,
     pub timings: VerificationTimings,
     /// How often a confirmation that cannot be asked about (no C2B initiator), or that Daraja
     /// never answered about past its deadline, is looked at again.
@@ -64,10 +59,7 @@ impl Default for C2bVerifyConfig {
     fn default() -> Self {
         C2bVerifyConfig {
             batch_per_shard: 100,
-            concurrency: 4,
-            queries_per_second: 5,
-            failure_threshold: 5,
-            time_budget: Duration::from_secs(50),
+            pacing: Pacing::default(),
             timings: VerificationTimings::default(),
             unavailable_recheck: chrono::Duration::hours(1),
         }
@@ -115,12 +107,7 @@ impl Sweep for C2bVerifier {
     const ITEM: &'static str = "C2B confirmation";
 
     fn pacing(&self) -> Pacing {
-        Pacing {
-            concurrency: self.config.concurrency,
-            queries_per_second: self.config.queries_per_second,
-            time_budget: self.config.time_budget,
-            failure_threshold: self.config.failure_threshold,
-        }
+        self.config.pacing
     }
 
     async fn due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<C2bPayment>, StoreError> {
@@ -130,39 +117,27 @@ impl Sweep for C2bVerifier {
     async fn check(&self, payment: C2bPayment, control: &SweepControl) -> Result<Checked, StoreError> {
         self.check_one(payment, control).await
     }
-
-    fn skipped() -> Checked {
-        Checked {
-            skipped: true,
-            ..Checked::default()
-        }
-    }
-
-    fn failed() -> Checked {
-        Checked {
-            failed: true,
-            ..Checked::default()
-        }
-    }
 }
 
 impl C2bVerifier {
     pub async fn sweep(&self) -> C2bVerifySweepReport {
-        let mut report = C2bVerifySweepReport::default();
         let swept = sweep::run(self, self.clock.now()).await;
-        if swept.read_failed {
-            report.errors += 1;
-            return report;
-        }
-        report.due = swept.due;
+        let mut report = C2bVerifySweepReport {
+            due: swept.due,
+            errors: usize::from(swept.read_failed),
+            ..C2bVerifySweepReport::default()
+        };
+        // Nothing due, or what is due could not be read (one error): nothing to count or log.
         if swept.due == 0 {
             return report;
         }
-        for checked in swept.checked {
-            report.queried += usize::from(checked.queried);
-            report.unverifiable += usize::from(checked.unverifiable);
-            report.skipped += usize::from(checked.skipped);
-            report.errors += usize::from(checked.failed);
+        for outcome in swept.outcomes {
+            if let Some(checked) = outcome.checked_or_count(&mut report.skipped, &mut report.errors) {
+                report.queried += usize::from(checked.queried);
+                report.unverifiable += usize::from(checked.unverifiable);
+                report.skipped += usize::from(checked.skipped);
+                report.errors += usize::from(checked.failed);
+            }
         }
         report.stopped_early = swept.stopped_early;
         metrics::count("C2bVerificationQueries", report.queried as u64, &[]);
@@ -299,26 +274,14 @@ impl C2bVerifier {
 
 /// Handles [`CallbackKind::C2bStatusResult`] and [`CallbackKind::C2bStatusTimeout`].
 pub struct C2bStatusHandler {
-    pub table: Arc<dyn Table>,
-    pub secrets: Arc<SecretCache>,
-    pub clock: Arc<dyn Clock>,
-    pub timings: VerificationTimings,
-    pub echo_window: EchoWindow,
+    pub context: C2bCallbackContext,
 }
 
 impl C2bStatusHandler {
     pub fn new(table: Arc<dyn Table>, secrets: Arc<SecretCache>, clock: Arc<dyn Clock>) -> C2bStatusHandler {
         C2bStatusHandler {
-            table,
-            secrets,
-            clock,
-            timings: VerificationTimings::default(),
-            echo_window: EchoWindow::default(),
+            context: C2bCallbackContext::new("c2b_status_result", table, secrets, clock),
         }
-    }
-
-    async fn finish(&self, record: CallbackRecord, verdict: Verdict, reason: &str) -> Result<Verdict, Retry> {
-        record_verdict(self.table.as_ref(), record, verdict, reason, Some("c2b_status_result")).await
     }
 }
 
@@ -359,36 +322,37 @@ fn status_answer(status: &TransactionStatusResult) -> Result<StatusAnswer, &'sta
 #[async_trait]
 impl CallbackHandler for C2bStatusHandler {
     async fn handle(&self, message_id: &str, envelope: &CallbackEnvelope) -> Result<Verdict, Retry> {
-        let secrets = self.secrets.get().await.map_err(|e| Retry(e.to_string()))?;
-        let record = record_of(message_id, envelope, self.clock.now());
+        let context = &self.context;
+        let (secrets, record) = context.begin(message_id, envelope).await?;
         let tokens = CallbackTokens::from_secrets(&secrets);
         let purpose = match envelope.kind {
             CallbackKind::C2bStatusTimeout => TokenPurpose::C2bStatusTimeout,
             _ => TokenPurpose::C2bStatusResult,
         };
         let Some(trans_id) = tokens.verify(purpose, &envelope.token).map(str::to_owned) else {
-            return self.finish(record, Verdict::Anomaly, "invalid_token").await;
+            return context.finish(record, Verdict::Anomaly, "invalid_token").await;
         };
         if envelope.kind == CallbackKind::C2bStatusTimeout {
             // The sweep asks again at the confirmation's next check.
-            return self.finish(record, Verdict::Ignored, "status_query_timeout").await;
+            return context.finish(record, Verdict::Ignored, "status_query_timeout").await;
         }
         let status = match parse_transaction_status_result(&envelope.body_bytes()) {
             Ok(status) => status,
             Err(error) => {
                 tracing::warn!(%error, trans_id = %redact_id(&trans_id), "malformed C2B Transaction Status result");
-                return self.finish(record, Verdict::Anomaly, "malformed").await;
+                return context.finish(record, Verdict::Anomaly, "malformed").await;
             }
         };
         let answer = match status_answer(&status) {
             Ok(answer) => answer,
-            Err(reason) => return self.finish(record, Verdict::Ignored, reason).await,
+            Err(reason) => return context.finish(record, Verdict::Ignored, reason).await,
         };
         let event = C2bEvent::StatusAnswer {
             answer,
-            timings: self.timings,
+            timings: context.timings,
         };
-        let settled = C2bSettler::c2b(self.table.clone(), self.clock.clone(), self.echo_window)
+        let settled = context
+            .settler()
             .settle(Settle::new(trans_id.as_str(), &event).recording(Some(record)))
             .await?;
         if matches!(settled, C2bSettled::Unknown) {

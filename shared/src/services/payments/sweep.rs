@@ -22,12 +22,11 @@
 //!   others, and one corrupt stored item is logged, alarmed and skipped.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::daraja::{Daraja, DarajaError, StkQueryAnswer, StkQueryRequest};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, Source, StkFinalResult};
-use crate::engine::sweep::{self, AfterFailure, Pacing, Sweep, SweepControl};
+use crate::engine::sweep::{self, AfterFailure, Outcome, Pacing, Sweep, SweepControl};
 use crate::metrics;
 use crate::repo::payments::PaymentRepo;
 use crate::secrets::SecretCache;
@@ -40,19 +39,15 @@ use serde::Serialize;
 pub struct ReconcileConfig {
     /// Due payments read per index shard per sweep.
     pub batch_per_shard: usize,
-    /// Payments checked at once.
-    pub concurrency: usize,
-    /// STK Queries per second, at most (Daraja publishes no limit; be gentle).
-    pub queries_per_second: u32,
+    /// Payments checked at once, STK Queries per second at most (Daraja publishes no limit; be
+    /// gentle), the consecutive Daraja failures after which the sweep stops asking (Daraja is
+    /// down), and the time after which no check starts.
+    pub pacing: Pacing,
     /// How long a claimed payment is left alone by other sweeps.
     pub lease: chrono::Duration,
     /// Backoff after "not known yet": `base * 2^attempts`, capped.
     pub backoff_base: chrono::Duration,
     pub backoff_max: chrono::Duration,
-    /// Consecutive Daraja failures after which the sweep stops asking (Daraja is down).
-    pub failure_threshold: u32,
-    /// Stop starting new checks after this long (the Lambda's timeout minus a margin).
-    pub time_budget: Duration,
     /// How often a payment that cannot be asked about (no CheckoutRequestID) is looked at again
     /// once past its deadline.
     pub unaskable_recheck: chrono::Duration,
@@ -62,13 +57,13 @@ impl Default for ReconcileConfig {
     fn default() -> Self {
         ReconcileConfig {
             batch_per_shard: 100,
-            concurrency: 4,
-            queries_per_second: 10,
+            pacing: Pacing {
+                queries_per_second: 10,
+                ..Pacing::default()
+            },
             lease: chrono::Duration::seconds(60),
             backoff_base: chrono::Duration::seconds(15),
             backoff_max: chrono::Duration::seconds(120),
-            failure_threshold: 5,
-            time_budget: Duration::from_secs(50),
             unaskable_recheck: chrono::Duration::hours(1),
         }
     }
@@ -102,10 +97,12 @@ pub struct Reconciler {
 }
 
 pub enum Checked {
-    Settled { timed_out: bool },
+    Settled {
+        timed_out: bool,
+    },
     Rescheduled,
+    /// Not acted on: another sweep claimed it first, or settling it changed nothing.
     Skipped,
-    Failed,
 }
 
 enum Answer {
@@ -128,12 +125,7 @@ impl Sweep for Reconciler {
     const ITEM: &'static str = "payment";
 
     fn pacing(&self) -> Pacing {
-        Pacing {
-            concurrency: self.config.concurrency,
-            queries_per_second: self.config.queries_per_second,
-            time_budget: self.config.time_budget,
-            failure_threshold: self.config.failure_threshold,
-        }
+        self.config.pacing
     }
 
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<Payment>, StoreError> {
@@ -142,14 +134,6 @@ impl Sweep for Reconciler {
 
     async fn check(&self, payment: Payment, control: &SweepControl) -> Result<Checked, StoreError> {
         self.check_one(payment, control).await
-    }
-
-    fn skipped() -> Checked {
-        Checked::Skipped
-    }
-
-    fn failed() -> Checked {
-        Checked::Failed
     }
 }
 
@@ -162,19 +146,20 @@ impl Reconciler {
             return report;
         }
         report.due = swept.due;
-        for result in swept.checked {
-            match result {
-                Checked::Settled { timed_out } => {
+        for outcome in swept.outcomes {
+            match outcome {
+                Outcome::Checked(Checked::Settled { timed_out }) => {
                     report.claimed += 1;
                     report.settled += 1;
                     report.timed_out += usize::from(timed_out);
                 }
-                Checked::Rescheduled => {
+                Outcome::Checked(Checked::Rescheduled) => {
                     report.claimed += 1;
                     report.rescheduled += 1;
                 }
-                Checked::Skipped => report.skipped += 1,
-                Checked::Failed => report.errors += 1,
+                // Claim lost to another sweep, or not started.
+                Outcome::Checked(Checked::Skipped) | Outcome::Skipped => report.skipped += 1,
+                Outcome::Failed => report.errors += 1,
             }
         }
         report.queried = swept.queries;
@@ -393,6 +378,7 @@ mod tests {
     use crate::store::{Condition, Index, Item, Write};
     use async_trait::async_trait;
     use std::collections::HashSet;
+    use std::time::Duration;
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T11:30:05Z")
@@ -471,7 +457,10 @@ mod tests {
             secrets,
             clock,
             config: ReconcileConfig {
-                queries_per_second: 10_000,
+                pacing: Pacing {
+                    queries_per_second: 10_000,
+                    ..Pacing::default()
+                },
                 ..ReconcileConfig::default()
             },
         };
@@ -580,8 +569,8 @@ mod tests {
     async fn a_sweep_that_stops_early_does_not_lengthen_the_backoff_of_payments_it_never_asked() {
         let failing: Vec<String> = (0..2).map(|i| format!("ws_CO_failing_{i}")).collect();
         let mut f = fixture(&failing, &[]);
-        f.reconciler.config.concurrency = 4;
-        f.reconciler.config.failure_threshold = 1;
+        f.reconciler.config.pacing.concurrency = 4;
+        f.reconciler.config.pacing.failure_threshold = 1;
         let mut asked = Vec::new();
         for checkout in &failing {
             asked.push(sent_payment(&f.table, checkout, chrono::Duration::minutes(20)).await);
@@ -618,7 +607,7 @@ mod tests {
         assert!(unasked > 0, "the sweep stopped before asking about some");
         // The next sweep (Daraja failing less) asks them and settles them.
         f.clock.advance(base);
-        f.reconciler.config.failure_threshold = 100;
+        f.reconciler.config.pacing.failure_threshold = 100;
         f.reconciler.sweep().await;
         assert_eq!(completed(&f.table, &others).await, 8);
     }

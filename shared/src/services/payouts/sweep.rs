@@ -22,7 +22,6 @@
 //!   on Spike Arrest or when Daraja keeps failing; one payout's failure never stops the others.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -46,27 +45,20 @@ use crate::store::StoreError;
 pub struct PayoutReconcileConfig {
     /// Due payouts read per index shard per sweep.
     pub batch_per_shard: usize,
-    /// Payouts checked at once.
-    pub concurrency: usize,
-    /// Transaction Status queries per second, at most.
-    pub queries_per_second: u32,
-    /// Consecutive Daraja failures after which the sweep stops asking.
-    pub failure_threshold: u32,
+    /// Payouts checked at once, Transaction Status queries per second at most, the consecutive
+    /// Daraja failures after which the sweep stops asking, and the time after which no check
+    /// starts.
+    pub pacing: Pacing,
     /// How long a payout whose check could not finish is left alone.
     pub lease: chrono::Duration,
-    /// Stop starting new checks after this long (the Lambda's timeout minus a margin).
-    pub time_budget: Duration,
 }
 
 impl Default for PayoutReconcileConfig {
     fn default() -> Self {
         PayoutReconcileConfig {
             batch_per_shard: 100,
-            concurrency: 4,
-            queries_per_second: 5,
-            failure_threshold: 5,
+            pacing: Pacing::default(),
             lease: chrono::Duration::seconds(60),
-            time_budget: Duration::from_secs(50),
         }
     }
 }
@@ -117,12 +109,7 @@ impl Sweep for PayoutReconciler {
     const ITEM: &'static str = "payout";
 
     fn pacing(&self) -> Pacing {
-        Pacing {
-            concurrency: self.config.concurrency,
-            queries_per_second: self.config.queries_per_second,
-            time_budget: self.config.time_budget,
-            failure_threshold: self.config.failure_threshold,
-        }
+        self.config.pacing
     }
 
     async fn due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Payout>, StoreError> {
@@ -132,40 +119,28 @@ impl Sweep for PayoutReconciler {
     async fn check(&self, payout: Payout, control: &SweepControl) -> Result<Checked, StoreError> {
         self.check_one(payout, control).await
     }
-
-    fn skipped() -> Checked {
-        Checked {
-            skipped: true,
-            ..Checked::default()
-        }
-    }
-
-    fn failed() -> Checked {
-        Checked {
-            failed: true,
-            ..Checked::default()
-        }
-    }
 }
 
 impl PayoutReconciler {
     pub async fn sweep(&self) -> PayoutSweepReport {
-        let mut report = PayoutSweepReport::default();
         let swept = sweep::run(self, self.clock.now()).await;
-        if swept.read_failed {
-            report.errors += 1;
-            return report;
-        }
-        report.due = swept.due;
+        let mut report = PayoutSweepReport {
+            due: swept.due,
+            errors: usize::from(swept.read_failed),
+            ..PayoutSweepReport::default()
+        };
+        // Nothing due, or what is due could not be read (one error): nothing to count or log.
         if swept.due == 0 {
             return report;
         }
-        for checked in swept.checked {
-            report.requeued += usize::from(checked.requeued);
-            report.marked_unknown += usize::from(checked.marked_unknown);
-            report.queried += usize::from(checked.queried);
-            report.skipped += usize::from(checked.skipped);
-            report.errors += usize::from(checked.failed);
+        for outcome in swept.outcomes {
+            if let Some(checked) = outcome.checked_or_count(&mut report.skipped, &mut report.errors) {
+                report.requeued += usize::from(checked.requeued);
+                report.marked_unknown += usize::from(checked.marked_unknown);
+                report.queried += usize::from(checked.queried);
+                report.skipped += usize::from(checked.skipped);
+                report.errors += usize::from(checked.failed);
+            }
         }
         report.stopped_early = swept.stopped_early;
         metrics::count(
