@@ -1,4 +1,11 @@
-"""moto's server for the tests, with one fix to its DynamoDB transactions.
+"""moto's server for the tests, with two fixes to its DynamoDB.
+
+1. Atomic item writes. moto's server is threaded and its conditional writes are read, check,
+   write in Python: two concurrent `UpdateItem`s with `n < :max` can both pass the check (the
+   store contract's `concurrent_increments_never_exceed_max` saw 6 of a maximum of 5). DynamoDB
+   applies each write (and each transaction) atomically; here every DynamoDB read and write runs
+   under one lock, which is at least as strict. Other services (SQS long polls) are not locked.
+2. The transaction backup, below.
 
 moto 5.2.5 backs up a table before a TransactWriteItems (to roll back when a condition fails) by
 deep-copying the whole table once per item of the transaction, each copy replacing the last.
@@ -9,15 +16,44 @@ own server with the backup taken once per table; nothing else changes. If moto's
 has the line this replaces, moto runs as shipped and says so.
 """
 
+import functools
 import inspect
 import sys
 import textwrap
+import threading
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import main
 
 OLD = "if table_name and table_name in self.tables:"
 NEW = "if table_name and table_name in self.tables and table_name not in original_table_state:"
+
+
+LOCKED = (
+    "batch_write_item",
+    "delete_item",
+    "get_item",
+    "put_item",
+    "query",
+    "scan",
+    "transact_get_items",
+    "transact_write_items",
+    "update_item",
+)
+
+
+def serialise_item_operations() -> None:
+    # Re-entrant: a transaction's own steps may call the locked methods.
+    lock = threading.RLock()
+    for name in LOCKED:
+        original = getattr(DynamoDBBackend, name)
+
+        @functools.wraps(original)
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
 
 
 def patch_transaction_backup() -> bool:
@@ -32,6 +68,8 @@ def patch_transaction_backup() -> bool:
 
 
 if __name__ == "__main__":
+    # The backup patch recompiles moto's own method: before the lock wraps it.
     if not patch_transaction_backup():
         print("moto_server.py: transaction backup not patched (moto changed); running moto as shipped", file=sys.stderr)
+    serialise_item_operations()
     sys.exit(main())
