@@ -155,8 +155,8 @@ impl ChildStack {
             format!("127.0.0.1:{port}"),
             "--backend".into(),
             "aws".into(),
-            "--jwt-secret".into(),
-            jwt_secret.into(),
+            // One argument: a random secret may start with `-` and would read as a flag.
+            format!("--jwt-secret={jwt_secret}"),
             "--first-check-seconds".into(),
             t.payment_first_check_secs.to_string(),
             "--deadline-seconds".into(),
