@@ -405,6 +405,63 @@ async fn the_documented_scopes_statuses_examples_and_schemas_are_the_real_ones()
         200
     );
 
+    // Webhook endpoints: register, read, change, rotate, see an event's deliveries, delete,
+    // redeliver (no endpoint left: nothing to send).
+    let (status, endpoint) = client
+        .call(
+            "POST",
+            "/v1/webhook-endpoints",
+            "/v1/webhook-endpoints",
+            Some(&token),
+            Some(&example(&spec, "POST", "/v1/webhook-endpoints")),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    assert!(endpoint["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")));
+    let endpoint_path = format!("/v1/webhook-endpoints/{}", endpoint["id"].as_str().expect("id"));
+    for (method, template, path, body, expected) in [
+        (
+            "GET",
+            "/v1/webhook-endpoints",
+            "/v1/webhook-endpoints".to_owned(),
+            None,
+            200,
+        ),
+        ("GET", "/v1/webhook-endpoints/{id}", endpoint_path.clone(), None, 200),
+        (
+            "PATCH",
+            "/v1/webhook-endpoints/{id}",
+            endpoint_path.clone(),
+            Some(example(&spec, "PATCH", "/v1/webhook-endpoints/{id}")),
+            200,
+        ),
+        (
+            "POST",
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            format!("{endpoint_path}/rotate-secret"),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/v1/events/{id}/deliveries",
+            format!("/v1/events/{event_id}/deliveries"),
+            None,
+            200,
+        ),
+        ("DELETE", "/v1/webhook-endpoints/{id}", endpoint_path.clone(), None, 204),
+        (
+            "POST",
+            "/v1/events/{id}/redeliver",
+            format!("/v1/events/{event_id}/redeliver"),
+            None,
+            202,
+        ),
+    ] {
+        let (status, value) = client.call(method, template, &path, Some(&token), body.as_ref()).await;
+        assert_eq!(status, expected, "{method} {template}: {value}");
+    }
+
     let payout_example = example(&spec, "POST", "/v1/payouts");
     let mut payout_ids = Vec::new();
     for _ in 0..2 {

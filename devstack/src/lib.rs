@@ -26,6 +26,12 @@ use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy, StkTransactionType};
 use checkout::domain::PaymentTimings;
 use checkout::engine::sweep::Pacing;
 use checkout::events::handler::EventHandler;
+use checkout::webhooks::dispatch::WebhookDispatcher;
+use checkout::webhooks::service::WebhookEndpoints;
+use checkout::webhooks::target::TargetPolicy;
+
+/// Events the dev stack's stream delivers at once (each on its own task).
+const EVENT_DELIVERIES_IN_FLIGHT: usize = 64;
 use checkout::queue::consumer::{self, ConsumerOptions};
 use checkout::queue::memory::{MemoryQueue, MemoryQueueOptions};
 use checkout::queue::Queue;
@@ -53,6 +59,8 @@ pub const ALL_SCOPES: &[&str] = &[
     checkout::auth::scopes::C2B_READ,
     checkout::auth::scopes::OPS_READ,
     checkout::auth::scopes::EVENTS_READ,
+    checkout::auth::scopes::WEBHOOKS_READ,
+    checkout::auth::scopes::WEBHOOKS_WRITE,
 ];
 
 /// The printed dev token's scopes: every merchant scope and `platform:operator`, so the one
@@ -70,6 +78,8 @@ pub const DEV_TOKEN_SCOPES: &[&str] = &[
     checkout::auth::scopes::C2B_READ,
     checkout::auth::scopes::OPS_READ,
     checkout::auth::scopes::EVENTS_READ,
+    checkout::auth::scopes::WEBHOOKS_READ,
+    checkout::auth::scopes::WEBHOOKS_WRITE,
     checkout::auth::scopes::PLATFORM_OPERATOR,
 ];
 
@@ -119,6 +129,9 @@ pub struct Options {
     pub payouts: payouts::PayoutOptions,
     /// The C2B verification sweep (Transaction Status by receipt).
     pub c2b_verify: checkout::services::c2b::verification::C2bVerifyConfig,
+    /// Merchant webhooks may target private and loopback addresses over `http` (an explicit
+    /// choice: a newcomer's local server; never in Lambda).
+    pub webhooks_allow_private: bool,
 }
 
 impl Options {
@@ -153,6 +166,8 @@ impl Options {
                 },
                 ..Default::default()
             },
+            // Tests point webhooks at local servers.
+            webhooks_allow_private: true,
         }
     }
 }
@@ -186,6 +201,7 @@ pub struct DevStack {
     payout_stack: Arc<payouts::PayoutStack>,
     c2b_verifier: Arc<checkout::services::c2b::verification::C2bVerifier>,
     event_handler: Arc<EventHandler>,
+    webhooks: WebhookDispatcher,
     /// Whether the table streams its events to the handler (the in-memory table does).
     streams_events: bool,
     shutdown: watch::Sender<bool>,
@@ -405,6 +421,10 @@ impl DevStack {
             daraja: ready_daraja,
             timeout: Duration::from_secs(3),
         };
+        let webhook_policy = TargetPolicy {
+            allow_private: options.webhooks_allow_private,
+        };
+        let webhooks = wiring::webhook_dispatcher(table.clone(), secrets.clone(), clock.clone(), webhook_policy)?;
         // Every route (the dev stack is every function at once); every field is named, so a new
         // flow's services cannot be left out here.
         let handlers = Handlers {
@@ -431,6 +451,10 @@ impl DevStack {
             // The same checks as in Lambda, against the stack's own adapters.
             readiness: Some(readiness),
             events: Some(table.clone()),
+            webhooks: Some(WebhookEndpoints {
+                dispatcher: webhooks.clone(),
+                policy: webhook_policy,
+            }),
             health_and_openapi: true,
             disabled_feature: None,
         };
@@ -443,21 +467,32 @@ impl DevStack {
         let mut tasks = Vec::new();
 
         // The events function: fed by the table's stream, as DynamoDB Streams feeds it in AWS.
-        let event_handler = Arc::new(EventHandler::new(table.clone(), clock.clone()));
+        let event_handler =
+            Arc::new(EventHandler::new(table.clone(), clock.clone()).with_consumer(Arc::new(webhooks.clone())));
         let streams_events = event_stream.is_some();
         if let Some(mut stream) = event_stream {
             let handler = event_handler.clone();
             let mut rx = shutdown_rx.clone();
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(EVENT_DELIVERIES_IN_FLIGHT));
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         key = stream.recv() => {
                             let Some(key) = key else { break };
                             let Some(id) = key.strip_prefix(checkout::events::repo::KEY_PREFIX) else { continue };
-                            if let Err(error) = handler.deliver(id).await {
-                                // Left unhandled: the redrive sweep delivers it again.
-                                tracing::warn!(%error, event_id = id, "event delivery failed");
-                            }
+                            // Each event on its own task (as a stream's shards run side by side),
+                            // so a slow webhook endpoint holds up no other event; at most
+                            // EVENT_DELIVERIES_IN_FLIGHT at once.
+                            let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                            let handler = handler.clone();
+                            let id = id.to_owned();
+                            tokio::spawn(async move {
+                                if let Err(error) = handler.deliver(&id).await {
+                                    // Left unhandled: the redrive sweep delivers it again.
+                                    tracing::warn!(%error, event_id = %id, "event delivery failed");
+                                }
+                                drop(permit);
+                            });
                         }
                         _ = rx.changed() => break,
                     }
@@ -507,11 +542,12 @@ impl DevStack {
             let reconciler = reconciler.clone();
             let c2b_verifier = c2b_verifier.clone();
             let event_handler = event_handler.clone();
+            let webhooks = webhooks.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(interval) => {
-                            tokio::join!(reconciler.sweep(), c2b_verifier.sweep(), event_handler.redrive());
+                            tokio::join!(reconciler.sweep(), c2b_verifier.sweep(), event_handler.redrive(), webhooks.sweep());
                         }
                         _ = rx.changed() => break,
                     }
@@ -555,6 +591,7 @@ impl DevStack {
             payout_stack,
             c2b_verifier,
             event_handler,
+            webhooks,
             streams_events,
             shutdown,
             tasks,
@@ -649,7 +686,13 @@ impl DevStack {
         self.payout_stack.reconciler.sweep().await;
         self.c2b_verifier.sweep().await;
         self.event_handler.redrive().await;
+        self.webhooks.sweep().await;
         report
+    }
+
+    /// Makes the webhook attempts that are due now (also part of [`DevStack::sweep_now`]).
+    pub async fn sweep_webhooks_now(&self) -> checkout::webhooks::dispatch::WebhookSweepReport {
+        self.webhooks.sweep().await
     }
 
     /// What is wrong with the outbox of everything stored (see [`outbox`]); when the table streams

@@ -73,6 +73,10 @@ struct Args {
     /// Seconds after receipt before "not found" may reject a C2B confirmation (default 1800).
     #[arg(long)]
     c2b_verify_deadline_seconds: Option<i64>,
+    /// Let merchant webhook endpoints be local servers (`http://127.0.0.1:...`, private
+    /// addresses); without it, as in Lambda, only public `https` endpoints are accepted.
+    #[arg(long, env = "DEV_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
 }
 
 /// The C2B verification sweep's settings, with the flags' timings.
@@ -158,6 +162,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             ..devstack::payouts::PayoutOptions::default()
         },
         c2b_verify,
+        webhooks_allow_private: args.webhooks_allow_private,
     };
     let stack = DevStack::start(options).await?;
     let token = stack.token("dev-merchant", DEV_TOKEN_SCOPES, Duration::from_secs(24 * 3600));

@@ -117,7 +117,7 @@ impl CallbackTokens {
     /// spells one of them now and then; the hex alphabet (`0-9a-f`) cannot.
     pub fn hex_token_for(&self, purpose: TokenPurpose, id: &str) -> String {
         let tag = self.mac(purpose, id).finalize().into_bytes();
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(tag);
         format!("{id}.{hex}")
     }
 

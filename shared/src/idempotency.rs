@@ -164,7 +164,7 @@ pub fn record_key(client: &ClientId, operation: Operation, key: &IdempotencyKey)
 /// ("0712 345 678" vs "254712345678") is the same request.
 pub fn request_hash(canonical: &serde_json::Value) -> String {
     let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 fn to_item(key: &str, record: &IdempotencyRecord, version: u64) -> Item {

@@ -21,4 +21,5 @@ pub mod secrets;
 pub mod services;
 pub mod store;
 pub mod views;
+pub mod webhooks;
 pub mod wiring;

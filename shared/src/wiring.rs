@@ -539,6 +539,26 @@ pub fn callback_intake<F: Fn(&str) -> Option<String>>(
     })
 }
 
+/// The webhook dispatcher of a deployed function: production targets only (public `https`,
+/// checked again after DNS at send time).
+pub fn webhook_dispatcher(
+    table: Arc<dyn Table>,
+    secrets: Arc<SecretCache>,
+    clock: Arc<dyn Clock>,
+    policy: crate::webhooks::target::TargetPolicy,
+) -> Result<crate::webhooks::dispatch::WebhookDispatcher, ConfigError> {
+    let sender = crate::webhooks::target::WebhookSender::new(policy).map_err(|e| ConfigError::Invalid {
+        name: "webhooks",
+        reason: e.to_string(),
+    })?;
+    Ok(crate::webhooks::dispatch::WebhookDispatcher {
+        table,
+        sender: Arc::new(sender),
+        secrets,
+        clock,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -636,6 +636,9 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
         }
         "timeout-sweeper" => {
             grant("Table", WRITE);
+            // gsi3: open payments, payouts, confirmations, due webhook deliveries; gsi1: the
+            // merchant's webhook endpoints (a redriven event fans out).
+            grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi3", &["dynamodb:Query"]);
             grant("PayoutQueue", &["sqs:SendMessage"]);
         }
@@ -657,8 +660,20 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
         }
+        "webhooks-api" => {
+            grant(
+                "Table",
+                &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+            );
+            // gsi1: a merchant's endpoints; gsi2: an event's deliveries.
+            grant("Table/index/gsi1", &["dynamodb:Query"]);
+            grant("Table/index/gsi2", &["dynamodb:Query"]);
+        }
         "events" => {
+            // Marks events handled; creates and updates webhook deliveries.
             grant("Table", &["dynamodb:GetItem", "dynamodb:PutItem"]);
+            // The merchant's webhook endpoints, when an event fans out.
+            grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant(
                 "Table/stream/*",
                 &[

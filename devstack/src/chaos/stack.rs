@@ -310,6 +310,7 @@ pub fn in_process_options(plan: &ChaosPlan, simulator_url: &str, jwt_secret: &st
             batch_per_shard: 500,
             ..Default::default()
         },
+        webhooks_allow_private: false,
     })
 }
 

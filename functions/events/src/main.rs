@@ -2,7 +2,8 @@
 //! delivers each event to its consumers ([`EventHandler`]) and marks it handled. Records that
 //! fail are reported as batch-item failures so the stream retries them; an event that still is
 //! not handled is delivered again by the sweeper's redrive, so none is lost after the stream's
-//! 24 hours.
+//! 24 hours. Its consumer is the webhook dispatcher: each event fans out to the merchant's
+//! subscribed endpoints, attempt 1 at once (retries are the sweeper's).
 
 use std::sync::Arc;
 
@@ -10,6 +11,8 @@ use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::events::handler::{Delivery, EventHandler};
 use checkout::events::stream;
+use checkout::secrets::SecretPart;
+use checkout::webhooks::target::TargetPolicy;
 use checkout::{aws, config, lambda, metrics, wiring};
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -18,14 +21,20 @@ const FUNCTION: &str = "events";
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<EventHandler, ConfigError> {
     let table = wiring::table(settings, sdk)?;
-    Ok(EventHandler::new(table, wiring::clock()))
+    let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys])?;
+    let webhooks = wiring::webhook_dispatcher(table.clone(), secrets, wiring::clock(), TargetPolicy::production())?;
+    Ok(EventHandler::new(table, wiring::clock()).with_consumer(Arc::new(webhooks)))
 }
 
-/// Delivers a stream batch; the answer names the records to retry.
+/// Delivers a stream batch, its events side by side (a webhook attempt may wait up to 10 s; one
+/// merchant's slow endpoint must not hold up the batch's other events); the answer names the
+/// records to retry.
 async fn handle(handler: &EventHandler, payload: &serde_json::Value) -> serde_json::Value {
+    let records = stream::new_events(payload);
+    let outcomes = futures::future::join_all(records.iter().map(|record| handler.deliver(&record.event_id))).await;
     let mut failed = Vec::new();
-    for record in stream::new_events(payload) {
-        match handler.deliver(&record.event_id).await {
+    for (record, outcome) in records.into_iter().zip(outcomes) {
+        match outcome {
             Ok(Delivery::Handled | Delivery::AlreadyHandled) => {}
             Ok(Delivery::Unknown) => {
                 // Streamed, so written: a read that missed it is retried.

@@ -3,7 +3,7 @@
 //! set (payouts enabled), sweeps open payouts (re-enqueues lost jobs, asks Transaction Status
 //! about `sent`-too-long and `unknown` ones); and, when an initiator certificate is configured,
 //! asks Transaction Status about unverified C2B confirmations; and delivers again the events the
-//! stream did not deliver (the outbox's redrive). Returns every sweep's report.
+//! stream did not deliver (the outbox's redrive), and makes the webhook attempts that are due. Returns every sweep's report.
 
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use checkout::secrets::SecretPart;
 use checkout::services::c2b::verification::C2bVerifier;
 use checkout::services::payments::sweep::Reconciler;
 use checkout::services::payouts::sweep::PayoutReconciler;
+use checkout::webhooks::dispatch::WebhookDispatcher;
+use checkout::webhooks::target::TargetPolicy;
 use checkout::{aws, config, lambda, metrics, wiring};
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -23,6 +25,8 @@ struct App {
     reconciler: Reconciler,
     /// Delivers events the stream did not (the outbox's redrive).
     events: EventHandler,
+    /// Makes the webhook attempts that are due (retries, and attempts whose sender crashed).
+    webhooks: WebhookDispatcher,
     payout_reconciler: Option<PayoutReconciler>,
     c2b_verifier: Option<C2bVerifier>,
 }
@@ -75,11 +79,18 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         )),
         false => None,
     };
-    let events = EventHandler::new(table.clone(), wiring::clock());
+    let webhooks = wiring::webhook_dispatcher(
+        table.clone(),
+        secrets.clone(),
+        wiring::clock(),
+        TargetPolicy::production(),
+    )?;
+    let events = EventHandler::new(table.clone(), wiring::clock()).with_consumer(Arc::new(webhooks.clone()));
     let reconciler = wiring::reconciler(table, daraja, secrets, wiring::clock(), settings.reconcile()?);
     Ok(App {
         reconciler,
         events,
+        webhooks,
         payout_reconciler,
         c2b_verifier,
     })
@@ -110,8 +121,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     None => serde_json::Value::Null,
                 }
             };
-            let (report, payouts, c2b, events) =
-                tokio::join!(app.reconciler.sweep(), payout_sweep, c2b_sweep, app.events.redrive());
+            let (report, payouts, c2b, events, webhooks) = tokio::join!(
+                app.reconciler.sweep(),
+                payout_sweep,
+                c2b_sweep,
+                app.events.redrive(),
+                app.webhooks.sweep()
+            );
             metrics::count("Sweeps", 1, &[]);
             let mut value = serde_json::to_value(report).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
@@ -120,6 +136,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 object.insert(
                     "events_redriven".into(),
                     serde_json::json!({"examined": events.examined, "handled": events.handled, "failed": events.failed}),
+                );
+                object.insert(
+                    "webhooks".into(),
+                    serde_json::json!({"examined": webhooks.examined, "delivered": webhooks.delivered, "retrying": webhooks.retrying, "dead_lettered": webhooks.dead_lettered, "errors": webhooks.errors}),
                 );
             }
             Ok::<_, std::convert::Infallible>(value)

@@ -10,6 +10,7 @@ use crate::services::payments::PaymentError;
 use crate::services::payouts::PayoutError;
 use crate::services::store_failure;
 use crate::store::StoreError;
+use crate::webhooks::service::WebhookError;
 
 /// A store failure met by a handler itself (a read): a 503 the client retries when sending the
 /// request again may succeed, else a 500.
@@ -128,6 +129,24 @@ impl From<RegistrationError> for ApiError {
             },
             RegistrationError::Unavailable => ApiError::Unavailable,
             RegistrationError::Internal => ApiError::Internal,
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> ApiError {
+        match error {
+            WebhookError::NotFound(resource) => ApiError::NotFound { resource },
+            WebhookError::TooManyEndpoints => ApiError::Conflict {
+                code: "too_many_webhook_endpoints",
+                detail: error.to_string(),
+            },
+            WebhookError::ChangedConcurrently => ApiError::Conflict {
+                code: "changed_concurrently",
+                detail: error.to_string(),
+            },
+            WebhookError::SigningKeyUnavailable => ApiError::Unavailable,
+            WebhookError::Store(error) => store_error(error),
         }
     }
 }

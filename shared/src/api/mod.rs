@@ -17,6 +17,7 @@ pub mod problem;
 pub mod ready;
 pub mod router;
 pub mod routes;
+pub mod webhooks;
 
 pub use self::http::{ApiRequest, ApiResponse};
 /// Views moved to [`crate::views`]; these paths stay for the handlers that name them.

@@ -21,7 +21,7 @@ use super::callbacks::{receive, B2C_ACK, STK_ACK};
 use super::http::{ApiRequest, ApiResponse};
 use super::problem::ApiError;
 use super::routes::{match_route, RouteId, RouteMatch, ROUTES};
-use super::{c2b, events, health, openapi, payments, payouts, ready};
+use super::{c2b, events, health, openapi, payments, payouts, ready, webhooks};
 use crate::repo::payments::PaymentRepo;
 use crate::repo::payouts::PayoutRepo;
 use crate::services::c2b::validation::C2bValidator;
@@ -54,6 +54,8 @@ pub struct Handlers {
     pub readiness: Option<Readiness>,
     /// `GET /v1/events`, `GET /v1/events/{id}`: the table the events are stored in.
     pub events: Option<Arc<dyn Table>>,
+    /// `/v1/webhook-endpoints`, `GET /v1/events/{id}/deliveries`, `POST /v1/events/{id}/redeliver`.
+    pub webhooks: Option<crate::webhooks::service::WebhookEndpoints>,
     /// `GET /v1/health` and `GET /v1/openapi.json` (no state, no I/O).
     pub health_and_openapi: bool,
     /// The feature flag of the binary's capability is off: every request answers 404
@@ -193,6 +195,38 @@ pub async fn dispatch(handlers: &Handlers, id: RouteId, request: ApiRequest) -> 
         },
         RouteId::GetEvent => match h.authenticated(&h.events) {
             Some((table, auth)) => events::get(table.as_ref(), auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::CreateWebhookEndpoint => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::create(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::ListWebhookEndpoints => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::list(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::GetWebhookEndpoint => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::get(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::UpdateWebhookEndpoint => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::update(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::DeleteWebhookEndpoint => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::delete(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::RotateWebhookSecret => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::rotate_secret(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::ListEventDeliveries => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::deliveries(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::RedeliverEvent => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::redeliver(service, auth, request).await,
             None => not_served(&request),
         },
         RouteId::Health if h.health_and_openapi => health::health(),

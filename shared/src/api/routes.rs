@@ -37,6 +37,14 @@ pub enum RouteId {
     OpenApi,
     ListEvents,
     GetEvent,
+    CreateWebhookEndpoint,
+    ListWebhookEndpoints,
+    GetWebhookEndpoint,
+    UpdateWebhookEndpoint,
+    DeleteWebhookEndpoint,
+    RotateWebhookSecret,
+    ListEventDeliveries,
+    RedeliverEvent,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +61,70 @@ pub struct Route {
 }
 
 pub const ROUTES: &[Route] = &[
+    Route {
+        method: Method::POST,
+        path: "/v1/webhook-endpoints",
+        id: RouteId::CreateWebhookEndpoint,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_WRITE],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/webhook-endpoints",
+        id: RouteId::ListWebhookEndpoints,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/webhook-endpoints/{id}",
+        id: RouteId::GetWebhookEndpoint,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/webhook-endpoints/{id}",
+        id: RouteId::UpdateWebhookEndpoint,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_WRITE],
+        authenticated: true,
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/webhook-endpoints/{id}",
+        id: RouteId::DeleteWebhookEndpoint,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_WRITE],
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/webhook-endpoints/{id}/rotate-secret",
+        id: RouteId::RotateWebhookSecret,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_WRITE],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/events/{id}/deliveries",
+        id: RouteId::ListEventDeliveries,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/events/{id}/redeliver",
+        id: RouteId::RedeliverEvent,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_WRITE],
+        authenticated: true,
+    },
     Route {
         method: Method::GET,
         path: "/v1/events",

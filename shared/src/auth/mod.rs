@@ -27,6 +27,10 @@ pub mod scopes {
     pub const OPS_READ: &str = "ops:read";
     /// Read the merchant's events (`GET /v1/events`).
     pub const EVENTS_READ: &str = "events:read";
+    /// See the merchant's webhook endpoints and the deliveries of its events.
+    pub const WEBHOOKS_READ: &str = "webhooks:read";
+    /// Create, change, rotate and delete webhook endpoints; redeliver events.
+    pub const WEBHOOKS_WRITE: &str = "webhooks:write";
     /// The only way to act across merchants (e.g. approve another merchant's payout, administer
     /// any shortcode). It adds reach, not actions: the action's own scope is still needed. Only
     /// the identity provider's asymmetric key may grant it once one is configured (see

@@ -98,8 +98,26 @@ pub const FUNCTIONS: &[FunctionVars] = &[
     },
     FunctionVars {
         function: "events",
-        required: &[TABLE_NAME],
-        optional: &[],
+        // The callback keys hold the master key webhook signing secrets are derived from.
+        required: &[TABLE_NAME, SECRET_ID_CALLBACK_KEYS],
+        optional: &[SECRETS_JSON, SECRETS_FILE, SECRETS_TTL_SECONDS],
+    },
+    FunctionVars {
+        function: "webhooks-api",
+        required: &[
+            TABLE_NAME,
+            SECRET_ID_CALLBACK_KEYS,
+            SECRET_ID_JWT,
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+        ],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            JWT_PUBLIC_KEY_PEM,
+            JWT_LEEWAY_SECONDS,
+        ],
     },
     FunctionVars {
         function: "timeout-sweeper",

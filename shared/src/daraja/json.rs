@@ -4,6 +4,7 @@
 //! and money never goes through `f64`. Every accessor returns a [`ParseError`] instead of
 //! panicking, and error messages name fields, never values.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -58,25 +59,65 @@ pub(crate) fn root(body: &[u8]) -> Result<Object<'_>, ParseError> {
 /// A JSON object whose values are still raw. Duplicate keys are refused: a body that says two
 /// different things about one field is not something to guess about.
 pub(crate) struct Object<'a> {
-    fields: Vec<(String, &'a RawValue)>,
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
+
+/// An object key, borrowed from the body unless it had escapes (serde's own `Cow<str>` always
+/// copies).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Objects up to this many fields find duplicates by comparing keys (no allocation); larger
+/// ones (never from Safaricom, but a body may be hostile) through a set.
+const SMALL_OBJECT: usize = 32;
 
 struct ObjectVisitor;
 
 impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = Result<Vec<(String, &'de RawValue)>, String>;
+    type Value = Result<Vec<(Cow<'de, str>, &'de RawValue)>, String>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = Vec::new();
-        let mut seen = HashSet::new();
+        let mut fields: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
+        let mut seen: Option<HashSet<Cow<'de, str>>> = None;
         let mut duplicate = None;
-        while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
-            if duplicate.is_none() && !seen.insert(key.clone()) {
-                duplicate = Some(key.clone());
+        while let Some((Key(key), value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+            if duplicate.is_none() {
+                let repeated = match seen.as_mut() {
+                    Some(seen) => !seen.insert(key.clone()),
+                    None => fields.iter().any(|(k, _)| *k == key),
+                };
+                if repeated {
+                    duplicate = Some(key.to_string());
+                } else if seen.is_none() && fields.len() == SMALL_OBJECT {
+                    let mut set: HashSet<Cow<'de, str>> = fields.iter().map(|(k, _)| k.clone()).collect();
+                    set.insert(key.clone());
+                    seen = Some(set);
+                }
             }
             fields.push((key, value));
         }
@@ -87,7 +128,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     }
 }
 
-struct ObjectFields<'a>(Result<Vec<(String, &'a RawValue)>, String>);
+struct ObjectFields<'a>(Result<Vec<(Cow<'a, str>, &'a RawValue)>, String>);
 
 impl<'de> Deserialize<'de> for ObjectFields<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -227,6 +268,32 @@ mod tests {
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert!(matches!(root(&big), Err(ParseError::TooLarge { .. })));
         assert!(root("\u{feff}{}".as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn finds_duplicates_in_small_and_large_objects_and_escaped_keys() {
+        let object = |fields: &[String]| format!("{{{}}}", fields.join(","));
+        let mut fields: Vec<String> = (0..100).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert!(root(object(&fields).as_bytes()).is_ok());
+        fields.push("\"k5\":0".into());
+        assert!(matches!(
+            root(object(&fields).as_bytes()),
+            Err(ParseError::DuplicateKey { key }) if key == "k5"
+        ));
+        // A duplicate of a field read before the switch to a set.
+        let mut fields: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        fields.push("\"k0\":0".into());
+        assert!(matches!(
+            root(object(&fields).as_bytes()),
+            Err(ParseError::DuplicateKey { .. })
+        ));
+        // An escaped key is the same key as its plain spelling.
+        assert!(matches!(
+            root(br#"{"ab":1,"a\u0062":2}"#),
+            Err(ParseError::DuplicateKey { .. })
+        ));
+        let o = root(br#"{"a\u0062":"x"}"#).unwrap();
+        assert_eq!(o.text("ab").unwrap().as_deref(), Some("x"));
     }
 
     #[test]

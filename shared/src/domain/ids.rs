@@ -80,6 +80,10 @@ prefixed_id!(
     /// An expected C2B payment (invoice): `exp_01J…`.
     ExpectedPaymentId, "exp_", "expected payment"
 );
+prefixed_id!(
+    /// A merchant's webhook endpoint: `we_01J…`.
+    WebhookEndpointId, "we_", "webhook endpoint"
+);
 
 #[cfg(test)]
 mod tests {

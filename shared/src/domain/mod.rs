@@ -19,7 +19,7 @@ pub mod text;
 pub use amount::{Amount, AmountError, AmountLimits};
 pub use b2c_outcome::{b2c_outcome, B2cOutcome, FailureCategory, PayoutFailureReason};
 pub use client::ClientId;
-pub use ids::{C2bPaymentId, ExpectedPaymentId, PaymentId, PayoutId};
+pub use ids::{C2bPaymentId, ExpectedPaymentId, PaymentId, PayoutId, WebhookEndpointId};
 pub use msisdn::Msisdn;
 pub use payment::{
     decide, DarajaResult, Decision, HistoryEntry, Ignored, NewPayment, Payment, PaymentEvent, PaymentStatus,

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `daraja-app` | `daraja_consumer_key`, `daraja_consumer_secret`, `stk_shortcode`, `stk_passkey` | initiate, status (readiness), timeout-sweeper, b2c-payout, c2b-api |
 //! | `b2c-initiator` | `b2c_initiator_name`, `b2c_initiator_password`, `c2b_initiator_name`, `c2b_initiator_password` | b2c-payout, timeout-sweeper |
-//! | `callback-keys` | `callback_hmac_key`, `callback_hmac_key_previous`, `limits_hmac_key`, `webhook_signing_secret` | initiate, payouts-api (limits key), callback-processor, timeout-sweeper, b2c-payout, c2b-validation, c2b-api |
+//! | `callback-keys` | `callback_hmac_key`, `callback_hmac_key_previous`, `limits_hmac_key`, `webhook_signing_secret` | initiate, payouts-api (limits key), callback-processor, timeout-sweeper, b2c-payout, c2b-validation, c2b-api, events and webhooks-api (webhook signing key) |
 //! | `jwt` | `jwt_hs256_secret` | initiate, status, payouts-api, c2b-api |
 //!
 //! The B2C shortcode is not a secret: it is configuration of the function that records payouts
@@ -258,6 +258,7 @@ impl AppSecrets {
                 long_enough("callback_hmac_key", Some(&keys.callback_hmac_key))?;
                 long_enough("callback_hmac_key_previous", keys.callback_hmac_key_previous.as_ref())?;
                 long_enough("limits_hmac_key", keys.limits_hmac_key.as_ref())?;
+                long_enough("webhook_signing_secret", keys.webhook_signing_secret.as_ref())?;
                 self.callback_hmac_key = Some(keys.callback_hmac_key);
                 self.callback_hmac_key_previous = keys.callback_hmac_key_previous;
                 self.limits_hmac_key = keys.limits_hmac_key;
@@ -320,9 +321,24 @@ impl AppSecrets {
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(b"checkout/limits-phone-hash/v1");
         let derived = mac.finalize().into_bytes();
-        Ok(Secret::new(
-            derived.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        ))
+        Ok(Secret::new(hex::encode(derived)))
+    }
+
+    /// The master key merchant webhook signing secrets are derived from (one per endpoint and
+    /// generation, never stored): `webhook_signing_secret` if set, else a key derived from the
+    /// callback key, domain-separated (so neither reveals the other).
+    pub fn webhook_signing_key(&self) -> Result<Secret, SecretsError> {
+        use hmac::{Hmac, Mac};
+        if let Some(key) = &self.webhook_signing_secret {
+            return Ok(key.clone());
+        }
+        let callback_key = self.callback_hmac_key.as_ref().ok_or(SecretsError::NotLoaded {
+            part: SecretPart::CallbackKeys,
+        })?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(callback_key.expose().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"checkout/webhook-signing-master/v1");
+        Ok(Secret::new(hex::encode(mac.finalize().into_bytes())))
     }
 }
 

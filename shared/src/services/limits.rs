@@ -158,12 +158,7 @@ impl PhoneHasher {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(phone.as_str().as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Condition, Index, Item, Query, StoreError, StoreStats, Table, Write};
+use super::{Condition, Index, IndexKey, Item, Query, StoreError, StoreStats, Table, Write};
 
 /// Source of "now" in epoch seconds, used to hide expired items from `get` and `query`.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -50,7 +50,7 @@ struct State {
     // request for tens of milliseconds once a dev stack holds a few hundred thousand items.
     items: BTreeMap<String, Item>,
     /// Per index: partition -> sort key -> item keys (ties ordered by item key).
-    indexes: [BTreeMap<String, BTreeMap<String, BTreeSet<String>>>; 4],
+    indexes: Indexes,
     /// Keys of items a transaction in progress holds (prepared, not yet committed).
     held: BTreeSet<String>,
     /// The table's stream, as DynamoDB Streams filtered to inserts of keys with this prefix.
@@ -66,64 +66,104 @@ fn slot(index: Index) -> usize {
     }
 }
 
-impl State {
-    fn unindex(&mut self, item: &Item) {
-        for key in &item.indexes {
-            let partitions = &mut self.indexes[slot(key.index)];
-            let Some(partition) = partitions.get_mut(&key.partition) else {
-                continue;
-            };
-            if let Some(keys) = partition.get_mut(&key.sort) {
-                keys.remove(&item.key);
-                if keys.is_empty() {
-                    partition.remove(&key.sort);
+/// Per index: partition -> sort key -> the keys of the items with that sort key, sorted. A sorted
+/// vector, not a set: a sort key almost always has one item, and a one-element set costs a whole
+/// tree node per index entry.
+type Indexes = [BTreeMap<String, BTreeMap<String, Vec<String>>>; 4];
+
+fn unindex(indexes: &mut Indexes, item_key: &str, keys: &[IndexKey]) {
+    for key in keys {
+        let partitions = &mut indexes[slot(key.index)];
+        let Some(partition) = partitions.get_mut(&key.partition) else {
+            continue;
+        };
+        if let Some(keys) = partition.get_mut(&key.sort) {
+            if let Ok(at) = keys.binary_search_by(|k| k.as_str().cmp(item_key)) {
+                keys.remove(at);
+            }
+            if keys.is_empty() {
+                partition.remove(&key.sort);
+            }
+        }
+        if partition.is_empty() {
+            partitions.remove(&key.partition);
+        }
+    }
+}
+
+fn index(indexes: &mut Indexes, item_key: &str, keys: &[IndexKey]) {
+    for key in keys {
+        let partitions = &mut indexes[slot(key.index)];
+        // Look up before `entry`: an existing partition or sort key (the common case) costs no
+        // allocation.
+        if !partitions.contains_key(&key.partition) {
+            partitions.insert(key.partition.clone(), BTreeMap::new());
+        }
+        let Some(partition) = partitions.get_mut(&key.partition) else {
+            continue;
+        };
+        match partition.get_mut(&key.sort) {
+            Some(keys) => {
+                if let Err(at) = keys.binary_search_by(|k| k.as_str().cmp(item_key)) {
+                    keys.insert(at, item_key.to_owned());
                 }
             }
-            if partition.is_empty() {
-                partitions.remove(&key.partition);
+            None => {
+                partition.insert(key.sort.clone(), vec![item_key.to_owned()]);
             }
         }
     }
+}
 
-    fn index(&mut self, item: &Item) {
-        for key in &item.indexes {
-            self.indexes[slot(key.index)]
-                .entry(key.partition.clone())
-                .or_default()
-                .entry(key.sort.clone())
-                .or_default()
-                .insert(item.key.clone());
-        }
-    }
-
+impl State {
     fn remove(&mut self, key: &str) {
         if let Some(old) = self.items.remove(key) {
-            self.unindex(&old);
+            unindex(&mut self.indexes, &old.key, &old.indexes);
         }
     }
 
     fn put(&mut self, mut item: Item) {
         // Read back in index order, as DynamoDB's attributes are.
         item.indexes.sort_by_key(|k| k.index);
-        let inserted = self.items.remove(&item.key).map(|old| self.unindex(&old)).is_none();
-        if let Some((prefix, sender)) = self.stream.as_ref().filter(|_| inserted) {
+        if let Some(stored) = self.items.get_mut(&item.key) {
+            // A replacement: only index keys that changed move (most updates keep them all).
+            if stored.indexes != item.indexes {
+                let gone: Vec<IndexKey> = stored
+                    .indexes
+                    .iter()
+                    .filter(|k| !item.indexes.contains(k))
+                    .cloned()
+                    .collect();
+                let new: Vec<IndexKey> = item
+                    .indexes
+                    .iter()
+                    .filter(|k| !stored.indexes.contains(k))
+                    .cloned()
+                    .collect();
+                unindex(&mut self.indexes, &item.key, &gone);
+                index(&mut self.indexes, &item.key, &new);
+            }
+            *stored = item;
+            return;
+        }
+        if let Some((prefix, sender)) = self.stream.as_ref() {
             if item.key.starts_with(prefix.as_str()) {
                 // The receiver gone (a dev stack shutting down) loses nothing: the redrive sweep
                 // delivers what a stream did not.
                 let _ = sender.send(item.key.clone());
             }
         }
-        self.index(&item);
+        index(&mut self.indexes, &item.key, &item.indexes);
         self.items.insert(item.key.clone(), item);
     }
 
     /// Checks every condition of the batch: the steps to commit, or why it cannot.
-    fn prepare(&self, writes: &[Write]) -> Result<Vec<Planned>, StoreError> {
+    fn prepare(&self, writes: Vec<Write>) -> Result<Vec<Planned>, StoreError> {
         // As DynamoDB reports it: a failed condition (the first, in batch order) wins over a
         // conflict, which is retryable.
         let mut planned = Vec::with_capacity(writes.len());
         let mut conflict = false;
-        for (index, write) in writes.iter().enumerate() {
+        for (index, write) in writes.into_iter().enumerate() {
             if self.held.contains(write.key()) {
                 conflict = true;
                 continue;
@@ -281,7 +321,7 @@ enum Planned {
 }
 
 /// Checks one write's condition against the current state; `Ok(None)` means it failed.
-fn plan(state: &State, write: &Write) -> Result<Option<Planned>, StoreError> {
+fn plan(state: &State, write: Write) -> Result<Option<Planned>, StoreError> {
     let passes = |key: &str, condition: &Condition| {
         let stored = state.items.get(key);
         match condition {
@@ -292,14 +332,14 @@ fn plan(state: &State, write: &Write) -> Result<Option<Planned>, StoreError> {
         }
     };
     Ok(match write {
-        Write::Put { item, condition } => passes(&item.key, condition).then(|| Planned::Put(item.clone())),
-        Write::Delete { key, condition } => passes(key, condition).then(|| Planned::Delete(key.clone())),
+        Write::Put { item, condition } => passes(&item.key, &condition).then_some(Planned::Put(item)),
+        Write::Delete { key, condition } => passes(&key, &condition).then_some(Planned::Delete(key)),
         Write::Add {
             key,
             counters,
             expires_at,
         } => {
-            let stored = state.items.get(key);
+            let stored = state.items.get(&key);
             let mut values = Vec::with_capacity(counters.len());
             for add in counters {
                 let current = stored.and_then(|item| item.counters.get(&add.name)).copied();
@@ -310,12 +350,12 @@ fn plan(state: &State, write: &Write) -> Result<Option<Planned>, StoreError> {
                     .unwrap_or(0)
                     .checked_add(add.delta)
                     .ok_or_else(|| StoreError::Invalid(format!("counter {} would overflow", add.name)))?;
-                values.push((add.name.clone(), next));
+                values.push((add.name, next));
             }
             Some(Planned::Add {
-                key: key.clone(),
+                key,
                 counters: values,
-                expires_at: *expires_at,
+                expires_at,
             })
         }
     })
@@ -342,17 +382,23 @@ impl Table for MemoryTable {
         let prepared = {
             let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
             self.count(1, 0);
-            let planned = state.prepare(&writes).inspect_err(|error| {
+            let single = writes.len() == 1;
+            // Only a multi-write batch holds its keys (read before `prepare` consumes the writes).
+            let keys: Vec<String> = if single {
+                Vec::new()
+            } else {
+                writes.iter().map(|w| w.key().to_owned()).collect()
+            };
+            let planned = state.prepare(writes).inspect_err(|error| {
                 if *error == StoreError::TransactionConflict {
                     self.conflicts.fetch_add(1, Ordering::Relaxed);
                 }
             })?;
-            if writes.len() == 1 {
+            if single {
                 // A single write is atomic on its own: no hold, no window.
                 state.commit(planned);
                 return Ok(());
             }
-            let keys: Vec<String> = writes.iter().map(|w| w.key().to_owned()).collect();
             state.held.extend(keys.iter().cloned());
             Prepared {
                 state: &self.state,
