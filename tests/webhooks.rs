@@ -400,3 +400,78 @@ async fn endpoints_are_validated_and_kept_to_their_merchant() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled_with_an_event_and_enabled_again_by_the_merchant() {
+    let h = Harness::start_with_manual_clock(devstack::Options::for_tests()).await;
+    let server = receiver(503).await;
+    let endpoint = register(
+        &h,
+        &h.token,
+        &format!("{}/hooks/mpesa", server.uri()),
+        json!(["payment.completed"]),
+    )
+    .await;
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    let pay = |amount: u64| {
+        let h = &h;
+        async move {
+            let created = h.create_payment(&key(), &payment_body("254712399931", amount)).await;
+            let payment_id = created.body["id"].as_str().unwrap().to_owned();
+            h.wait_for_status(&payment_id, "completed").await;
+            completed_event_of(h, &payment_id).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let first = pay(1500).await;
+    let mut second = None;
+    let mut disabled_at_hour = None;
+    // An hour at a time: the first delivery dead-letters after about 3 days (still enabled);
+    // the second, started on day 2, dead-letters after the endpoint has failed for 5 days.
+    for hour in 1..=140 {
+        h.advance(3600);
+        if hour == 48 {
+            second = Some(pay(1600).await);
+        }
+        h.stack.sweep_webhooks_now().await;
+        let state = h.get(&format!("/v1/webhook-endpoints/{id}")).await.body;
+        if hour == 100 {
+            assert_eq!(deliveries(&h, &first).await[0]["status"], "failed");
+            assert_eq!(state["status"], "enabled", "failing for 4 days: {state}");
+            assert!(!state["failing_since"].is_null());
+        }
+        if state["status"] == "disabled" {
+            assert!(!state["auto_disabled_at"].is_null(), "{state}");
+            disabled_at_hour = Some(hour);
+            break;
+        }
+    }
+    let hour = disabled_at_hour.expect("disabled after failing for 5 days");
+    assert!(hour >= 120, "disabled at hour {hour}, before 5 days of failures");
+    let second = second.unwrap();
+    assert_eq!(deliveries(&h, &second).await[0]["status"], "failed");
+    let events = h.get("/v1/events?type=webhook_endpoint.disabled").await.body;
+    let notice = &events["data"][0];
+    assert_eq!(notice["resource"], "webhook_endpoint", "{events}");
+    assert_eq!(notice["resource_id"], id.as_str());
+    assert_eq!(notice["data"]["status"], "disabled");
+
+    // Nothing new is sent to it; enabled again by the merchant, it starts afresh.
+    let before = server.received_requests().await.unwrap().len();
+    pay(1700).await;
+    h.stack.sweep_webhooks_now().await;
+    assert_eq!(server.received_requests().await.unwrap().len(), before);
+    let reply = h
+        .send(
+            h.http
+                .patch(h.url(&format!("/v1/webhook-endpoints/{id}")))
+                .bearer_auth(&h.token)
+                .json(&json!({"status": "enabled"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body["failing_since"].is_null() && reply.body["auto_disabled_at"].is_null());
+    h.shutdown().await;
+}

@@ -51,6 +51,8 @@ async fn view_of(table: &Arc<dyn Table>, resource: &Resource) -> Result<Option<V
                 .map_err(e)?
                 .map(|p| serde_json::to_value(C2bPaymentView::from(&p)))
         }
+        // Not among the resources checked (see `resources`).
+        ResourceKind::WebhookEndpoint => return Ok(None),
     };
     Ok(view.map(|v| v.unwrap_or_default()))
 }

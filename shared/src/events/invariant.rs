@@ -38,6 +38,7 @@ fn prefix(resource: ResourceKind) -> &'static str {
         ResourceKind::Payment => "payment",
         ResourceKind::Payout => "payout",
         ResourceKind::C2bPayment => "c2b.payment",
+        ResourceKind::WebhookEndpoint => "webhook_endpoint",
     }
 }
 
@@ -131,6 +132,14 @@ pub fn problems(resource: ResourceKind, view: &Value, events: &[Value]) -> Vec<S
                 if has && now != state {
                     out.push(format!("{id}: {t} but the payment is {now}"));
                 }
+            }
+        }
+        // Only its automatic disabling is an event; a disabled endpoint says so.
+        ResourceKind::WebhookEndpoint => {
+            if types.contains(&"webhook_endpoint.disabled") && view["auto_disabled_at"].is_null() {
+                out.push(format!(
+                    "{id}: webhook_endpoint.disabled but never disabled automatically"
+                ));
             }
         }
     }

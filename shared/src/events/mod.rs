@@ -85,10 +85,13 @@ pub enum EventType {
     /// shortcode, reference and amount): a notification of that payment, never new money.
     #[serde(rename = "c2b.payment.linked")]
     C2bPaymentLinked,
+    /// A webhook endpoint that had failed for days was disabled (the merchant re-enables it).
+    #[serde(rename = "webhook_endpoint.disabled")]
+    WebhookEndpointDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 21] = [
         EventType::PaymentCreated,
         EventType::PaymentSent,
         EventType::PaymentUnknown,
@@ -109,6 +112,7 @@ impl EventType {
         EventType::C2bPaymentVerified,
         EventType::C2bPaymentRejected,
         EventType::C2bPaymentLinked,
+        EventType::WebhookEndpointDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +137,7 @@ impl EventType {
             EventType::C2bPaymentVerified => "c2b.payment.verified",
             EventType::C2bPaymentRejected => "c2b.payment.rejected",
             EventType::C2bPaymentLinked => "c2b.payment.linked",
+            EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
         }
     }
 
@@ -148,6 +153,7 @@ pub enum ResourceKind {
     Payment,
     Payout,
     C2bPayment,
+    WebhookEndpoint,
 }
 
 /// What caused the change.

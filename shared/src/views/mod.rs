@@ -97,5 +97,6 @@ pub struct ListView<T> {
 
 pub mod c2b;
 pub mod payout;
+pub mod webhooks;
 
 pub use payout::PayoutView;

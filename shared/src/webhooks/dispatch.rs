@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryStatus};
-use super::endpoint::WebhookEndpoint;
+use super::endpoint::{EndpointChange, WebhookEndpoint};
 use super::repo;
 use super::signature::{self, SigningSecret};
 use super::target::{self, WebhookSender};
@@ -31,6 +31,7 @@ use crate::events::{self, Cause, EventRecord, EventType, ResourceKind};
 use crate::metrics;
 use crate::secrets::SecretCache;
 use crate::store::{StoreError, Table};
+use crate::views::webhooks::EndpointView;
 
 /// Due deliveries read per sweep and index shard.
 pub const SWEEP_BATCH: usize = 100;
@@ -182,7 +183,57 @@ impl WebhookDispatcher {
         observe(&endpoint, &after, outcome);
         // If this write fails the lease runs out and the attempt is made again: at least once.
         table.write(vec![repo::update_delivery(&after)]).await?;
+        self.note_outcome(
+            &endpoint,
+            outcome == AttemptOutcome::Delivered,
+            after.status == DeliveryStatus::Failed,
+        )
+        .await;
         Ok(Attempted::Sent(after.status, outcome))
+    }
+
+    /// Records on the endpoint what the attempt says of it (a failing spell starting or ending,
+    /// or its disabling, with its event in the same transaction). Best effort: a concurrent
+    /// change of the endpoint wins, and the next attempt's outcome tries again.
+    async fn note_outcome(&self, endpoint: &WebhookEndpoint, delivered: bool, dead_lettered: bool) {
+        let now = self.clock.now();
+        let Some(change) = endpoint.after_outcome(delivered, dead_lettered, now) else {
+            return;
+        };
+        let mut writes = Vec::with_capacity(2);
+        match &change {
+            EndpointChange::Failing(next) | EndpointChange::Recovered(next) => {
+                writes.push(repo::update_endpoint(next));
+            }
+            EndpointChange::Disabled(next) => {
+                writes.push(repo::update_endpoint(next));
+                let stored = WebhookEndpoint {
+                    version: next.version + 1,
+                    ..next.clone()
+                };
+                writes.push(events::repo::insert(&EventRecord::new(
+                    EventType::WebhookEndpointDisabled,
+                    ResourceKind::WebhookEndpoint,
+                    next.id.as_str(),
+                    stored.version,
+                    Some(next.merchant.to_string()),
+                    Cause::Sweeper,
+                    now,
+                    events::data_of(&EndpointView::from(&stored)),
+                )));
+            }
+        }
+        match self.table.write(writes).await {
+            Ok(()) => {
+                if let EndpointChange::Disabled(next) = &change {
+                    metrics::count("WebhookEndpointsDisabled", 1, &[]);
+                    tracing::warn!(endpoint_id = %next.id, merchant = %next.merchant, failing_since = ?next.failing_since, "webhook endpoint failing for days; disabled");
+                }
+            }
+            Err(error) => {
+                tracing::info!(endpoint_id = %endpoint.id, %error, "webhook endpoint state not recorded; the next attempt tries again")
+            }
+        }
     }
 
     async fn send(
@@ -389,6 +440,8 @@ mod tests {
             status: EndpointStatus::Enabled,
             secret_generation: 1,
             previous_secret_until: None,
+            failing_since: None,
+            auto_disabled_at: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -20,6 +20,10 @@ pub const ROTATION_OVERLAP_HOURS: i64 = 24;
 /// At most this many endpoints per merchant (each event is one delivery per endpoint).
 pub const MAX_ENDPOINTS_PER_MERCHANT: usize = 16;
 
+/// An endpoint whose deliveries have failed without a success for this long is disabled when
+/// one of them fails its last attempt (with a `webhook_endpoint.disabled` event).
+pub const AUTO_DISABLE_AFTER_DAYS: i64 = 5;
+
 /// A description is at most this many characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 200;
 
@@ -102,6 +106,12 @@ pub struct WebhookEndpoint {
     /// Until when the previous generation also signs (after a rotation).
     #[serde(default)]
     pub previous_secret_until: Option<DateTime<Utc>>,
+    /// Since when every attempt has failed (cleared by a success).
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When it was disabled for failing (cleared when the merchant enables it again).
+    #[serde(default)]
+    pub auto_disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -126,6 +136,29 @@ impl WebhookEndpoint {
         generations
     }
 
+    /// The endpoint after an attempt's outcome, if that changes it: a success ends a failing
+    /// spell; a first failure starts one; a delivery failing its last attempt disables an
+    /// endpoint failing for [`AUTO_DISABLE_AFTER_DAYS`]. Called only on those transitions, so a
+    /// busy endpoint's item is not written on every attempt.
+    pub fn after_outcome(&self, delivered: bool, dead_lettered: bool, now: DateTime<Utc>) -> Option<EndpointChange> {
+        let mut next = self.clone();
+        next.updated_at = now;
+        if delivered {
+            next.failing_since = None;
+            return self.failing_since.is_some().then_some(EndpointChange::Recovered(next));
+        }
+        let since = *next.failing_since.get_or_insert(now);
+        if dead_lettered
+            && self.status == EndpointStatus::Enabled
+            && now - since >= Duration::days(AUTO_DISABLE_AFTER_DAYS)
+        {
+            next.status = EndpointStatus::Disabled;
+            next.auto_disabled_at = Some(now);
+            return Some(EndpointChange::Disabled(next));
+        }
+        self.failing_since.is_none().then_some(EndpointChange::Failing(next))
+    }
+
     /// The endpoint after a rotation at `now`: the next generation signs, the current one keeps
     /// signing for the overlap.
     pub fn rotated(&self, now: DateTime<Utc>) -> WebhookEndpoint {
@@ -135,6 +168,17 @@ impl WebhookEndpoint {
         next.updated_at = now;
         next
     }
+}
+
+/// How an attempt's outcome changed its endpoint.
+#[derive(Debug, Clone)]
+pub enum EndpointChange {
+    /// The first failure after a success (or ever): its failing spell starts.
+    Failing(WebhookEndpoint),
+    /// A success ended a failing spell.
+    Recovered(WebhookEndpoint),
+    /// Failing for days: disabled (its event says so).
+    Disabled(WebhookEndpoint),
 }
 
 #[cfg(test)]
@@ -153,6 +197,8 @@ mod tests {
             status: EndpointStatus::Enabled,
             secret_generation: 1,
             previous_secret_until: None,
+            failing_since: None,
+            auto_disabled_at: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -180,6 +226,35 @@ mod tests {
         e.status = EndpointStatus::Disabled;
         assert!(!e.receives(EventType::PaymentCompleted));
         assert!(endpoint(EventSelection::All).receives(EventType::C2bPaymentLinked));
+    }
+
+    #[test]
+    fn an_endpoint_failing_for_five_days_is_disabled_when_a_delivery_dead_letters() {
+        let start = Utc::now();
+        let e = endpoint(EventSelection::All);
+        let Some(EndpointChange::Failing(failing)) = e.after_outcome(false, false, start) else {
+            panic!("the first failure starts a spell");
+        };
+        assert_eq!(failing.failing_since, Some(start));
+        // Further failures change nothing; a dead letter before 5 days disables nothing.
+        assert!(failing.after_outcome(false, false, start + Duration::days(1)).is_none());
+        assert!(failing.after_outcome(false, true, start + Duration::days(4)).is_none());
+        let Some(EndpointChange::Disabled(disabled)) =
+            failing.after_outcome(false, true, start + Duration::days(AUTO_DISABLE_AFTER_DAYS))
+        else {
+            panic!("failing for 5 days and a dead letter disables it");
+        };
+        assert_eq!(disabled.status, EndpointStatus::Disabled);
+        assert!(disabled.auto_disabled_at.is_some());
+        // A success ends the spell.
+        let Some(EndpointChange::Recovered(recovered)) = failing.after_outcome(true, false, start) else {
+            panic!("a success ends the spell");
+        };
+        assert_eq!(recovered.failing_since, None);
+        assert!(
+            e.after_outcome(true, false, start).is_none(),
+            "a success on a healthy endpoint"
+        );
     }
 
     #[test]

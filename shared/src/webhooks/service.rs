@@ -105,6 +105,8 @@ impl WebhookEndpoints {
             status: EndpointStatus::Enabled,
             secret_generation: 1,
             previous_secret_until: None,
+            failing_since: None,
+            auto_disabled_at: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -143,6 +145,11 @@ impl WebhookEndpoints {
             endpoint.description = description;
         }
         if let Some(status) = changes.status {
+            // Enabled again by the merchant: a fresh start, whatever it failed before.
+            if status == EndpointStatus::Enabled && endpoint.status == EndpointStatus::Disabled {
+                endpoint.failing_since = None;
+                endpoint.auto_disabled_at = None;
+            }
             endpoint.status = status;
         }
         endpoint.updated_at = self.now();
