@@ -449,6 +449,13 @@ async fn the_documented_scopes_statuses_examples_and_schemas_are_the_real_ones()
             None,
             200,
         ),
+        (
+            "POST",
+            "/v1/webhook-endpoints/{id}/redrive",
+            format!("{endpoint_path}/redrive"),
+            None,
+            202,
+        ),
         ("DELETE", "/v1/webhook-endpoints/{id}", endpoint_path.clone(), None, 204),
         (
             "POST",

@@ -473,5 +473,38 @@ async fn an_endpoint_failing_for_five_days_is_disabled_with_an_event_and_enabled
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert!(reply.body["failing_since"].is_null() && reply.body["auto_disabled_at"].is_null());
+
+    // Fixed, the merchant redrives what dead-lettered: both deliveries are due again, the sweep
+    // sends them (with their own webhook-ids), and a second redrive finds nothing.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let redrive = |h: &Harness| {
+        h.http
+            .post(h.url(&format!("/v1/webhook-endpoints/{id}/redrive")))
+            .bearer_auth(&h.token)
+    };
+    let reply = h.send(redrive(&h)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_eq!(
+        (reply.body["redriven"].as_u64(), reply.body["more"].as_bool()),
+        (Some(2), Some(false))
+    );
+    h.stack.sweep_webhooks_now().await;
+    let ids: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| header(r, "webhook-id"))
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&first) && ids.contains(&second), "{ids:?}");
+    for event in [&first, &second] {
+        assert_eq!(deliveries(&h, event).await[0]["status"], "succeeded");
+    }
+    assert_eq!(h.send(redrive(&h)).await.body["redriven"], 0);
     h.shutdown().await;
 }

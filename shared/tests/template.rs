@@ -665,9 +665,11 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
                 "Table",
                 &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
             );
-            // gsi1: a merchant's endpoints; gsi2: an event's deliveries.
+            // gsi1: a merchant's endpoints; gsi2: an event's deliveries; gsi4: an endpoint's
+            // failed deliveries.
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi2", &["dynamodb:Query"]);
+            grant("Table/index/gsi4", &["dynamodb:Query"]);
         }
         "events" => {
             // Marks events handled; creates and updates webhook deliveries.

@@ -221,6 +221,10 @@ pub async fn dispatch(handlers: &Handlers, id: RouteId, request: ApiRequest) -> 
             Some((service, auth)) => webhooks::rotate_secret(service, auth, request).await,
             None => not_served(&request),
         },
+        RouteId::RedriveWebhookEndpoint => match h.authenticated(&h.webhooks) {
+            Some((service, auth)) => webhooks::redrive(service, auth, request).await,
+            None => not_served(&request),
+        },
         RouteId::ListEventDeliveries => match h.authenticated(&h.webhooks) {
             Some((service, auth)) => webhooks::deliveries(service, auth, request).await,
             None => not_served(&request),

@@ -43,6 +43,7 @@ pub enum RouteId {
     UpdateWebhookEndpoint,
     DeleteWebhookEndpoint,
     RotateWebhookSecret,
+    RedriveWebhookEndpoint,
     ListEventDeliveries,
     RedeliverEvent,
 }
@@ -105,6 +106,14 @@ pub const ROUTES: &[Route] = &[
         method: Method::POST,
         path: "/v1/webhook-endpoints/{id}/rotate-secret",
         id: RouteId::RotateWebhookSecret,
+        function: "webhooks-api",
+        scopes: &[scopes::WEBHOOKS_WRITE],
+        authenticated: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/webhook-endpoints/{id}/redrive",
+        id: RouteId::RedriveWebhookEndpoint,
         function: "webhooks-api",
         scopes: &[scopes::WEBHOOKS_WRITE],
         authenticated: true,

@@ -307,3 +307,15 @@ pub async fn redeliver(service: &WebhookEndpoints, auth: &Authenticator, request
     })
     .await
 }
+
+pub async fn redrive(service: &WebhookEndpoints, auth: &Authenticator, request: ApiRequest) -> ApiResponse {
+    respond(&request.request_id, async {
+        let principal = auth.require(&request, scopes::WEBHOOKS_WRITE).await?;
+        let done = service.redrive(&principal.merchant, &endpoint_id(&request)?).await?;
+        Ok(ApiResponse::json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({"object": "webhook_redrive", "redriven": done.redriven, "more": done.more}),
+        ))
+    })
+    .await
+}

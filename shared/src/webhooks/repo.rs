@@ -6,7 +6,8 @@
 //! - item `WHD#<delivery id>`: one event's delivery to one endpoint with its attempts;
 //!   `gsi2` `WHD#EVT#<event id>` / `<endpoint id>`: an event's deliveries;
 //!   `gsi3` `WHD#DUE#<shard>` / `<next attempt>#<id>`: present only while pending, so the sweep
-//!   reads due deliveries only, however many have succeeded.
+//!   reads due deliveries only, however many have succeeded; `gsi4` `WHD#FAILED#<endpoint id>` /
+//!   `<failed at>#<id>`: present only while failed (dead-lettered), so a redrive reads those only.
 
 use chrono::{DateTime, Utc};
 
@@ -30,6 +31,10 @@ pub fn delivery_key(id: &str) -> String {
 
 fn event_partition(event_id: &str) -> String {
     format!("WHD#EVT#{event_id}")
+}
+
+fn failed_partition(endpoint: &WebhookEndpointId) -> String {
+    format!("WHD#FAILED#{endpoint}")
 }
 
 fn due_partition(shard: u32) -> String {
@@ -119,6 +124,13 @@ fn delivery_item(delivery: &Delivery, version: u64) -> Item {
             time_sort_key(due, &delivery.id),
         );
     }
+    if delivery.status == DeliveryStatus::Failed {
+        item = item.with_index(
+            Index::Gsi4,
+            failed_partition(&delivery.endpoint_id),
+            time_sort_key(delivery.updated_at, &delivery.id),
+        );
+    }
     item
 }
 
@@ -180,4 +192,18 @@ pub async fn due_deliveries(
     }
     due.sort_by_key(|d| d.next_attempt_at);
     Ok(due)
+}
+
+/// The endpoint's failed (dead-lettered) deliveries, oldest first, at most `limit`.
+pub async fn failed_deliveries(
+    table: &dyn Table,
+    endpoint: &WebhookEndpointId,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    let query = Query::new(Index::Gsi4, failed_partition(endpoint), Order::Ascending, limit);
+    Ok(readable(
+        table.query(&query).await?,
+        delivery_from_item,
+        "webhook delivery",
+    ))
 }

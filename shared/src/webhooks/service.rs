@@ -53,6 +53,18 @@ pub struct EndpointChanges {
     pub status: Option<EndpointStatus>,
 }
 
+/// Failed deliveries one redrive sends again at most (call it again for the rest).
+pub const REDRIVE_BATCH: usize = 500;
+
+/// What a redrive of an endpoint's failed deliveries did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redriven {
+    /// Deliveries due again now (the sweep sends them within its next run).
+    pub redriven: usize,
+    /// More failed deliveries remain (the batch was full).
+    pub more: bool,
+}
+
 /// An endpoint with the signing secret in force, shown once (creation and rotation).
 pub struct WithSecret {
     pub endpoint: WebhookEndpoint,
@@ -231,5 +243,29 @@ impl WebhookEndpoints {
             }
         }
         Ok(deliveries)
+    }
+
+    /// Sends every failed (dead-lettered) delivery of the endpoint again from the start of the
+    /// schedule (at most [`REDRIVE_BATCH`] per call): each becomes due now, and the sweep makes
+    /// the attempts. A delivery changing concurrently is left as it is.
+    pub async fn redrive(&self, merchant: &ClientId, id: &WebhookEndpointId) -> Result<Redriven, WebhookError> {
+        let endpoint = self.get(merchant, id).await?;
+        let table = self.table().as_ref();
+        let failed = repo::failed_deliveries(table, &endpoint.id, REDRIVE_BATCH + 1).await?;
+        let more = failed.len() > REDRIVE_BATCH;
+        let now = self.now();
+        let mut redriven = 0;
+        for delivery in failed.iter().take(REDRIVE_BATCH) {
+            match table
+                .write(vec![repo::update_delivery(&delivery.redelivered(now))])
+                .await
+            {
+                Ok(()) => redriven += 1,
+                Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        tracing::info!(endpoint_id = %endpoint.id, redriven, more, "failed webhook deliveries redriven");
+        Ok(Redriven { redriven, more })
     }
 }
