@@ -124,6 +124,25 @@ pub fn print_latency(label: &str, h: &Histogram<u64>) {
     );
 }
 
+/// The `n`th request of a payment load run: KES 10 to its own phone (`2547` + 8 digits counted
+/// from `phone_base`), its own idempotency key (`<key_prefix>-<n>`).
+pub fn payment_maker(
+    client: reqwest::Client,
+    target: String,
+    token: String,
+    key_prefix: String,
+    phone_base: u64,
+) -> impl Fn(u64) -> reqwest::RequestBuilder {
+    move |n: u64| {
+        let phone = format!("2547{:08}", (phone_base + n) % 100_000_000);
+        client
+            .post(format!("{target}/v1/payments"))
+            .bearer_auth(&token)
+            .header("idempotency-key", format!("{key_prefix}-{n}"))
+            .json(&serde_json::json!({"amount": 10, "phone": phone, "reference": "LOAD"}))
+    }
+}
+
 /// A one-hour dev token signed with the stack's `--jwt-secret`.
 pub fn dev_token(jwt_secret: &str, subject: &str, scope: &str) -> String {
     let now = chrono::Utc::now().timestamp();

@@ -142,17 +142,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = args.rate * args.seconds;
     let run_id = format!("{:x}", chrono::Utc::now().timestamp());
     let started = Instant::now();
-    let make = {
-        let (client, token, target, phone_base) = (client.clone(), token.clone(), args.target.clone(), args.phone_base);
-        move |n: u64| {
-            let phone = format!("2547{:08}", (phone_base + n) % 100_000_000);
-            client
-                .post(format!("{target}/v1/payments"))
-                .bearer_auth(&token)
-                .header("idempotency-key", format!("webhook-load-{run_id}-{n}"))
-                .json(&serde_json::json!({"amount": 10, "phone": phone, "reference": "LOAD"}))
-        }
-    };
+    let make = load::payment_maker(
+        client.clone(),
+        args.target.clone(),
+        token.clone(),
+        format!("webhook-load-{run_id}"),
+        args.phone_base,
+    );
     let sent = load::open_loop(total, args.rate, make).await;
     let (accepted, other, failed, _) = load::tally(&sent.replies, 202);
     println!(

@@ -310,34 +310,32 @@ impl AppSecrets {
     /// changes every phone's limit keys (their windows and daily amounts start again): set
     /// `limits_hmac_key` to rotate the two independently.
     pub fn limits_hmac_key(&self) -> Result<Secret, SecretsError> {
-        use hmac::{Hmac, Mac};
-        if let Some(key) = &self.limits_hmac_key {
-            return Ok(key.clone());
+        match &self.limits_hmac_key {
+            Some(key) => Ok(key.clone()),
+            None => self.derived_from_callback_key(b"checkout/limits-phone-hash/v1"),
         }
-        let callback_key = self.callback_hmac_key.as_ref().ok_or(SecretsError::NotLoaded {
-            part: SecretPart::CallbackKeys,
-        })?;
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(callback_key.expose().as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(b"checkout/limits-phone-hash/v1");
-        let derived = mac.finalize().into_bytes();
-        Ok(Secret::new(hex::encode(derived)))
     }
 
     /// The master key merchant webhook signing secrets are derived from (one per endpoint and
     /// generation, never stored): `webhook_signing_secret` if set, else a key derived from the
     /// callback key, domain-separated (so neither reveals the other).
     pub fn webhook_signing_key(&self) -> Result<Secret, SecretsError> {
-        use hmac::{Hmac, Mac};
-        if let Some(key) = &self.webhook_signing_secret {
-            return Ok(key.clone());
+        match &self.webhook_signing_secret {
+            Some(key) => Ok(key.clone()),
+            None => self.derived_from_callback_key(b"checkout/webhook-signing-master/v1"),
         }
+    }
+
+    /// `hex(HMAC-SHA256(key = callback_hmac_key, label))`: a key for one purpose that reveals
+    /// nothing about the callback key (each purpose its own label).
+    fn derived_from_callback_key(&self, label: &[u8]) -> Result<Secret, SecretsError> {
+        use hmac::{Hmac, Mac};
         let callback_key = self.callback_hmac_key.as_ref().ok_or(SecretsError::NotLoaded {
             part: SecretPart::CallbackKeys,
         })?;
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(callback_key.expose().as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(b"checkout/webhook-signing-master/v1");
+        mac.update(label);
         Ok(Secret::new(hex::encode(mac.finalize().into_bytes())))
     }
 }
