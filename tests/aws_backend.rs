@@ -33,7 +33,7 @@ async fn moto() -> SdkConfig {
 }
 
 #[tokio::test]
-async fn a_payment_completes_on_dynamodb_and_sqs_in_at_most_six_dynamodb_requests() {
+async fn a_payment_completes_on_dynamodb_and_sqs_in_at_most_eleven_dynamodb_requests() {
     let sdk = moto().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -88,10 +88,13 @@ async fn a_payment_completes_on_dynamodb_and_sqs_in_at_most_six_dynamodb_request
     println!("DynamoDB requests for one completed payment: {requests} ({after_initiation} while initiating)");
     // 4 initiating (the phone's window read, the merchant's daily caps reserved outside the
     // creation transaction because that item is hot, the creation transaction, Daraja's answer)
-    // and 2 settling (the payment read, its transaction with the callback record).
+    // and 2 settling (the payment read, its transaction with the callback record); then the
+    // audit trail's 5: the API call's entry (its chain's head read, the two-item transaction)
+    // and the callback's (its record read, the head read, the transaction). The events' own
+    // entries are appended by the events function, not counted here (no stream on this table).
     assert!(
-        requests <= 6,
-        "{requests} DynamoDB requests for one completed payment (target: 6 or fewer)"
+        requests <= 6 + 5,
+        "{requests} DynamoDB requests for one completed payment (target: 11 or fewer)"
     );
 
     // The API reads it back from DynamoDB too.

@@ -120,7 +120,9 @@ async fn events_the_stream_did_not_deliver_are_delivered_by_the_redrive_and_only
     let later = Arc::new(checkout::clock::ManualClock::new(
         chrono::Utc::now() + chrono::Duration::seconds(checkout::events::handler::REDRIVE_AFTER_SECONDS + 5),
     ));
-    let handler = checkout::events::handler::EventHandler::new(table.clone(), later);
+    // The sweeper's handler, with its first consumer (the audit trail).
+    let handler = checkout::events::handler::EventHandler::new(table.clone(), later.clone())
+        .with_consumer(Arc::new(checkout::audit::AuditLog::new(table.clone(), later)));
     let report = handler.redrive().await;
     assert_eq!((report.examined, report.handled, report.failed), (3, 3, 0));
     assert_eq!(

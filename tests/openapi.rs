@@ -296,6 +296,40 @@ impl Client<'_> {
     }
 }
 
+/// A chain as the audit routes show it: numbered 1, 2, 3 ..., each entry linked to the one
+/// before (the first to 64 zeros), and every hash recomputed from the entry as received by the
+/// rule the `AuditEntry` schema documents (SHA-256 of `prev_hash`, a newline and the canonical
+/// JSON of the entry without `hash`, `object` and `id`).
+fn assert_intact_chain(chain: &str, entries: &[Value]) {
+    use checkout::audit::entry::{canonical_json, hash_lines, GENESIS};
+    assert!(!entries.is_empty(), "{chain}: no entries");
+    let mut prev = GENESIS.to_owned();
+    for (i, entry) in entries.iter().enumerate() {
+        let seq = i as u64 + 1;
+        assert_eq!(entry["seq"], seq, "{chain}: oldest first, without gaps: {entry}");
+        assert_eq!(entry["chain"], chain, "{entry}");
+        assert_eq!(entry["id"], format!("{chain}:{seq}").as_str(), "{entry}");
+        assert_eq!(
+            entry["prev_hash"],
+            prev.as_str(),
+            "{chain}:{seq} links to the entry before"
+        );
+        let mut document = entry.clone();
+        let fields = document.as_object_mut().expect("an entry is an object");
+        for shown_only in ["hash", "object", "id"] {
+            fields.remove(shown_only);
+        }
+        let canonical = canonical_json(&document);
+        let recomputed = hash_lines([prev.as_str(), canonical.as_str()]);
+        assert_eq!(
+            entry["hash"],
+            recomputed.as_str(),
+            "{chain}:{seq}: the documented rule recomputes its hash"
+        );
+        prev = recomputed;
+    }
+}
+
 fn example(spec: &Value, method: &str, path: &str) -> Value {
     let op = operation(spec, method, path);
     let body = resolve(spec, &op["requestBody"]);
@@ -603,6 +637,152 @@ async fn the_documented_scopes_statuses_examples_and_schemas_are_the_real_ones()
             .0,
         200
     );
+
+    // The audit trail. Each resource's chain: the calls are recorded before their answers, the
+    // state changes by the events function (and the C2B confirmation by the callback processor)
+    // a moment later; until its chain names the merchant, a C2B payment's trail is a 404.
+    let payment_id = ids["{id}"].clone();
+    for (template, id, wanted) in [
+        ("/v1/payments/{id}/audit", payment_id.as_str(), "payment.created"),
+        ("/v1/payouts/{id}/audit", payout_ids[0].as_str(), "payout.approved"),
+        ("/v1/c2b/payments/{id}/audit", c2b_id, "c2b.payment.received"),
+    ] {
+        let path = format!("{}?limit=100", template.replace("{id}", id));
+        let mut entries = Vec::new();
+        for _ in 0..100 {
+            let (status, page) = client.call("GET", template, &path, Some(&token), None).await;
+            assert!(status == 200 || status == 404, "{template}: {status} {page}");
+            entries = page["data"].as_array().cloned().unwrap_or_default();
+            if entries.iter().any(|e| e["action"] == wanted) {
+                assert!(page["next_cursor"].is_null(), "{template}: one page holds it: {page}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["action"] == wanted && e["kind"] == "state_change"),
+            "{template}: no {wanted} entry in {entries:?}"
+        );
+        assert_intact_chain(id, &entries);
+    }
+    // The payment's creation, as its caller made it (recorded before the answer; where in the
+    // chain depends on when the events function appended the state change).
+    let payment_path = format!("/v1/payments/{payment_id}/audit");
+    let (status, chain) = client
+        .call("GET", "/v1/payments/{id}/audit", &payment_path, Some(&token), None)
+        .await;
+    assert_eq!(status, 200, "{chain}");
+    let created = chain["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|e| e["kind"] == "api_call"))
+        .unwrap_or_else(|| panic!("the creating call is recorded: {chain}"));
+    assert_eq!(
+        (created["action"].as_str(), created["outcome"].as_str()),
+        (Some("POST /v1/payments"), Some("202")),
+        "{created}"
+    );
+    assert_eq!(created["actor"]["type"], "api");
+    assert_eq!(created["actor"]["subject"], "merchant-a");
+    assert_eq!(created["actor"]["merchant"], "merchant-a");
+    assert_eq!(created["resource"], json!({"type": "payment", "id": payment_id}));
+    // Pages follow next_cursor, oldest first.
+    let (status, first) = client
+        .call(
+            "GET",
+            "/v1/payments/{id}/audit",
+            &format!("{payment_path}?limit=1"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!((status, &first["data"][0]["seq"]), (200, &json!(1)), "{first}");
+    let cursor = first["next_cursor"].as_str().expect("more than one entry");
+    let (status, second) = client
+        .call(
+            "GET",
+            "/v1/payments/{id}/audit",
+            &format!("{payment_path}?limit=1&cursor={cursor}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!((status, &second["data"][0]["seq"]), (200, &json!(2)), "{second}");
+    // Unknown, and another merchant's: the same 404.
+    let stranger = harness.token_for("merchant-b", &["audit:read"]);
+    for (who, path) in [
+        (&token, "/v1/payments/pay_unknown/audit".to_owned()),
+        (&stranger, payment_path.clone()),
+    ] {
+        let (status, problem) = client
+            .call("GET", "/v1/payments/{id}/audit", &path, Some(who.as_str()), None)
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}: {problem}"
+        );
+    }
+    // The merchant's entries, filtered; bad filters are the documented 400.
+    let (status, calls) = client
+        .call(
+            "GET",
+            "/v1/audit",
+            &format!("/v1/audit?kind=api_call&resource_id={payment_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{calls}");
+    let calls = calls["data"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !calls.is_empty()
+            && calls
+                .iter()
+                .all(|e| e["kind"] == "api_call" && e["chain"] == payment_id.as_str()),
+        "{calls:?}"
+    );
+    let (status, approvals) = client
+        .call(
+            "GET",
+            "/v1/audit",
+            "/v1/audit?action=POST%20/v1/payouts/%7Bid%7D/approve&from=2020-01-01T00:00:00Z",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{approvals}");
+    assert!(
+        approvals["data"].as_array().is_some_and(|d| d
+            .iter()
+            .any(|e| e["kind"] == "operator_action" && e["resource"]["id"] == payout_ids[0].as_str())),
+        "{approvals}"
+    );
+    let (status, everything) = client
+        .call("GET", "/v1/audit", "/v1/audit?limit=5", Some(&token), None)
+        .await;
+    assert_eq!(status, 200, "{everything}");
+    assert!(
+        everything["next_cursor"].is_string(),
+        "more than 5 entries: {everything}"
+    );
+    for query in [
+        "kind=deleted",
+        "action=%3Cscript%3E",
+        "resource_id=pay-1",
+        "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+        "limit=0",
+    ] {
+        let (status, problem) = client
+            .call("GET", "/v1/audit", &format!("/v1/audit?{query}"), Some(&token), None)
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (400, Some("validation_failed")),
+            "{query}: {problem}"
+        );
+    }
 
     let callback = example(&spec, "POST", "/callbacks/stk/{token}");
     for template in ROUTES.iter().map(|r| r.path).filter(|p| p.starts_with("/callbacks/")) {

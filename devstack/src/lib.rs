@@ -20,6 +20,8 @@ use checkout::api::auth::Authenticator;
 use checkout::api::router::{self, Handlers};
 use checkout::api::routes::{match_route, RouteId};
 use checkout::api::{ApiError, ApiRequest, ApiResponse};
+use checkout::audit::digest::{Digester, MemoryArchive};
+use checkout::audit::AuditLog;
 use checkout::auth::JwtSettings;
 use checkout::clock::{Clock, SystemClock};
 use checkout::daraja::{Daraja, HttpDaraja, RetryPolicy, StkTransactionType};
@@ -61,6 +63,7 @@ pub const ALL_SCOPES: &[&str] = &[
     checkout::auth::scopes::EVENTS_READ,
     checkout::auth::scopes::WEBHOOKS_READ,
     checkout::auth::scopes::WEBHOOKS_WRITE,
+    checkout::auth::scopes::AUDIT_READ,
 ];
 
 /// The printed dev token's scopes: every merchant scope and `platform:operator`, so the one
@@ -80,6 +83,7 @@ pub const DEV_TOKEN_SCOPES: &[&str] = &[
     checkout::auth::scopes::EVENTS_READ,
     checkout::auth::scopes::WEBHOOKS_READ,
     checkout::auth::scopes::WEBHOOKS_WRITE,
+    checkout::auth::scopes::AUDIT_READ,
     checkout::auth::scopes::PLATFORM_OPERATOR,
 ];
 
@@ -202,6 +206,8 @@ pub struct DevStack {
     c2b_verifier: Arc<checkout::services::c2b::verification::C2bVerifier>,
     event_handler: Arc<EventHandler>,
     webhooks: WebhookDispatcher,
+    digester: Digester,
+    audit_archive: Arc<MemoryArchive>,
     /// Whether the table streams its events to the handler (the in-memory table does).
     streams_events: bool,
     shutdown: watch::Sender<bool>,
@@ -425,6 +431,14 @@ impl DevStack {
             allow_private: options.webhooks_allow_private,
         };
         let webhooks = wiring::webhook_dispatcher(table.clone(), secrets.clone(), clock.clone(), webhook_policy)?;
+        let audit = AuditLog::new(table.clone(), clock.clone());
+        // Digests archived in memory, as the template archives them to an Object Lock bucket.
+        let audit_archive = Arc::new(MemoryArchive::new());
+        let digester = Digester {
+            table: table.clone(),
+            clock: clock.clone(),
+            archive: Some(audit_archive.clone()),
+        };
         // Every route (the dev stack is every function at once); every field is named, so a new
         // flow's services cannot be left out here.
         let handlers = Handlers {
@@ -451,6 +465,8 @@ impl DevStack {
             // The same checks as in Lambda, against the stack's own adapters.
             readiness: Some(readiness),
             events: Some(table.clone()),
+            audit: Some(audit.clone()),
+            audit_reads: Some(table.clone()),
             webhooks: Some(WebhookEndpoints {
                 dispatcher: webhooks.clone(),
                 policy: webhook_policy,
@@ -467,8 +483,11 @@ impl DevStack {
         let mut tasks = Vec::new();
 
         // The events function: fed by the table's stream, as DynamoDB Streams feeds it in AWS.
-        let event_handler =
-            Arc::new(EventHandler::new(table.clone(), clock.clone()).with_consumer(Arc::new(webhooks.clone())));
+        let event_handler = Arc::new(
+            EventHandler::new(table.clone(), clock.clone())
+                .with_consumer(Arc::new(audit))
+                .with_consumer(Arc::new(webhooks.clone())),
+        );
         let streams_events = event_stream.is_some();
         if let Some(mut stream) = event_stream {
             let handler = event_handler.clone();
@@ -543,11 +562,15 @@ impl DevStack {
             let c2b_verifier = c2b_verifier.clone();
             let event_handler = event_handler.clone();
             let webhooks = webhooks.clone();
+            let digester = digester.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(interval) => {
                             tokio::join!(reconciler.sweep(), c2b_verifier.sweep(), event_handler.redrive(), webhooks.sweep());
+                            if let Err(error) = digester.run().await {
+                                tracing::warn!(%error, "audit digests not written this sweep");
+                            }
                         }
                         _ = rx.changed() => break,
                     }
@@ -592,6 +615,8 @@ impl DevStack {
             c2b_verifier,
             event_handler,
             webhooks,
+            digester,
+            audit_archive,
             streams_events,
             shutdown,
             tasks,
@@ -688,6 +713,17 @@ impl DevStack {
         self.event_handler.redrive().await;
         self.webhooks.sweep().await;
         report
+    }
+
+    /// Writes the audit digests due now (the background sweep runs it after the others; tests
+    /// call it on its own, so the payment sweep's reads are measured alone).
+    pub async fn digest_audit_now(&self) -> Result<checkout::audit::digest::DigestReport, checkout::store::StoreError> {
+        self.digester.run().await
+    }
+
+    /// Where the stack archives audit digests (in memory; an Object Lock bucket in AWS).
+    pub fn audit_archive(&self) -> Arc<MemoryArchive> {
+        self.audit_archive.clone()
     }
 
     /// Makes the webhook attempts that are due now (also part of [`DevStack::sweep_now`]).

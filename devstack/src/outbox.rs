@@ -1,7 +1,7 @@
 //! The outbox invariant over everything a stack stored: every payment, payout and C2B payment
 //! in the table against its events ([`checkout::events::invariant`]), and, when the stack streams
-//! its events, that each was delivered. The end-to-end suites run it at every shutdown, so every
-//! state change they make is checked.
+//! its events, that each was delivered (and recorded in the audit trail, whose chains verify).
+//! The end-to-end suites run it at every shutdown, so every state change they make is checked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,6 +173,7 @@ pub async fn problems(table: &Arc<dyn Table>, delivered: bool, wait: Duration) -
     loop {
         let mut out = Vec::new();
         let mut unhandled = Vec::new();
+        let mut handled = Vec::new();
         match resources(table).await {
             Err(error) => out.push(format!("could not list resources: {error}")),
             Ok(resources) => {
@@ -184,12 +185,13 @@ pub async fn problems(table: &Arc<dyn Table>, delivered: bool, wait: Duration) -
                             continue;
                         }
                     };
-                    unhandled.extend(
-                        shown
-                            .iter()
-                            .filter(|e| e["handled_at"].is_null())
-                            .filter_map(|e| e["id"].as_str().map(str::to_owned)),
-                    );
+                    for event in &shown {
+                        let id = event["id"].as_str().unwrap_or_default().to_owned();
+                        match event["handled_at"].is_null() {
+                            true => unhandled.push(id),
+                            false => handled.push(id),
+                        }
+                    }
                     out.extend(invariant::problems(resource.kind, &view, &shown));
                 }
             }
@@ -201,6 +203,7 @@ pub async fn problems(table: &Arc<dyn Table>, delivered: bool, wait: Duration) -
                 &unhandled[..unhandled.len().min(5)]
             ));
         }
+        out.extend(audit_problems(table, &handled).await);
         // Work still in flight (a callback, a payout job) may change a resource between reading
         // it and reading its events: look again until it holds or the wait is over.
         if out.is_empty() || std::time::Instant::now() >= deadline {
@@ -208,4 +211,23 @@ pub async fn problems(table: &Arc<dyn Table>, delivered: bool, wait: Duration) -
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The audit trail over everything stored: every delivered event has its entry (the audit is a
+/// consumer: an event is marked handled only after it), and every chain verifies.
+async fn audit_problems(table: &Arc<dyn Table>, handled_events: &[String]) -> Vec<String> {
+    use checkout::audit::{repo as audit, verify};
+    let mut out = Vec::new();
+    for id in handled_events {
+        match audit::entry(table.as_ref(), id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => out.push(format!("{id}: delivered without its audit entry")),
+            Err(error) => out.push(format!("{id}: audit entry unreadable: {error}")),
+        }
+    }
+    match verify::verify(table.as_ref(), None).await {
+        Ok(report) => out.extend(report.broken.map(|b| format!("audit trail: {b}"))),
+        Err(error) => out.push(format!("audit trail unreadable: {error}")),
+    }
+    out
 }

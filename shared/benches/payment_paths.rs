@@ -181,5 +181,76 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// What the audit trail adds per payment: each entry appended (a read of the chain's head, one
+/// two-item conditional transaction), and an event's delivery to it (read, append, mark handled).
+/// A payment makes five entries: its API call, `payment.created`, `payment.sent`,
+/// `payment.completed` and its callback.
+fn bench_audit(c: &mut Criterion) {
+    use checkout::audit::{AuditLog, EntryKind, NewEntry};
+    use checkout::events::handler::EventHandler;
+    use checkout::events::{Cause, EventRecord, EventType, ResourceKind};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let table: Arc<dyn Table> = Arc::new(MemoryTable::new());
+    let clock = Arc::new(SystemClock);
+    let log = AuditLog::new(table.clone(), clock.clone());
+    let counter = AtomicU64::new(0);
+    let entry = |chain: String, source: String| NewEntry {
+        chain,
+        source,
+        merchant: Some("bench".into()),
+        kind: EntryKind::ApiCall,
+        action: "POST /v1/payments".into(),
+        actor: Default::default(),
+        resource: None,
+        outcome: "202".into(),
+        detail: serde_json::json!({"path": "/v1/payments", "status": 202}),
+        occurred_at: chrono::Utc::now(),
+    };
+    c.bench_function("audit: one entry appended (a payment's chain)", |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            // Five entries per chain, as a payment makes.
+            let chain = format!("pay_{}", n / 5);
+            runtime.block_on(log.append(entry(chain, format!("src_{n}")))).unwrap();
+        })
+    });
+    let handler = EventHandler::new(table.clone(), clock.clone()).with_consumer(Arc::new(log.clone()));
+    let view = serde_json::json!({"id": "pay_x", "object": "payment", "amount": 1500, "currency": "KES",
+        "status": "completed", "phone": "2547****5678", "reference": "ORDER1234", "description": "Chess set",
+        "mpesa_receipt": "TKL0000001", "history": [{"at": "2026-12-03T10:00:00Z", "source": "api", "status": "pending"}]});
+    c.bench_function(
+        "events: one event delivered to the audit trail and marked handled",
+        |b| {
+            b.iter_batched(
+                || {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let event = EventRecord::new(
+                        EventType::PaymentCompleted,
+                        ResourceKind::Payment,
+                        &format!("pay_e{}", n / 3),
+                        n,
+                        Some("bench".into()),
+                        Cause::Callback,
+                        chrono::Utc::now(),
+                        checkout::events::data_of(&view),
+                    );
+                    runtime
+                        .block_on(table.write(vec![checkout::events::repo::insert(&event)]))
+                        .unwrap();
+                    event.id
+                },
+                |id| {
+                    let delivered = runtime.block_on(handler.deliver(&id)).unwrap();
+                    assert_eq!(delivered, checkout::events::handler::Delivery::Handled);
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
+}
+
+criterion_group!(benches, bench, bench_audit);
 criterion_main!(benches);

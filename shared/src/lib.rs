@@ -3,6 +3,7 @@
 //! functions and the dev stack share.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod callback_token;

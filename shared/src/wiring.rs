@@ -258,7 +258,9 @@ pub fn invocation_worst_case<F: Fn(&str) -> Option<String>>(
             };
             let wait = turn(payments).max(turn(payouts));
             let slowest = ops.iter().map(|op| call(*op)).max().unwrap_or_default();
-            budget + wait + slowest
+            // Then the audit digests, within their own budget (plus the last one's S3 put).
+            let digests = crate::audit::digest::DIGEST_TIME_BUDGET + crate::audit::s3::OPERATION_TIMEOUT;
+            budget + wait + slowest + digests
         }
         DarajaWork::CutOff(limit) => limit,
     };
@@ -283,6 +285,11 @@ pub fn callback_queue<F: Fn(&str) -> Option<String>>(
         crate::aws::sqs_client(sdk),
         settings.required(vars::CALLBACK_QUEUE_URL)?,
     )))
+}
+
+/// The audit trail on `table`.
+pub fn audit_log(table: &Arc<dyn Table>) -> crate::audit::AuditLog {
+    crate::audit::AuditLog::new(table.clone(), clock())
 }
 
 /// The callback processor with a handler for every callback kind.
@@ -327,7 +334,12 @@ pub fn callback_processor(
     handlers.insert(CallbackKind::C2bConfirmation, Arc::new(c2b));
     handlers.insert(CallbackKind::C2bStatusResult, c2b_status.clone());
     handlers.insert(CallbackKind::C2bStatusTimeout, c2b_status);
-    CallbackProcessor { handlers, table, clock }
+    CallbackProcessor {
+        handlers,
+        audit: crate::audit::AuditLog::new(table.clone(), clock.clone()),
+        table,
+        clock,
+    }
 }
 
 /// The C2B validation service (`c2b-validation`).

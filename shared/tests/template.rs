@@ -7,14 +7,18 @@
 //! - every variable a function requires (`config::FUNCTIONS`) is set for it, none it does not
 //!   declare is, and the data variables point at the right resource;
 //! - IAM: no wildcard action; data actions only on the table, its indexes, the queues, the
-//!   secrets and the KMS key, exactly the ones each function uses (the table below; for the
-//!   secrets, the `SECRET_ID_<PART>` its declaration requires, which its wiring loads exactly);
+//!   secrets, the KMS key and the audit digests' bucket, exactly the ones each function uses (the
+//!   table below; for the secrets, the `SECRET_ID_<PART>` its declaration requires, which its
+//!   wiring loads exactly); the bucket only ever gets new objects (the sweeper's PutObject under
+//!   the code's key prefix), never a read, a delete or a retention change;
 //! - timeouts: every function's `Timeout` exceeds its worst wait on Daraja, computed from the
 //!   code (`wiring::invocation_worst_case`: retry policy, per-request timeout, batch and sweep
 //!   budgets) plus `wiring::NON_DARAJA_MARGIN`; API functions stay under API Gateway's 30 s;
 //! - secrets: one per concern, each created with only its own fields;
 //! - queues: a DLQ each, a consumer each, visibility at least 6x its timeout, encryption, partial
 //!   batch responses; the table: on-demand, PITR, TTL on the code's attribute, the code's indexes;
+//! - the audit digests' archive: S3 Object Lock in compliance mode for `AuditDigestRetentionDays`,
+//!   versioned, encrypted, never public, TLS only, kept when the stack goes;
 //! - alarms and the dashboard read metrics the code emits, with exactly those names and
 //!   dimension sets (see `checkout::metrics`), and every alarm notifies the alarm topic;
 //! - `samconfig.toml` has a profile per stage, using only template parameters;
@@ -337,7 +341,16 @@ fn every_variable_a_function_requires_is_set_and_none_other() {
         (vars::PAYOUT_QUEUE_URL, "PayoutQueue"),
         (vars::DARAJA_BASE_URL, "DarajaBaseUrl"),
         (vars::B2C_CERTIFICATE_PEM, "B2cCertificatePem"),
+        (vars::AUDIT_DIGEST_BUCKET, "AuditDigestBucket"),
     ]);
+    // Optional for the code (the dev stack has no bucket), never for a deployment: without it the
+    // sweeper keeps digests in the table only, where the table's writers could rewrite them.
+    let sweeper_env = &template.functions()["timeout-sweeper"].1["Properties"]["Environment"]["Variables"];
+    assert!(
+        sweeper_env.get(vars::AUDIT_DIGEST_BUCKET).is_some(),
+        "the sweeper archives audit digests: {} must be set",
+        vars::AUDIT_DIGEST_BUCKET
+    );
     for (dir, (id, function)) in template.functions() {
         let declared = checkout::config::function_vars(&dir).unwrap_or_else(|| panic!("{dir} undeclared"));
         let env = function["Properties"]["Environment"]["Variables"]
@@ -489,7 +502,8 @@ fn the_budget_model_counts_tokens_retries_backoff_and_batches() {
         .unwrap();
     assert_eq!(three_rounds, one * 3);
     assert_eq!(one, checkout::wiring::worst_call(three, t, Operation::B2cPayment));
-    // The sweep: its budget, a turn on the pace, and the slowest call started last.
+    // The sweep: its budget, a turn on the pace, the slowest call started last, then the audit
+    // digests' budget and their last S3 put.
     let mut env = checkout::config::examples::env("timeout-sweeper", false);
     env.insert(vars::SWEEP_TIME_BUDGET_SECONDS.into(), "30".into());
     env.insert(vars::DARAJA_TIMEOUT_MS.into(), "6000".into());
@@ -497,8 +511,9 @@ fn the_budget_model_counts_tokens_retries_backoff_and_batches() {
     let worst = checkout::wiring::invocation_worst_case(&sweeper, None)
         .unwrap()
         .unwrap();
+    let digests = checkout::audit::digest::DIGEST_TIME_BUDGET + checkout::audit::s3::OPERATION_TIMEOUT;
     assert!(
-        worst >= Duration::from_secs(30 + 24) && worst < Duration::from_secs(30 + 24 + 2),
+        worst >= Duration::from_secs(30 + 24) + digests && worst < Duration::from_secs(30 + 24 + 2) + digests,
         "{worst:?}"
     );
     // Functions that never call Daraja have no such bound.
@@ -595,6 +610,18 @@ fn secret_resource(part: SecretPart) -> &'static str {
     }
 }
 
+/// The IAM target (as [`resource_targets`] names it) of the archive's objects: the bucket, and
+/// the first segment of the code's keys (`audit-digests/<merchant>/<seq>.json`).
+fn audit_archive_target() -> String {
+    let key = checkout::audit::digest::Digest::archive_key("shop", 1);
+    let prefix = key.split('/').next().expect("a key prefix");
+    assert!(
+        key.starts_with(&format!("{prefix}/")) && !prefix.is_empty(),
+        "{key}: digests are archived under a prefix of their own"
+    );
+    format!("AuditDigestBucket/{prefix}/*")
+}
+
 fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
     const WRITE: &[&str] = &[
         "dynamodb:GetItem",
@@ -641,6 +668,10 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
             grant("Table/index/gsi1", &["dynamodb:Query"]);
             grant("Table/index/gsi3", &["dynamodb:Query"]);
             grant("PayoutQueue", &["sqs:SendMessage"]);
+            // The audit digests' archive: new objects under the code's key prefix, nothing else
+            // (no GetObject: only the offline `audit verify` reads it, with an operator's
+            // credentials; no DeleteObject, no retention or legal-hold changes).
+            grant(&audit_archive_target(), &["s3:PutObject"]);
         }
         "payouts-api" => {
             grant("Table", WRITE);
@@ -920,6 +951,155 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
     assert_eq!(schedule["Properties"]["ScheduleExpression"], "rate(1 minute)");
 }
 
+#[test]
+fn the_audit_digest_archive_is_locked_private_and_kept() {
+    let template = Template::load();
+    // The only bucket: a new one needs its own checks here.
+    let buckets: BTreeSet<String> = template.of_type("AWS::S3::Bucket").map(|(id, _)| id.clone()).collect();
+    assert_eq!(buckets, BTreeSet::from(["AuditDigestBucket".to_owned()]));
+    let bucket = template.resource("AuditDigestBucket");
+    assert_eq!(bucket["DeletionPolicy"], "Retain", "the archive outlives the stack");
+    assert_eq!(
+        bucket["UpdateReplacePolicy"], "Retain",
+        "a replacement keeps the old archive"
+    );
+    let p = &bucket["Properties"];
+
+    // Object Lock, compliance mode (governance mode can be bypassed with a permission), for the
+    // retention parameter, in days (never `Years` as well: S3 refuses both).
+    assert_eq!(p["ObjectLockEnabled"], true);
+    let lock = &p["ObjectLockConfiguration"];
+    assert_eq!(lock["ObjectLockEnabled"], "Enabled");
+    let retention = &lock["Rule"]["DefaultRetention"];
+    assert_eq!(
+        retention["Mode"], "COMPLIANCE",
+        "compliance mode: nobody can shorten or lift it"
+    );
+    assert_eq!(
+        retention["Days"],
+        serde_json::json!({"Ref": "AuditDigestRetentionDays"})
+    );
+    assert!(retention.get("Years").is_none(), "Days or Years, not both");
+    let parameter = &template.doc["Parameters"]["AuditDigestRetentionDays"];
+    assert_eq!(parameter["Type"], "Number");
+    assert_eq!(parameter["Default"], 2555, "7 years by default");
+    assert!(parameter["MinValue"].as_u64().is_some_and(|m| m >= 1), "at least a day");
+    assert!(
+        parameter["MaxValue"].as_u64().is_none_or(|m| m <= 36_500),
+        "S3 refuses retentions over 100 years"
+    );
+    assert!(parameter["Description"].as_str().is_some_and(|d| !d.is_empty()));
+
+    // Object Lock needs versioning; encrypted at rest; never public, ACLs off.
+    assert_eq!(p["VersioningConfiguration"]["Status"], "Enabled");
+    let encryption = p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        .as_array()
+        .expect("default encryption");
+    assert!(
+        encryption.iter().any(|rule| {
+            let algorithm = &rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"];
+            algorithm == "AES256" || algorithm == "aws:kms"
+        }),
+        "default encryption: {encryption:?}"
+    );
+    let block = &p["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(block[setting], true, "PublicAccessBlockConfiguration.{setting}");
+    }
+    assert_eq!(
+        p["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        "BucketOwnerEnforced"
+    );
+
+    // TLS only, on the bucket and its objects.
+    let policies: Vec<&Value> = template
+        .of_type("AWS::S3::BucketPolicy")
+        .filter(|(_, policy)| policy["Properties"]["Bucket"]["Ref"] == "AuditDigestBucket")
+        .map(|(_, policy)| policy)
+        .collect();
+    assert_eq!(policies.len(), 1, "one bucket policy");
+    let statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("Statement");
+    // Write-once keys: a put without `If-None-Match` (which could shadow an archived digest
+    // with a newer version) is refused; `audit/s3.rs` sends it.
+    let overwrite = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny" && s["Condition"]["Null"]["s3:if-none-match"] == "true")
+        .expect("a statement denying puts without If-None-Match");
+    assert_eq!(
+        (overwrite["Principal"].as_str(), overwrite["Action"].as_str()),
+        (Some("*"), Some("s3:PutObject"))
+    );
+    let tls = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+        .expect("a statement denying requests without TLS");
+    assert_eq!(tls["Principal"], "*");
+    assert_eq!(tls["Action"], "s3:*");
+    let targets = resource_targets(&tls["Resource"]);
+    assert!(
+        targets.contains("AuditDigestBucket") && targets.contains("AuditDigestBucket/*"),
+        "TLS only on the bucket and its objects: {targets:?}"
+    );
+    assert!(
+        statements.iter().all(|s| s["Effect"] == "Deny"),
+        "the bucket policy grants nothing (grants are the functions' own)"
+    );
+
+    // Who touches it: the sweeper puts, under the code's prefix; nobody reads, deletes or changes
+    // a lock (the IAM test checks the same grants in full; this names what must never appear).
+    let forbidden = [
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:BypassGovernanceRetention",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutBucketPolicy",
+        "s3:PutLifecycleConfiguration",
+    ];
+    for (dir, (id, function)) in template.functions() {
+        let mut s3 = BTreeSet::new();
+        for statement in template.statements(&id, &function) {
+            if statement["Effect"] != "Allow" {
+                continue;
+            }
+            for action in strings(&statement["Action"])
+                .into_iter()
+                .filter(|a| a.starts_with("s3:"))
+            {
+                assert!(!forbidden.contains(&action.as_str()), "{id}: {action} on the archive");
+                for target in resource_targets(&statement["Resource"]) {
+                    s3.insert((target, action.clone()));
+                }
+            }
+        }
+        let expected = match dir.as_str() {
+            "timeout-sweeper" => BTreeSet::from([(audit_archive_target(), "s3:PutObject".to_owned())]),
+            _ => BTreeSet::new(),
+        };
+        assert_eq!(s3, expected, "{id} ({dir}): S3 permissions");
+    }
+    let sweeper = &template.functions()["timeout-sweeper"].1;
+    assert_eq!(
+        sweeper["Properties"]["Environment"]["Variables"][vars::AUDIT_DIGEST_BUCKET],
+        serde_json::json!({"Ref": "AuditDigestBucket"})
+    );
+    assert_eq!(
+        template.doc["Outputs"]["AuditDigestBucketName"]["Value"],
+        serde_json::json!({"Ref": "AuditDigestBucket"}),
+        "the bucket's name is an output (audit verify reads it)"
+    );
+}
+
 // ------------------------------------------------------------------------------------- metrics
 
 /// Metric name → the dimension keys of each place the code emits it (from the source text).
@@ -994,7 +1174,14 @@ fn all_sources() -> String {
         }
     }
     let mut text = String::new();
-    for dir in ["shared/src/domain", "shared/src/services", "shared/src/daraja"] {
+    for dir in [
+        "shared/src/domain",
+        "shared/src/services",
+        "shared/src/daraja",
+        "shared/src/webhooks",
+        "shared/src/audit",
+        "shared/src/events",
+    ] {
         read_dir(&root().join(dir), &mut text);
     }
     text

@@ -19,6 +19,8 @@ const SECRETS: &[SecretPart] = &[SecretPart::DarajaApp, SecretPart::CallbackKeys
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Handlers, ConfigError> {
     let table = wiring::table(settings, sdk)?;
+    // Every call that changes something is recorded in the audit trail.
+    let audit = wiring::audit_log(&table);
     let secrets = wiring::secrets(settings, Some(sdk), SECRETS)?;
     let c2b = wiring::c2b_api(
         table,
@@ -30,6 +32,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
     let auth = Authenticator::new(settings.jwt()?, secrets);
     let enabled = settings.feature(vars::FEATURE_C2B)?;
     Ok(Handlers {
+        audit: Some(audit),
         auth: Some(auth),
         c2b: Some(c2b),
         disabled_feature: (!enabled).then_some("c2b"),

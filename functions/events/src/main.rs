@@ -2,8 +2,9 @@
 //! delivers each event to its consumers ([`EventHandler`]) and marks it handled. Records that
 //! fail are reported as batch-item failures so the stream retries them; an event that still is
 //! not handled is delivered again by the sweeper's redrive, so none is lost after the stream's
-//! 24 hours. Its consumer is the webhook dispatcher: each event fans out to the merchant's
-//! subscribed endpoints, attempt 1 at once (retries are the sweeper's).
+//! 24 hours. Its consumers: the audit trail (one entry per event), then the webhook dispatcher
+//! (each event fans out to the merchant's subscribed endpoints, attempt 1 at once; retries are
+//! the sweeper's).
 
 use std::sync::Arc;
 
@@ -23,7 +24,10 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
     let table = wiring::table(settings, sdk)?;
     let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys])?;
     let webhooks = wiring::webhook_dispatcher(table.clone(), secrets, wiring::clock(), TargetPolicy::production())?;
-    Ok(EventHandler::new(table, wiring::clock()).with_consumer(Arc::new(webhooks)))
+    // The audit entry first: a webhook attempt may wait seconds on a merchant's server.
+    Ok(EventHandler::new(table.clone(), wiring::clock())
+        .with_consumer(Arc::new(wiring::audit_log(&table)))
+        .with_consumer(Arc::new(webhooks)))
 }
 
 /// Delivers a stream batch, its events side by side (a webhook attempt may wait up to 10 s; one

@@ -12,6 +12,8 @@ const FUNCTION: &str = "initiate";
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Handlers, ConfigError> {
     let table = wiring::table(settings, sdk)?;
+    // Every call that changes something is recorded in the audit trail.
+    let audit = wiring::audit_log(&table);
     let secrets = wiring::secrets(
         settings,
         Some(sdk),
@@ -26,6 +28,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
     );
     service.admission = Some(wiring::limits(table, settings.limits()?));
     Ok(Handlers {
+        audit: Some(audit),
         auth: Some(Authenticator::new(settings.jwt()?, secrets)),
         payments: Some(service),
         ..Handlers::default()

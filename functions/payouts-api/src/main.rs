@@ -16,6 +16,8 @@ const FUNCTION: &str = "payouts-api";
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Handlers, ConfigError> {
     let table = wiring::table(settings, sdk)?;
+    // Every call that changes something is recorded in the audit trail.
+    let audit = wiring::audit_log(&table);
     let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys, SecretPart::Jwt])?;
     let service = wiring::payouts_service(
         table.clone(),
@@ -28,6 +30,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
     let auth = Authenticator::new(settings.jwt()?, secrets);
     let enabled = settings.feature(vars::FEATURE_PAYOUTS)?;
     Ok(Handlers {
+        audit: Some(audit),
         auth: Some(auth),
         payouts: Some(Payouts {
             service,

@@ -1,4 +1,5 @@
-//! The read-only API: `GET /v1/payments/{id}`, `GET /v1/payments`, `GET /v1/events[/{id}]`,
+//! The read-only API: `GET /v1/payments/{id}`, `GET /v1/payments`, `GET /v1/events[/{id}]`, the
+//! audit trail (`GET /v1/audit`, `GET /v1/{payments,payouts,c2b/payments}/{id}/audit`),
 //! and the readiness check
 //! `GET /v1/ready` (`ops:read`). It holds only read permissions: GetItem/Query on the table, the
 //! secret, GetQueueAttributes on the queues; it never writes or sends anything.
@@ -32,7 +33,8 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         auth: Some(Authenticator::new(settings.jwt()?, secrets)),
         payment_reads: Some(PaymentRepo::new(table.clone())),
         readiness: Some(readiness),
-        events: Some(table),
+        events: Some(table.clone()),
+        audit_reads: Some(table),
         ..Handlers::default()
     })
 }

@@ -3,10 +3,14 @@
 //! set (payouts enabled), sweeps open payouts (re-enqueues lost jobs, asks Transaction Status
 //! about `sent`-too-long and `unknown` ones); and, when an initiator certificate is configured,
 //! asks Transaction Status about unverified C2B confirmations; and delivers again the events the
-//! stream did not deliver (the outbox's redrive), and makes the webhook attempts that are due. Returns every sweep's report.
+//! stream did not deliver (the outbox's redrive), and makes the webhook attempts that are due;
+//! then writes the audit digests (every merchant's chains that moved, archived to the Object
+//! Lock bucket when `AUDIT_DIGEST_BUCKET` is set). Returns every sweep's report.
 
 use std::sync::Arc;
 
+use checkout::audit::digest::{DigestArchive, Digester};
+use checkout::audit::s3::S3Archive;
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
 use checkout::events::handler::EventHandler;
@@ -29,6 +33,8 @@ struct App {
     webhooks: WebhookDispatcher,
     payout_reconciler: Option<PayoutReconciler>,
     c2b_verifier: Option<C2bVerifier>,
+    /// Anchors the audit chains that moved (and archives the digests when a bucket is set).
+    digester: Digester,
 }
 
 /// Everything the function needs, from its configuration (no I/O).
@@ -85,7 +91,16 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         wiring::clock(),
         TargetPolicy::production(),
     )?;
-    let events = EventHandler::new(table.clone(), wiring::clock()).with_consumer(Arc::new(webhooks.clone()));
+    let events = EventHandler::new(table.clone(), wiring::clock())
+        .with_consumer(Arc::new(wiring::audit_log(&table)))
+        .with_consumer(Arc::new(webhooks.clone()));
+    let digester = Digester {
+        table: table.clone(),
+        clock: wiring::clock(),
+        archive: settings
+            .audit_digest_bucket()?
+            .map(|bucket| Arc::new(S3Archive::new(checkout::audit::s3::client(sdk), bucket)) as Arc<dyn DigestArchive>),
+    };
     let reconciler = wiring::reconciler(table, daraja, secrets, wiring::clock(), settings.reconcile()?);
     Ok(App {
         reconciler,
@@ -93,6 +108,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         webhooks,
         payout_reconciler,
         c2b_verifier,
+        digester,
     })
 }
 
@@ -128,11 +144,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 app.events.redrive(),
                 app.webhooks.sweep()
             );
+            // After the redrive, so this run's redriven events are in the heads it anchors.
+            let digests = match app.digester.run().await {
+                Ok(report) => serde_json::to_value(report).unwrap_or_default(),
+                // Counted (alarmed with the archive failures); the next run digests what this
+                // one did not.
+                Err(error) => {
+                    metrics::count("AuditDigestFailures", 1, &[]);
+                    serde_json::json!({"error": error.to_string()})
+                }
+            };
             metrics::count("Sweeps", 1, &[]);
             let mut value = serde_json::to_value(report).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
                 object.insert("payouts".into(), payouts);
                 object.insert("c2b_verification".into(), c2b);
+                object.insert("audit_digests".into(), digests);
                 object.insert(
                     "events_redriven".into(),
                     serde_json::json!({"examined": events.examined, "handled": events.handled, "failed": events.failed}),

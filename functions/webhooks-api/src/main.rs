@@ -17,10 +17,13 @@ const FUNCTION: &str = "webhooks-api";
 /// Everything the function needs, from its configuration (no I/O).
 fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig) -> Result<Handlers, ConfigError> {
     let table = wiring::table(settings, sdk)?;
+    // Every call that changes something is recorded in the audit trail.
+    let audit = wiring::audit_log(&table);
     let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys, SecretPart::Jwt])?;
     let policy = TargetPolicy::production();
     let dispatcher = wiring::webhook_dispatcher(table, secrets.clone(), wiring::clock(), policy)?;
     Ok(Handlers {
+        audit: Some(audit),
         auth: Some(Authenticator::new(settings.jwt()?, secrets)),
         webhooks: Some(WebhookEndpoints { dispatcher, policy }),
         ..Handlers::default()

@@ -2,6 +2,7 @@
 //! ([`router`]), problem+json errors and views. Lambda functions and the dev stack both answer
 //! through [`router::serve`].
 
+pub mod audit;
 pub mod auth;
 pub mod c2b;
 pub mod callbacks;

@@ -21,7 +21,7 @@ use super::callbacks::{receive, B2C_ACK, STK_ACK};
 use super::http::{ApiRequest, ApiResponse};
 use super::problem::ApiError;
 use super::routes::{match_route, RouteId, RouteMatch, ROUTES};
-use super::{c2b, events, health, openapi, payments, payouts, ready, webhooks};
+use super::{audit, c2b, events, health, openapi, payments, payouts, ready, webhooks};
 use crate::repo::payments::PaymentRepo;
 use crate::repo::payouts::PayoutRepo;
 use crate::services::c2b::validation::C2bValidator;
@@ -56,6 +56,12 @@ pub struct Handlers {
     pub events: Option<Arc<dyn Table>>,
     /// `/v1/webhook-endpoints`, `GET /v1/events/{id}/deliveries`, `POST /v1/events/{id}/redeliver`.
     pub webhooks: Option<crate::webhooks::service::WebhookEndpoints>,
+    /// Records every API call that changes something (`api/audit.rs`): every binary serving a
+    /// changing route holds it.
+    pub audit: Option<crate::audit::AuditLog>,
+    /// `GET /v1/audit`, `GET /v1/{payments,payouts,c2b/payments}/{id}/audit`: the table the
+    /// trail is stored in.
+    pub audit_reads: Option<Arc<dyn Table>>,
     /// `GET /v1/health` and `GET /v1/openapi.json` (no state, no I/O).
     pub health_and_openapi: bool,
     /// The feature flag of the binary's capability is off: every request answers 404
@@ -92,11 +98,26 @@ pub async fn serve_matched(handlers: &Handlers, route: RouteMatch, mut request: 
         RouteMatch::Found { id, params } => {
             // The table's parameters (percent-decoded), as API Gateway gives them.
             request.path_params.extend(params);
-            dispatch(handlers, id, request).await
+            match (&handlers.audit, &handlers.auth) {
+                (Some(log), Some(auth)) if audit::records(id, &request.method) => {
+                    // Kept for the record: the handler consumes the request.
+                    let recorded = request.clone();
+                    let response = dispatch(handlers, id, request).await;
+                    let path = route_path(id);
+                    audit::record_call(log, auth, id, path, &recorded, &response).await;
+                    response
+                }
+                _ => dispatch(handlers, id, request).await,
+            }
         }
         RouteMatch::MethodNotAllowed { allow } => method_not_allowed(&allow, &request.request_id),
         RouteMatch::NotFound => ApiError::RouteNotFound.to_response(&request.request_id),
     }
+}
+
+/// The table's path of route `id` (`/v1/payouts/{id}/approve`).
+fn route_path(id: RouteId) -> &'static str {
+    ROUTES.iter().find(|r| r.id == id).map_or("", |r| r.path)
 }
 
 /// A 405 names the route's methods in `Allow`, as HTTP requires.
@@ -187,6 +208,22 @@ pub async fn dispatch(handlers: &Handlers, id: RouteId, request: ApiRequest) -> 
         RouteId::C2bStatusTimeoutCallback => callback(h, CallbackKind::C2bStatusTimeout, B2C_ACK, request).await,
         RouteId::Ready => match h.authenticated(&h.readiness) {
             Some((readiness, auth)) => ready::ready(readiness, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::ListAudit => match h.authenticated(&h.audit_reads) {
+            Some((table, auth)) => audit::list(table.as_ref(), auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::PaymentAudit => match h.authenticated(&h.audit_reads) {
+            Some((table, auth)) => audit::of_resource(table.as_ref(), auth, request, "payment", "pay_").await,
+            None => not_served(&request),
+        },
+        RouteId::PayoutAudit => match h.authenticated(&h.audit_reads) {
+            Some((table, auth)) => audit::of_resource(table.as_ref(), auth, request, "payout", "po_").await,
+            None => not_served(&request),
+        },
+        RouteId::C2bPaymentAudit => match h.authenticated(&h.audit_reads) {
+            Some((table, auth)) => audit::of_resource(table.as_ref(), auth, request, "C2B payment", "c2b_").await,
             None => not_served(&request),
         },
         RouteId::ListEvents => match h.authenticated(&h.events) {

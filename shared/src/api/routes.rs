@@ -46,6 +46,10 @@ pub enum RouteId {
     RedriveWebhookEndpoint,
     ListEventDeliveries,
     RedeliverEvent,
+    ListAudit,
+    PaymentAudit,
+    PayoutAudit,
+    C2bPaymentAudit,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +66,38 @@ pub struct Route {
 }
 
 pub const ROUTES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/v1/audit",
+        id: RouteId::ListAudit,
+        function: "status",
+        scopes: &[scopes::AUDIT_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/payments/{id}/audit",
+        id: RouteId::PaymentAudit,
+        function: "status",
+        scopes: &[scopes::AUDIT_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/payouts/{id}/audit",
+        id: RouteId::PayoutAudit,
+        function: "status",
+        scopes: &[scopes::AUDIT_READ],
+        authenticated: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/c2b/payments/{id}/audit",
+        id: RouteId::C2bPaymentAudit,
+        function: "status",
+        scopes: &[scopes::AUDIT_READ],
+        authenticated: true,
+    },
     Route {
         method: Method::POST,
         path: "/v1/webhook-endpoints",

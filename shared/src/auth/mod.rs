@@ -27,6 +27,8 @@ pub mod scopes {
     pub const OPS_READ: &str = "ops:read";
     /// Read the merchant's events (`GET /v1/events`).
     pub const EVENTS_READ: &str = "events:read";
+    /// Read the merchant's audit trail (`GET /v1/audit`, `GET /v1/payments/{id}/audit`, ...).
+    pub const AUDIT_READ: &str = "audit:read";
     /// See the merchant's webhook endpoints and the deliveries of its events.
     pub const WEBHOOKS_READ: &str = "webhooks:read";
     /// Create, change, rotate and delete webhook endpoints; redeliver events.

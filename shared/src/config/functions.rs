@@ -142,6 +142,8 @@ pub const FUNCTIONS: &[FunctionVars] = &[
             B2C_CERTIFICATE_PEM,
             B2C_CERTIFICATE_FILE,
             PAYOUT_SWEEP_QUERIES_PER_SECOND,
+            // Set in the template: the digests' Object Lock bucket.
+            AUDIT_DIGEST_BUCKET,
         ],
     },
     FunctionVars {

@@ -63,6 +63,7 @@ macro_rules! sections {
 
 sections! {
     common,
+    audit,
     secrets,
     daraja,
     auth,

@@ -30,6 +30,12 @@ pub enum Slot {
     Limit(usize),
     /// An approval threshold's running total.
     ApprovalTotal,
+    /// An audit entry (absent: its source is appended once).
+    AuditEntry,
+    /// An audit chain's (or digest chain's) head, conditional on the version read.
+    AuditHead,
+    /// An audit digest.
+    AuditDigest,
 }
 
 impl Slot {
@@ -46,6 +52,9 @@ impl Slot {
             Slot::Event => "event",
             Slot::Limit(_) => "limit",
             Slot::ApprovalTotal => "approval_total",
+            Slot::AuditEntry => "audit_entry",
+            Slot::AuditHead => "audit_head",
+            Slot::AuditDigest => "audit_digest",
         }
     }
 }

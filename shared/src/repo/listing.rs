@@ -35,6 +35,16 @@ impl Cursor {
         valid.then_some(Cursor(sort))
     }
 
+    /// A cursor at an index sort key (`<16 digits>#...`, as [`Cursor::parse`] accepts).
+    pub fn at_sort_key(sort: String) -> Cursor {
+        Cursor(sort)
+    }
+
+    /// The sort key the cursor stands at.
+    pub fn sort_key(&self) -> &str {
+        &self.0
+    }
+
     pub fn encode(&self) -> String {
         format!("{}{}", Self::PREFIX, URL_SAFE_NO_PAD.encode(self.0.as_bytes()))
     }

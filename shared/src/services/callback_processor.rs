@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::metrics;
 use crate::queue::consumer::{BatchHandler, Delivery};
@@ -85,6 +86,9 @@ pub struct CallbackProcessor {
     pub handlers: HashMap<CallbackKind, Arc<dyn CallbackHandler>>,
     pub table: Arc<dyn Table>,
     pub clock: Arc<dyn Clock>,
+    /// Every callback's record, with its verdict, goes into the audit trail before the message
+    /// is finished.
+    pub audit: AuditLog,
 }
 
 impl CallbackProcessor {
@@ -105,6 +109,7 @@ impl CallbackProcessor {
             return Err(Retry(format!("no handler for {}", envelope.kind.as_str())));
         };
         let verdict = handler.handle(&delivery.id, &envelope).await?;
+        self.audit_record(&delivery.id, Some((&envelope, verdict))).await?;
         let verdict_name = match verdict {
             Verdict::Applied => "applied",
             Verdict::Duplicate => "duplicate",
@@ -116,6 +121,38 @@ impl CallbackProcessor {
             1,
             &[("Kind", envelope.kind.as_str()), ("Verdict", verdict_name)],
         );
+        Ok(())
+    }
+
+    /// Appends the callback's record (its verdict as first given: a redelivery finds the
+    /// record, and its entry, already written). A failure asks for the message again, so no
+    /// callback is finished without its entry.
+    async fn audit_record(
+        &self,
+        message_id: &str,
+        received: Option<(&CallbackEnvelope, Verdict)>,
+    ) -> Result<(), Retry> {
+        let stored = match self.table.get(&callbacks::key(message_id)).await? {
+            Some(item) => callbacks::from_item(&item),
+            None => None,
+        };
+        let record = match (stored, received) {
+            (Some(record), _) => record,
+            // Every handler records what it finishes; should one not, the entry is made from
+            // what was received rather than left out.
+            (None, Some((envelope, verdict))) => {
+                tracing::warn!(
+                    message_id,
+                    "no callback record to audit; recording the envelope's verdict"
+                );
+                let mut record = record_of(message_id, envelope, self.clock.now());
+                record.verdict = verdict;
+                record.reason = "unrecorded".into();
+                record
+            }
+            (None, None) => return Err(Retry(format!("callback record {message_id} not written yet"))),
+        };
+        self.audit.append(crate::audit::sources::of_callback(&record)).await?;
         Ok(())
     }
 
@@ -137,6 +174,7 @@ impl CallbackProcessor {
             body_bytes: 0,
         };
         record_alone(self.table.as_ref(), &record).await?;
+        self.audit_record(&delivery.id, None).await?;
         metrics::count("CallbackAnomalies", 1, &[("Reason", "undecodable_envelope")]);
         Ok(())
     }
