@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: installs what it needs (a Python venv with moto and cfn-lint), starts moto's
-# server on loopback for the AWS adapter tests, runs every check, and stops moto afterwards.
+# The test command: installs what it needs (a Python venv with moto and cfn-lint; Chromium,
+# ChromeDriver and axe-core for the browser tests), starts moto's server on loopback for the AWS
+# adapter tests, runs every check, and stops moto afterwards.
 # Usage: scripts/test.sh            everything
 #        scripts/test.sh --quick    skip clippy and the release build
 set -euo pipefail
@@ -15,6 +16,44 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+
+step "Browser (chromium, chromium-driver, axe-core)"
+# The browser tests drive a real headless Chromium through ChromeDriver (Debian packages) and
+# check pages with axe-core (npm, pinned exactly in tests/browser-tools, installed into .tools/npm).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ]; then
+    as_root=
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=sudo
+  else
+    echo "the browser tests need Chromium and ChromeDriver (/usr/bin/chromium, /usr/bin/chromedriver):"
+    echo "run this as root, or install sudo, or install them yourself:"
+    echo "  apt-get install -y --no-install-recommends chromium chromium-driver fonts-liberation"
+    exit 1
+  fi
+  $as_root apt-get update
+  # fonts-liberation (a recommendation of chromium's) gives pages the usual Arial/Times metrics.
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    chromium chromium-driver fonts-liberation
+fi
+command -v npm >/dev/null 2>&1 || { echo "the browser tests need Node.js with npm (for axe-core)"; exit 1; }
+axe_version=$(node -p "require('./tests/browser-tools/package.json').dependencies['axe-core']")
+axe_js="$root/.tools/npm/node_modules/axe-core/axe.min.js"
+installed_axe=
+if [ -f "$axe_js" ]; then
+  installed_axe=$(node -p "require('./.tools/npm/node_modules/axe-core/package.json').version" 2>/dev/null || true)
+fi
+if [ "$installed_axe" != "$axe_version" ]; then
+  rm -rf .tools/npm
+  mkdir -p .tools/npm
+  cp tests/browser-tools/package.json tests/browser-tools/package-lock.json .tools/npm/
+  npm ci --prefix .tools/npm --no-audit --no-fund
+fi
+test -f "$axe_js" || { echo "axe-core $axe_version did not install ($axe_js is missing)"; exit 1; }
+export CHECKOUT_AXE_JS="$axe_js"
+export CHECKOUT_CHROMIUM=/usr/bin/chromium
+export CHECKOUT_CHROMEDRIVER=/usr/bin/chromedriver
+echo "$(/usr/bin/chromium --version 2>/dev/null | head -n 1); $(/usr/bin/chromedriver --version | head -n 1); axe-core $axe_version"
 
 step "Starting moto on loopback"
 mkdir -p target

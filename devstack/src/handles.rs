@@ -62,6 +62,11 @@ impl DevStack {
         self.memory_queue.clone()
     }
 
+    /// The example shop's URL (a page that opens the payment modal), when it runs.
+    pub fn example_shop_url(&self) -> Option<&str> {
+        self.example_shop_url.as_deref()
+    }
+
     /// A bearer token for `subject` with `scopes`, valid for `ttl`; its merchant is `subject`.
     pub fn token(&self, subject: &str, scopes: &[&str], ttl: Duration) -> String {
         let now = chrono::Utc::now().timestamp();
@@ -91,6 +96,7 @@ impl DevStack {
         self.c2b_verifier.sweep().await;
         self.event_handler.redrive().await;
         self.webhooks.sweep().await;
+        self.session_expiry.sweep().await;
         report
     }
 

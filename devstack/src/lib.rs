@@ -3,6 +3,7 @@
 //! callback processor consuming the queue. Tests start it in-process; `main.rs` runs it.
 
 pub mod chaos;
+pub mod example_shop;
 mod handles;
 pub mod load;
 pub mod outbox;
@@ -35,12 +36,17 @@ use checkout::webhooks::target::TargetPolicy;
 
 /// Events the dev stack's stream delivers at once (each on its own task).
 const EVENT_DELIVERIES_IN_FLIGHT: usize = 64;
+use checkout::api::checkout::client_limits::PublicLimits;
+use checkout::api::checkout::CheckoutPages;
 use checkout::queue::consumer::{self, ConsumerOptions};
 use checkout::queue::memory::{MemoryQueue, MemoryQueueOptions};
 use checkout::queue::Queue;
 use checkout::repo::payments::PaymentRepo;
 use checkout::secrets::{Secret, SecretCache, StaticSecret};
 use checkout::services::callback_intake::CallbackIntake;
+use checkout::services::checkout::outcomes::AttemptOutcomes;
+use checkout::services::checkout::sweep::SessionExpirySweep;
+use checkout::services::checkout::CheckoutConfig;
 use checkout::services::limits::LimitsConfig;
 use checkout::services::payments::sweep::{ReconcileConfig, Reconciler, SweepReport};
 use checkout::services::payments::{PaymentsConfig, PaymentsService};
@@ -65,6 +71,8 @@ pub const ALL_SCOPES: &[&str] = &[
     checkout::auth::scopes::WEBHOOKS_READ,
     checkout::auth::scopes::WEBHOOKS_WRITE,
     checkout::auth::scopes::AUDIT_READ,
+    checkout::auth::scopes::CHECKOUT_WRITE,
+    checkout::auth::scopes::CHECKOUT_READ,
 ];
 
 /// The printed dev token's scopes: every merchant scope and `platform:operator`, so the one
@@ -85,6 +93,8 @@ pub const DEV_TOKEN_SCOPES: &[&str] = &[
     checkout::auth::scopes::WEBHOOKS_READ,
     checkout::auth::scopes::WEBHOOKS_WRITE,
     checkout::auth::scopes::AUDIT_READ,
+    checkout::auth::scopes::CHECKOUT_WRITE,
+    checkout::auth::scopes::CHECKOUT_READ,
     checkout::auth::scopes::PLATFORM_OPERATOR,
 ];
 
@@ -137,6 +147,14 @@ pub struct Options {
     /// Merchant webhooks may target private and loopback addresses over `http` (an explicit
     /// choice: a newcomer's local server; never in Lambda).
     pub webhooks_allow_private: bool,
+    /// The shop's name on the payment page.
+    pub checkout_display_name: String,
+    /// Origins allowed to frame the payment page (besides the example shop's).
+    pub checkout_origins: Vec<String>,
+    /// Where the example shop listens (its own origin, allowed to frame the page); `None`: no shop.
+    pub example_shop: Option<SocketAddr>,
+    /// The payment page's per client and per session request limits.
+    pub checkout_limits: checkout::api::checkout::client_limits::LimitsConfig,
 }
 
 impl Options {
@@ -173,6 +191,10 @@ impl Options {
             },
             // Tests point webhooks at local servers.
             webhooks_allow_private: true,
+            checkout_display_name: "Dev Shop".into(),
+            checkout_origins: Vec::new(),
+            example_shop: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            checkout_limits: Default::default(),
         }
     }
 }
@@ -195,6 +217,8 @@ struct Services {
 }
 
 pub struct DevStack {
+    /// The example shop (its page opens the payment modal), when it runs.
+    example_shop_url: Option<String>,
     base_url: String,
     simulator_url: String,
     jwt_secret: Secret,
@@ -208,6 +232,8 @@ pub struct DevStack {
     event_handler: Arc<EventHandler>,
     webhooks: WebhookDispatcher,
     digester: Digester,
+    /// Closes checkout sessions past their expiry (part of the timeout sweep).
+    session_expiry: Arc<SessionExpirySweep>,
     audit_archive: Arc<MemoryArchive>,
     /// Whether the table streams its events to the handler (the in-memory table does).
     streams_events: bool,
@@ -346,21 +372,49 @@ impl DevStack {
             clock.clone(),
             options.reconcile,
         ));
-        let payments = PaymentsService {
+        let admission = wiring::limits(table.clone(), options.limits.clone());
+        let payments_service = || PaymentsService {
             repo: PaymentRepo::new(table.clone()),
             table: table.clone(),
-            daraja,
+            daraja: daraja.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
             config: PaymentsConfig {
-                public_base_url,
+                public_base_url: public_base_url.clone(),
                 transaction_type: StkTransactionType::CustomerPayBillOnline,
                 party_b: None,
                 timings: options.timings,
                 idempotency_lock: chrono::Duration::seconds(60),
             },
-            admission: Some(wiring::limits(table.clone(), options.limits.clone())),
+            admission: Some(admission.clone()),
         };
+        let payments = payments_service();
+        // The example shop's origin frames the page (its modal), so it is bound first.
+        let shop = match options.example_shop {
+            Some(listen) => Some(example_shop::bind(listen).await?),
+            None => None,
+        };
+        let mut checkout_origins = options.checkout_origins.clone();
+        checkout_origins.extend(shop.as_ref().map(|(_, origin)| origin.clone()));
+        // Hosted checkout: sessions, and the page whose attempts are payments like any other.
+        let checkout_service = Arc::new(wiring::checkout_service(
+            table.clone(),
+            clock.clone(),
+            CheckoutConfig {
+                public_base_url: public_base_url.clone(),
+                display_name: options.checkout_display_name.clone(),
+                allowed_origins: checkout_origins,
+                ..CheckoutConfig::default()
+            },
+        ));
+        let checkout_pages = CheckoutPages {
+            service: checkout_service.clone(),
+            payments: Arc::new(payments_service()),
+            limits: PublicLimits::new(options.checkout_limits),
+        };
+        let session_expiry = Arc::new(SessionExpirySweep {
+            service: checkout_service.clone(),
+        });
         let known_sources: Vec<IpAddr> = checkout::config::DEFAULT_CALLBACK_SOURCES
             .iter()
             .filter_map(|s| s.parse().ok())
@@ -472,6 +526,8 @@ impl DevStack {
                 dispatcher: webhooks.clone(),
                 policy: webhook_policy,
             }),
+            checkout: Some(checkout_service.clone()),
+            checkout_pages: Some(checkout_pages),
             health_and_openapi: true,
             disabled_feature: None,
         };
@@ -487,6 +543,9 @@ impl DevStack {
         let event_handler = Arc::new(
             EventHandler::new(table.clone(), clock.clone())
                 .with_consumer(Arc::new(audit))
+                .with_consumer(Arc::new(AttemptOutcomes {
+                    service: checkout_service.clone(),
+                }))
                 .with_consumer(Arc::new(webhooks.clone())),
         );
         let streams_events = event_stream.is_some();
@@ -564,11 +623,12 @@ impl DevStack {
             let event_handler = event_handler.clone();
             let webhooks = webhooks.clone();
             let digester = digester.clone();
+            let session_expiry = session_expiry.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(interval) => {
-                            tokio::join!(reconciler.sweep(), c2b_verifier.sweep(), event_handler.redrive(), webhooks.sweep());
+                            tokio::join!(reconciler.sweep(), c2b_verifier.sweep(), event_handler.redrive(), webhooks.sweep(), session_expiry.sweep());
                             if let Err(error) = digester.run().await {
                                 tracing::warn!(%error, "audit digests not written this sweep");
                             }
@@ -603,7 +663,29 @@ impl DevStack {
             }
         }));
 
+        let example_shop_url = match shop {
+            Some((listener, origin)) => {
+                let now = chrono::Utc::now().timestamp();
+                // The shop's server holds its token; its pages never see it.
+                let token = checkout::auth::jwt::mint_hs256(
+                    &Secret::new(jwt_secret.clone()),
+                    &serde_json::json!({"sub": "example-shop", "scope": "checkout:write checkout:read",
+                        "iat": now, "exp": now + 30 * 24 * 3600}),
+                );
+                tasks.push(example_shop::spawn(
+                    listener,
+                    origin.clone(),
+                    base_url.clone(),
+                    token,
+                    shutdown_rx.clone(),
+                ));
+                Some(origin)
+            }
+            None => None,
+        };
+
         Ok(DevStack {
+            example_shop_url,
             base_url,
             simulator_url: daraja_url,
             jwt_secret: Secret::new(jwt_secret),
@@ -617,6 +699,7 @@ impl DevStack {
             event_handler,
             webhooks,
             digester,
+            session_expiry,
             audit_archive,
             streams_events,
             shutdown,

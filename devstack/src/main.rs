@@ -163,12 +163,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         },
         c2b_verify,
         webhooks_allow_private: args.webhooks_allow_private,
+        checkout_display_name: "Dev Shop".into(),
+        checkout_origins: Vec::new(),
+        example_shop: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        checkout_limits: Default::default(),
     };
     let stack = DevStack::start(options).await?;
     let token = stack.token("dev-merchant", DEV_TOKEN_SCOPES, Duration::from_secs(24 * 3600));
     println!();
     println!("M-Pesa checkout dev stack is up");
     println!("  API        {}", stack.base_url());
+    if let Some(shop) = stack.example_shop_url() {
+        println!("  Shop       {shop}   (an example shop: its Pay button opens the payment page in a modal)");
+    }
     println!(
         "  Simulator  {}   (control API: {}/__control/transactions)",
         stack.simulator_url(),

@@ -9,10 +9,12 @@ use std::time::Duration;
 use checkout::api::events::EventView;
 use checkout::events::{invariant, repo as events, ResourceKind};
 use checkout::repo::c2b::{self as c2b_repo, C2bListFilter, C2bScope};
+use checkout::repo::checkout_sessions::{SessionListFilter, SessionRepo};
 use checkout::repo::payments::{PaymentListFilter, PaymentRepo};
 use checkout::repo::payouts::{PayoutListFilter, PayoutRepo};
 use checkout::store::Table;
 use checkout::views::c2b::C2bPaymentView;
+use checkout::views::checkout::CheckoutSessionView;
 use checkout::views::{PaymentView, PayoutView};
 use serde_json::Value;
 
@@ -50,6 +52,14 @@ async fn view_of(table: &Arc<dyn Table>, resource: &Resource) -> Result<Option<V
                 .await
                 .map_err(e)?
                 .map(|p| serde_json::to_value(C2bPaymentView::from(&p)))
+        }
+        ResourceKind::CheckoutSession => {
+            let id = checkout::domain::CheckoutSessionId::parse(&resource.id).map_err(|e| e.to_string())?;
+            SessionRepo::new(table.clone())
+                .get(&id)
+                .await
+                .map_err(e)?
+                .map(|s| serde_json::to_value(CheckoutSessionView::from(&s)))
         }
         // Not among the resources checked (see `resources`).
         ResourceKind::WebhookEndpoint => return Ok(None),
@@ -100,6 +110,29 @@ async fn resources(table: &Arc<dyn Table>) -> Result<Vec<Resource>, String> {
                 kind: ResourceKind::Payment,
                 merchant: p.owner.to_string(),
                 id: p.id.to_string(),
+                trans_id: None,
+            });
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let sessions = SessionRepo::new(table.clone());
+    let filter = SessionListFilter {
+        owner: None,
+        status: None,
+        from: None,
+        to: None,
+    };
+    let mut cursor = None;
+    loop {
+        let page = sessions.list(&filter, 100, cursor.as_ref()).await.map_err(e)?;
+        for s in &page.sessions {
+            out.push(Resource {
+                kind: ResourceKind::CheckoutSession,
+                merchant: s.owner.to_string(),
+                id: s.id.to_string(),
                 trans_id: None,
             });
         }

@@ -39,6 +39,9 @@ pub enum Operation {
     CreatePayout,
     CreateExpectedPayment,
     RegisterC2bUrls,
+    CreateCheckoutSession,
+    /// An attempt's payment, keyed by session and attempt number (never a caller's key).
+    CheckoutAttempt,
 }
 
 impl Operation {
@@ -48,6 +51,8 @@ impl Operation {
             Operation::CreatePayout => "payout",
             Operation::CreateExpectedPayment => "expected-payment",
             Operation::RegisterC2bUrls => "c2b-registration",
+            Operation::CreateCheckoutSession => "checkout-session",
+            Operation::CheckoutAttempt => "checkout-attempt",
         }
     }
 }

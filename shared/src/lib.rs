@@ -16,6 +16,7 @@ pub mod events;
 pub mod idempotency;
 pub mod lambda;
 pub mod metrics;
+pub mod pages;
 pub mod queue;
 pub mod repo;
 pub mod secrets;

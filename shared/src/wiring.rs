@@ -398,6 +398,22 @@ pub fn payments_service(
     }
 }
 
+/// Checkout sessions on `table`. The events function and the sweeper, which never create a
+/// session nor render a page, pass [`CheckoutConfig::default`](crate::services::checkout::CheckoutConfig).
+pub fn checkout_service(
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+    config: crate::services::checkout::CheckoutConfig,
+) -> crate::services::checkout::CheckoutService {
+    crate::services::checkout::CheckoutService {
+        repo: crate::repo::checkout_sessions::SessionRepo::new(table.clone()),
+        payment_repo: PaymentRepo::new(table.clone()),
+        table,
+        clock,
+        config,
+    }
+}
+
 /// Limits as an admission control on the payment service.
 pub fn limits(
     table: Arc<dyn Table>,

@@ -647,6 +647,8 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
         "health" => {}
         "initiate" => {
             grant("Table", WRITE);
+            // A merchant's checkout sessions (`GET /v1/checkout/sessions`).
+            grant("Table/index/gsi1", &["dynamodb:Query"]);
         }
         "status" => {
             grant("Table", &["dynamodb:GetItem"]);

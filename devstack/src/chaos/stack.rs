@@ -311,6 +311,10 @@ pub fn in_process_options(plan: &ChaosPlan, simulator_url: &str, jwt_secret: &st
             ..Default::default()
         },
         webhooks_allow_private: false,
+        checkout_display_name: "Chaos Shop".into(),
+        checkout_origins: Vec::new(),
+        example_shop: None,
+        checkout_limits: Default::default(),
     })
 }
 

@@ -17,6 +17,9 @@ use checkout::webhooks::target::TargetPolicy;
 use checkout::{aws, config, lambda, metrics, wiring};
 use lambda_runtime::{service_fn, LambdaEvent};
 
+use checkout::services::checkout::outcomes::AttemptOutcomes;
+use checkout::services::checkout::CheckoutConfig;
+
 const FUNCTION: &str = "events";
 
 /// Everything the function needs, from its configuration (no I/O).
@@ -24,9 +27,16 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
     let table = wiring::table(settings, sdk)?;
     let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys])?;
     let webhooks = wiring::webhook_dispatcher(table.clone(), secrets, wiring::clock(), TargetPolicy::production())?;
+    // Ends checkout attempts whose payment settled; never creates a session nor renders a page.
+    let sessions = Arc::new(wiring::checkout_service(
+        table.clone(),
+        wiring::clock(),
+        CheckoutConfig::default(),
+    ));
     // The audit entry first: a webhook attempt may wait seconds on a merchant's server.
     Ok(EventHandler::new(table.clone(), wiring::clock())
         .with_consumer(Arc::new(wiring::audit_log(&table)))
+        .with_consumer(Arc::new(AttemptOutcomes { service: sessions }))
         .with_consumer(Arc::new(webhooks)))
 }
 

@@ -1,6 +1,12 @@
-//! `POST /v1/payments`: records the payment, then asks Daraja to prompt the customer.
+//! `POST /v1/payments`: records the payment, then asks Daraja to prompt the customer. Also
+//! hosted checkout, whose attempts are payments: the session API (`/v1/checkout/sessions`) and
+//! the customer's page (`/pay/...`).
+
+use std::sync::Arc;
 
 use checkout::api::auth::Authenticator;
+use checkout::api::checkout::client_limits::PublicLimits;
+use checkout::api::checkout::CheckoutPages;
 use checkout::api::router::Handlers;
 use checkout::aws::SdkConfig;
 use checkout::config::{ConfigError, Settings};
@@ -19,18 +25,36 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         Some(sdk),
         &[SecretPart::DarajaApp, SecretPart::CallbackKeys, SecretPart::Jwt],
     )?;
-    let mut service = wiring::payments_service(
+    let clock = wiring::clock();
+    let daraja = wiring::daraja(settings)?;
+    let admission = wiring::limits(table.clone(), settings.limits()?);
+    let payments = || {
+        let mut service = wiring::payments_service(
+            table.clone(),
+            daraja.clone(),
+            secrets.clone(),
+            clock.clone(),
+            settings.payments()?,
+        );
+        service.admission = Some(admission.clone());
+        Ok::<_, ConfigError>(service)
+    };
+    // Hosted checkout: the session API and the page, whose attempts are payments like any other.
+    let checkout = Arc::new(wiring::checkout_service(
         table.clone(),
-        wiring::daraja(settings)?,
-        secrets.clone(),
-        wiring::clock(),
-        settings.payments()?,
-    );
-    service.admission = Some(wiring::limits(table, settings.limits()?));
+        clock.clone(),
+        settings.checkout()?,
+    ));
     Ok(Handlers {
         audit: Some(audit),
-        auth: Some(Authenticator::new(settings.jwt()?, secrets)),
-        payments: Some(service),
+        auth: Some(Authenticator::new(settings.jwt()?, secrets.clone())),
+        payments: Some(payments()?),
+        checkout: Some(checkout.clone()),
+        checkout_pages: Some(CheckoutPages {
+            service: checkout,
+            payments: Arc::new(payments()?),
+            limits: PublicLimits::default(),
+        }),
         ..Handlers::default()
     })
 }

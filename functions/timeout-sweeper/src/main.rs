@@ -23,6 +23,10 @@ use checkout::webhooks::target::TargetPolicy;
 use checkout::{aws, config, lambda, metrics, wiring};
 use lambda_runtime::{service_fn, LambdaEvent};
 
+use checkout::services::checkout::outcomes::AttemptOutcomes;
+use checkout::services::checkout::sweep::SessionExpirySweep;
+use checkout::services::checkout::CheckoutConfig;
+
 const FUNCTION: &str = "timeout-sweeper";
 
 struct App {
@@ -35,6 +39,8 @@ struct App {
     c2b_verifier: Option<C2bVerifier>,
     /// Anchors the audit chains that moved (and archives the digests when a bucket is set).
     digester: Digester,
+    /// Closes checkout sessions past their expiry.
+    sessions: SessionExpirySweep,
 }
 
 /// Everything the function needs, from its configuration (no I/O).
@@ -91,8 +97,17 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         wiring::clock(),
         TargetPolicy::production(),
     )?;
+    // Never creates a session nor renders a page: no checkout configuration needed.
+    let sessions = Arc::new(wiring::checkout_service(
+        table.clone(),
+        wiring::clock(),
+        CheckoutConfig::default(),
+    ));
     let events = EventHandler::new(table.clone(), wiring::clock())
         .with_consumer(Arc::new(wiring::audit_log(&table)))
+        .with_consumer(Arc::new(AttemptOutcomes {
+            service: sessions.clone(),
+        }))
         .with_consumer(Arc::new(webhooks.clone()));
     let digester = Digester {
         table: table.clone(),
@@ -109,6 +124,7 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         payout_reconciler,
         c2b_verifier,
         digester,
+        sessions: SessionExpirySweep { service: sessions },
     })
 }
 
@@ -137,12 +153,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     None => serde_json::Value::Null,
                 }
             };
-            let (report, payouts, c2b, events, webhooks) = tokio::join!(
+            let (report, payouts, c2b, events, webhooks, sessions) = tokio::join!(
                 app.reconciler.sweep(),
                 payout_sweep,
                 c2b_sweep,
                 app.events.redrive(),
-                app.webhooks.sweep()
+                app.webhooks.sweep(),
+                app.sessions.sweep()
             );
             // After the redrive, so this run's redriven events are in the heads it anchors.
             let digests = match app.digester.run().await {
@@ -160,6 +177,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 object.insert("payouts".into(), payouts);
                 object.insert("c2b_verification".into(), c2b);
                 object.insert("audit_digests".into(), digests);
+                object.insert(
+                    "checkout_sessions".into(),
+                    serde_json::json!({"due": sessions.due, "closed": sessions.closed, "left_open": sessions.left_open, "errors": sessions.errors}),
+                );
                 object.insert(
                     "events_redriven".into(),
                     serde_json::json!({"examined": events.examined, "handled": events.handled, "failed": events.failed}),

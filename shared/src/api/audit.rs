@@ -59,6 +59,7 @@ pub fn kind_of(route: RouteId) -> Option<(EntryKind, &'static str)> {
         CreatePayout => (EntryKind::ApiCall, "payout"),
         CreateExpectedPayment => (EntryKind::ApiCall, "expected_payment"),
         RedeliverEvent => (EntryKind::ApiCall, "event"),
+        CreateCheckoutSession | ExpireCheckoutSession => (EntryKind::ApiCall, "checkout_session"),
         ApprovePayout | RejectPayout => (EntryKind::OperatorAction, "payout"),
         C2bRegister => (EntryKind::OperatorAction, "c2b_shortcode"),
         CreateWebhookEndpoint

@@ -5,6 +5,7 @@
 use super::problem::{ApiError, FieldError};
 use crate::services::c2b::expected_payments::ExpectedPaymentError;
 use crate::services::c2b::registration::RegistrationError;
+use crate::services::checkout::CheckoutError;
 use crate::services::limits::LimitRefusal;
 use crate::services::payments::PaymentError;
 use crate::services::payouts::PayoutError;
@@ -38,6 +39,31 @@ impl From<PaymentError> for ApiError {
             },
             PaymentError::Unavailable => ApiError::Unavailable,
             PaymentError::Internal => ApiError::Internal,
+        }
+    }
+}
+
+impl From<CheckoutError> for ApiError {
+    fn from(error: CheckoutError) -> ApiError {
+        match error {
+            CheckoutError::NotFound => ApiError::NotFound {
+                resource: "checkout session",
+            },
+            CheckoutError::NotOpen { status } => ApiError::Conflict {
+                code: "session_not_open",
+                detail: format!("the checkout session is {}", status.as_str()),
+            },
+            CheckoutError::PastExpiry => ApiError::Conflict {
+                code: "session_expired",
+                detail: "the checkout session has expired".into(),
+            },
+            CheckoutError::AttemptInProgress => ApiError::Conflict {
+                code: "attempt_in_progress",
+                detail: "a prompt is open on the customer's phone; retry once it has ended".into(),
+            },
+            CheckoutError::PaymentRefused(error) => error.into(),
+            CheckoutError::Unavailable => ApiError::Unavailable,
+            CheckoutError::Internal => ApiError::Internal,
         }
     }
 }

@@ -171,6 +171,11 @@ impl ApiResponse {
         self
     }
 
+    pub fn with_status(mut self, status: StatusCode) -> ApiResponse {
+        self.status = status;
+        self
+    }
+
     pub fn body_json<T: DeserializeOwned>(&self) -> Option<T> {
         serde_json::from_slice(&self.body).ok()
     }

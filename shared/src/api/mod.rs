@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod c2b;
 pub mod callbacks;
+pub mod checkout;
 pub mod errors;
 pub mod events;
 pub mod health;

@@ -21,7 +21,7 @@ use super::callbacks::{receive, B2C_ACK, STK_ACK};
 use super::http::{ApiRequest, ApiResponse};
 use super::problem::ApiError;
 use super::routes::{match_route, RouteId, RouteMatch, ROUTES};
-use super::{audit, c2b, events, health, openapi, payments, payouts, ready, webhooks};
+use super::{audit, c2b, checkout, events, health, openapi, payments, payouts, ready, webhooks};
 use crate::repo::payments::PaymentRepo;
 use crate::repo::payouts::PayoutRepo;
 use crate::services::c2b::validation::C2bValidator;
@@ -62,6 +62,10 @@ pub struct Handlers {
     /// `GET /v1/audit`, `GET /v1/{payments,payouts,c2b/payments}/{id}/audit`: the table the
     /// trail is stored in.
     pub audit_reads: Option<Arc<dyn Table>>,
+    /// `/v1/checkout/sessions` (the shop's session API).
+    pub checkout: Option<Arc<crate::services::checkout::CheckoutService>>,
+    /// `/pay/...`: the hosted payment page (public, scoped to one session).
+    pub checkout_pages: Option<super::checkout::CheckoutPages>,
     /// `GET /v1/health` and `GET /v1/openapi.json` (no state, no I/O).
     pub health_and_openapi: bool,
     /// The feature flag of the binary's capability is off: every request answers 404
@@ -268,6 +272,42 @@ pub async fn dispatch(handlers: &Handlers, id: RouteId, request: ApiRequest) -> 
         },
         RouteId::RedeliverEvent => match h.authenticated(&h.webhooks) {
             Some((service, auth)) => webhooks::redeliver(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::CreateCheckoutSession => match h.authenticated(&h.checkout) {
+            Some((service, auth)) => checkout::sessions::create(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::ListCheckoutSessions => match h.authenticated(&h.checkout) {
+            Some((service, auth)) => checkout::sessions::list(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::GetCheckoutSession => match h.authenticated(&h.checkout) {
+            Some((service, auth)) => checkout::sessions::get(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::ExpireCheckoutSession => match h.authenticated(&h.checkout) {
+            Some((service, auth)) => checkout::sessions::expire(service, auth, request).await,
+            None => not_served(&request),
+        },
+        RouteId::CheckoutAsset => match &h.checkout_pages {
+            Some(_) => checkout::page::asset(&request),
+            None => not_served(&request),
+        },
+        RouteId::CheckoutPage => match &h.checkout_pages {
+            Some(pages) => pages.page(request).await,
+            None => not_served(&request),
+        },
+        RouteId::CheckoutPay => match &h.checkout_pages {
+            Some(pages) => pages.pay(request).await,
+            None => not_served(&request),
+        },
+        RouteId::CheckoutStatus => match &h.checkout_pages {
+            Some(pages) => pages.status(request).await,
+            None => not_served(&request),
+        },
+        RouteId::CheckoutCancel => match &h.checkout_pages {
+            Some(pages) => pages.cancel(request).await,
             None => not_served(&request),
         },
         RouteId::Health if h.health_and_openapi => health::health(),

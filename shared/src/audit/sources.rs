@@ -16,6 +16,7 @@ fn resource_type(kind: ResourceKind) -> &'static str {
         ResourceKind::Payout => "payout",
         ResourceKind::C2bPayment => "c2b_payment",
         ResourceKind::WebhookEndpoint => "webhook_endpoint",
+        ResourceKind::CheckoutSession => "checkout_session",
     }
 }
 
@@ -25,6 +26,7 @@ fn actor_of(cause: Cause) -> &'static str {
         Cause::Daraja | Cause::Sweeper => "system",
         Cause::Callback => "safaricom",
         Cause::Operator => "operator",
+        Cause::Customer => "customer",
     }
 }
 

@@ -33,6 +33,10 @@ pub mod scopes {
     pub const WEBHOOKS_READ: &str = "webhooks:read";
     /// Create, change, rotate and delete webhook endpoints; redeliver events.
     pub const WEBHOOKS_WRITE: &str = "webhooks:write";
+    /// Create and expire hosted checkout sessions.
+    pub const CHECKOUT_WRITE: &str = "checkout:write";
+    /// Read the merchant's checkout sessions.
+    pub const CHECKOUT_READ: &str = "checkout:read";
     /// The only way to act across merchants (e.g. approve another merchant's payout, administer
     /// any shortcode). It adds reach, not actions: the action's own scope is still needed. Only
     /// the identity provider's asymmetric key may grant it once one is configured (see

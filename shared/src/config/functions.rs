@@ -42,6 +42,7 @@ pub const FUNCTIONS: &[FunctionVars] = &[
             PUBLIC_BASE_URL,
             JWT_ISSUER,
             JWT_AUDIENCE,
+            CHECKOUT_DISPLAY_NAME,
         ],
         optional: &[
             SECRETS_JSON,
@@ -50,6 +51,7 @@ pub const FUNCTIONS: &[FunctionVars] = &[
             DARAJA_TIMEOUT_MS,
             JWT_PUBLIC_KEY_PEM,
             JWT_LEEWAY_SECONDS,
+            CHECKOUT_ALLOWED_ORIGINS,
             STK_TRANSACTION_TYPE,
             STK_PARTY_B,
             PAYMENT_FIRST_CHECK_SECONDS,

@@ -72,4 +72,5 @@ sections! {
     limits,
     payouts,
     c2b,
+    checkout,
 }

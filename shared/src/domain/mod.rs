@@ -6,6 +6,7 @@ pub mod b2c_outcome;
 pub mod c2b;
 pub mod c2b_path_tokens;
 pub mod c2b_verification;
+pub mod checkout_session;
 pub mod client;
 pub mod expected_payment;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod text;
 
 pub use amount::{Amount, AmountError, AmountLimits};
 pub use b2c_outcome::{b2c_outcome, B2cOutcome, FailureCategory, PayoutFailureReason};
+pub use checkout_session::{CheckoutSession, CheckoutSessionId, NewSession, ReturnUrl, SessionStatus};
 pub use client::ClientId;
 pub use ids::{C2bPaymentId, ExpectedPaymentId, PaymentId, PayoutId, WebhookEndpointId};
 pub use msisdn::Msisdn;

@@ -39,6 +39,7 @@ fn prefix(resource: ResourceKind) -> &'static str {
         ResourceKind::Payout => "payout",
         ResourceKind::C2bPayment => "c2b.payment",
         ResourceKind::WebhookEndpoint => "webhook_endpoint",
+        ResourceKind::CheckoutSession => "checkout.session",
     }
 }
 
@@ -132,6 +133,29 @@ pub fn problems(resource: ResourceKind, view: &Value, events: &[Value]) -> Vec<S
                 if has && now != state {
                     out.push(format!("{id}: {t} but the payment is {now}"));
                 }
+            }
+        }
+        // Created once; one `attempt_started` per attempt; `completed` once and only for a
+        // completed session; `expired` at most once (a late success may follow it).
+        ResourceKind::CheckoutSession => {
+            let count = |t: &str| types.iter().filter(|x| **x == t).count();
+            if types.first() != Some(&"checkout.session.created") || count("checkout.session.created") != 1 {
+                out.push(format!(
+                    "{id}: does not start with one checkout.session.created: {types:?}"
+                ));
+            }
+            let attempts = view["attempts"].as_array().map(Vec::len).unwrap_or(0);
+            if count("checkout.session.attempt_started") != attempts {
+                out.push(format!("{id}: {attempts} attempts but events {types:?}"));
+            }
+            let completed = status(view) == "completed";
+            if count("checkout.session.completed") != usize::from(completed) {
+                out.push(format!("{id}: status {} but events {types:?}", status(view)));
+            }
+            if count("checkout.session.expired") > 1
+                || (status(view) == "expired" && count("checkout.session.expired") != 1)
+            {
+                out.push(format!("{id}: status {} but events {types:?}", status(view)));
             }
         }
         // Only its automatic disabling is an event; a disabled endpoint says so.

@@ -88,10 +88,26 @@ pub enum EventType {
     /// A webhook endpoint that had failed for days was disabled (the merchant re-enables it).
     #[serde(rename = "webhook_endpoint.disabled")]
     WebhookEndpointDisabled,
+    /// A hosted checkout session was created (`open`).
+    #[serde(rename = "checkout.session.created")]
+    CheckoutSessionCreated,
+    /// The customer asked for a prompt: an attempt's payment is being initiated.
+    #[serde(rename = "checkout.session.attempt_started")]
+    CheckoutSessionAttemptStarted,
+    /// An attempt's payment failed; the session stays open while attempts are left.
+    #[serde(rename = "checkout.session.attempt_failed")]
+    CheckoutSessionAttemptFailed,
+    /// One attempt's payment completed (`completed`).
+    #[serde(rename = "checkout.session.completed")]
+    CheckoutSessionCompleted,
+    /// The session closed unpaid (`expired`: its deadline, the shop, the customer, or no
+    /// attempts left).
+    #[serde(rename = "checkout.session.expired")]
+    CheckoutSessionExpired,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 26] = [
         EventType::PaymentCreated,
         EventType::PaymentSent,
         EventType::PaymentUnknown,
@@ -113,6 +129,11 @@ impl EventType {
         EventType::C2bPaymentRejected,
         EventType::C2bPaymentLinked,
         EventType::WebhookEndpointDisabled,
+        EventType::CheckoutSessionCreated,
+        EventType::CheckoutSessionAttemptStarted,
+        EventType::CheckoutSessionAttemptFailed,
+        EventType::CheckoutSessionCompleted,
+        EventType::CheckoutSessionExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +159,11 @@ impl EventType {
             EventType::C2bPaymentRejected => "c2b.payment.rejected",
             EventType::C2bPaymentLinked => "c2b.payment.linked",
             EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            EventType::CheckoutSessionCreated => "checkout.session.created",
+            EventType::CheckoutSessionAttemptStarted => "checkout.session.attempt_started",
+            EventType::CheckoutSessionAttemptFailed => "checkout.session.attempt_failed",
+            EventType::CheckoutSessionCompleted => "checkout.session.completed",
+            EventType::CheckoutSessionExpired => "checkout.session.expired",
         }
     }
 
@@ -154,6 +180,7 @@ pub enum ResourceKind {
     Payout,
     C2bPayment,
     WebhookEndpoint,
+    CheckoutSession,
 }
 
 /// What caused the change.
@@ -170,6 +197,8 @@ pub enum Cause {
     Sweeper,
     /// A person acting on it (approval, rejection).
     Operator,
+    /// The customer, on the hosted checkout page.
+    Customer,
 }
 
 /// One event: what happened to which resource, its public view after the change, and why.

@@ -3,6 +3,7 @@
 
 pub mod c2b;
 pub mod callbacks;
+pub mod checkout_sessions;
 pub mod listing;
 pub mod payments;
 pub mod payouts;
@@ -30,6 +31,38 @@ pub fn time_sort_key(at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
 /// The lowest sort key at or after `at` (for range bounds).
 pub fn time_bound(at: chrono::DateTime<chrono::Utc>) -> String {
     format!("{:016}", at.timestamp_millis().max(0))
+}
+
+/// The items of an "open" index (`gsi3`, `<partition prefix>#<shard>` / `<due time>#<id>`) due
+/// at `now`, from every shard at once (at most `limit_per_shard` each), read back as entities
+/// (see [`readable`]). The caller orders them.
+pub async fn due_across_shards<T>(
+    table: &dyn crate::store::Table,
+    partition_prefix: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    limit_per_shard: usize,
+    read: fn(&crate::store::Item) -> Result<T, crate::store::StoreError>,
+    entity: &'static str,
+) -> Result<Vec<T>, crate::store::StoreError> {
+    use crate::store::{Bound, Index, Order, Query};
+    let queries: Vec<Query> = (0..INDEX_SHARDS)
+        .map(|shard| {
+            let mut query = Query::new(
+                Index::Gsi3,
+                format!("{partition_prefix}#{shard}"),
+                Order::Ascending,
+                limit_per_shard,
+            );
+            query.upper = Some(Bound::Exclusive(time_bound(now + chrono::Duration::milliseconds(1))));
+            query
+        })
+        .collect();
+    let results = futures::future::join_all(queries.iter().map(|q| table.query(q))).await;
+    let mut due = Vec::new();
+    for result in results {
+        due.extend(readable(result?, read, entity));
+    }
+    Ok(due)
 }
 
 /// The items that read back as entities; each one that does not is logged and counted

@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::listing::{newest_first, Cursor, ListFilter};
-use super::{shard_of, time_bound, time_sort_key, INDEX_SHARDS};
+use super::{shard_of, time_sort_key};
 use crate::domain::payout::Payout;
 use crate::domain::{ClientId, PayoutId, PayoutKind, PayoutStatus};
-use crate::store::{Bound, Condition, Index, Item, Order, Query, StoreError, Table, Write};
+use crate::store::{Condition, Index, Item, StoreError, Table, Write};
 
 #[derive(Clone)]
 pub struct PayoutRepo {
@@ -44,8 +44,10 @@ pub fn key(id: &PayoutId) -> String {
     format!("PO#{id}")
 }
 
+const OPEN_PREFIX: &str = "OPEN#PO";
+
 fn open_partition(shard: u32) -> String {
-    format!("OPEN#PO#{shard}")
+    format!("{OPEN_PREFIX}#{shard}")
 }
 
 impl PayoutRepo {
@@ -121,18 +123,15 @@ impl PayoutRepo {
     /// Open payouts whose next check is due at `now`, oldest first; reads only open items (a
     /// corrupt one is logged, alarmed and skipped: one bad item never stops a sweep).
     pub async fn due_for_check(&self, now: DateTime<Utc>, limit_per_shard: usize) -> Result<Vec<Payout>, StoreError> {
-        let queries: Vec<Query> = (0..INDEX_SHARDS)
-            .map(|shard| {
-                let mut query = Query::new(Index::Gsi3, open_partition(shard), Order::Ascending, limit_per_shard);
-                query.upper = Some(Bound::Exclusive(time_bound(now + chrono::Duration::milliseconds(1))));
-                query
-            })
-            .collect();
-        let results = futures::future::join_all(queries.iter().map(|q| self.table.query(q))).await;
-        let mut due = Vec::new();
-        for result in results {
-            due.extend(super::readable(result?, from_item, "payout"));
-        }
+        let mut due = super::due_across_shards(
+            self.table.as_ref(),
+            OPEN_PREFIX,
+            now,
+            limit_per_shard,
+            from_item,
+            "payout",
+        )
+        .await?;
         due.sort_by_key(|p| p.next_check_at);
         Ok(due)
     }

@@ -4,6 +4,7 @@
 pub mod c2b;
 pub mod callback_intake;
 pub mod callback_processor;
+pub mod checkout;
 pub mod idempotent;
 pub mod limits;
 pub mod payments;

@@ -62,6 +62,9 @@ pub struct PaymentView {
     pub created_at: String,
     pub updated_at: String,
     pub history: Vec<HistoryView>,
+    /// The hosted checkout session this payment is an attempt of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkout_session: Option<String>,
 }
 
 impl From<&Payment> for PaymentView {
@@ -84,6 +87,7 @@ impl From<&Payment> for PaymentView {
             created_at: timestamp(p.created_at),
             updated_at: timestamp(p.updated_at),
             history: p.history.iter().map(HistoryView::from).collect(),
+            checkout_session: p.checkout_session.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -96,6 +100,7 @@ pub struct ListView<T> {
 }
 
 pub mod c2b;
+pub mod checkout;
 pub mod payout;
 pub mod webhooks;
 

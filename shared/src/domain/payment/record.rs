@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HistoryEntry, PaymentStatus, Source};
 use crate::domain::amount::Amount;
+use crate::domain::checkout_session::CheckoutSessionId;
 use crate::domain::client::ClientId;
 use crate::domain::ids::PaymentId;
 use crate::domain::msisdn::Msisdn;
@@ -48,6 +49,9 @@ pub struct Payment {
     pub next_check_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub reconcile_attempts: u32,
+    /// The hosted checkout session this payment is an attempt of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_session: Option<CheckoutSessionId>,
     /// Optimistic-concurrency version; storage writes only "from the version I read".
     #[serde(default)]
     pub version: u64,
@@ -116,6 +120,7 @@ impl Payment {
             deadline_at: now + timings.deadline_after,
             next_check_at: Some(now + timings.first_check_after),
             reconcile_attempts: 0,
+            checkout_session: None,
             version: 0,
         }
     }

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use crate::callback_token::{CallbackTokens, TokenPurpose};
 use crate::clock::Clock;
 use crate::daraja::{Daraja, DarajaError, StkPushRequest, StkTransactionType};
-use crate::domain::{ClientId, DarajaResult, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode};
+use crate::domain::{
+    CheckoutSessionId, ClientId, DarajaResult, NewPayment, Payment, PaymentEvent, PaymentId, PaymentTimings, ResultCode,
+};
 use crate::engine::{Batch, CommitError, Flow, Settle, Slot};
 use crate::events::repo as events;
 use crate::idempotency::{self, Claimed, IdempotencyRecord, Render, RequestIdentity};
@@ -154,6 +156,22 @@ impl PaymentsService {
         request: NewPayment,
         render: Render<'_, Payment>,
     ) -> Result<Claimed<Initiated>, PaymentError> {
+        self.initiate_as(client, identity, request, PaymentId::generate(), None, render)
+            .await
+    }
+
+    /// [`PaymentsService::initiate`] of a payment whose id the caller chose, as an attempt of
+    /// `checkout_session` (a session records the attempt's payment id before the payment
+    /// exists, so that a crash in between leaves a record of what may have been started).
+    pub async fn initiate_as(
+        &self,
+        client: &ClientId,
+        identity: &RequestIdentity,
+        request: NewPayment,
+        id: PaymentId,
+        checkout_session: Option<CheckoutSessionId>,
+        render: Render<'_, Payment>,
+    ) -> Result<Claimed<Initiated>, PaymentError> {
         let secrets = self.secrets.get().await.map_err(|error| {
             tracing::error!(%error, "secrets unavailable");
             PaymentError::Unavailable
@@ -163,14 +181,15 @@ impl PaymentsService {
             tracing::error!(%error, "secrets incomplete");
             PaymentError::Unavailable
         })?;
-        let payment = Payment::create(
-            PaymentId::generate(),
+        let mut payment = Payment::create(
+            id,
             client.clone(),
             app.stk_shortcode.clone(),
             request,
             now,
             self.config.timings,
         );
+        payment.checkout_session = checkout_session;
         // Limits: the phone's are conditional writes in the creation transaction; the merchant's
         // daily caps are reserved before it (a hot item: see `services::limits`) and given back
         // if the payment was definitely not created.
@@ -214,7 +233,6 @@ impl PaymentsService {
             }
             Err(CreationFailure::Store { error, .. }) => return Err(error.into()),
         }
-        let mut payment = payment;
         payment.version = 1;
         let record = idempotent::claimed(
             identity.request_hash.clone(),
