@@ -378,3 +378,32 @@ async fn the_page_cannot_be_framed_by_another_origin() {
     assert!(!framed.contains("data-parent-origin"), "{framed}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_outcome_is_pushed_over_the_live_channel_without_polling() {
+    let h = Harness::start().await;
+    let s = session(&h).await;
+    let browser = Browser::start(BrowserOptions::phone()).await;
+    browser.goto(&url(&s)).await;
+    delay_next_callback(&h, 2500).await;
+    pay_with(&browser, "0712345678").await;
+    browser.wait_for_text("#status", &waiting_message(Lang::En), WAIT).await;
+    let live = browser.attr("body", "data-live-url").await.expect("a live channel");
+    assert!(live.starts_with("ws://") && live.ends_with("/live"), "{live}");
+    // From now on any poll of the status route is counted.
+    browser
+        .execute(
+            "window.__polls = 0; const fetchBefore = window.fetch;\
+             window.fetch = function () { window.__polls += 1; return fetchBefore.apply(this, arguments); };",
+            vec![],
+        )
+        .await;
+    browser.wait_for_text("#status", &paid_message(Lang::En), WAIT).await;
+    assert_eq!(
+        browser.execute("return window.__polls;", vec![]).await,
+        0,
+        "the page polled"
+    );
+    browser.close().await;
+    h.shutdown().await;
+}

@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod example_shop;
 mod handles;
+pub mod live;
 pub mod load;
 pub mod outbox;
 pub mod payouts;
@@ -407,11 +408,18 @@ impl DevStack {
                 ..CheckoutConfig::default()
             },
         ));
-        let checkout_pages = CheckoutPages {
+        // The page's live channel: a WebSocket on this port, fed by the outbox.
+        let live_sessions = live::LiveSessions::new();
+        let checkout_pages = Arc::new(CheckoutPages {
             service: checkout_service.clone(),
             payments: Arc::new(payments_service()),
             limits: PublicLimits::new(options.checkout_limits),
-        };
+            live_base_url: Some(base_url.replacen("http", "ws", 1)),
+        });
+        let live_route = Arc::new(live::LiveRoute {
+            pages: checkout_pages.clone(),
+            sessions: live_sessions.clone(),
+        });
         let session_expiry = Arc::new(SessionExpirySweep {
             service: checkout_service.clone(),
         });
@@ -546,6 +554,7 @@ impl DevStack {
                 .with_consumer(Arc::new(AttemptOutcomes {
                     service: checkout_service.clone(),
                 }))
+                .with_consumer(live_sessions)
                 .with_consumer(Arc::new(webhooks.clone())),
         );
         let streams_events = event_stream.is_some();
@@ -651,7 +660,13 @@ impl DevStack {
             }));
         }
 
-        let app = axum::Router::new().fallback(dispatch).with_state(services);
+        let live_channel = axum::Router::new()
+            .route("/pay/{session}/live", axum::routing::get(live::socket))
+            .with_state(live_route);
+        let app = axum::Router::new()
+            .fallback(dispatch)
+            .with_state(services)
+            .merge(live_channel);
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

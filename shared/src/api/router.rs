@@ -65,7 +65,7 @@ pub struct Handlers {
     /// `/v1/checkout/sessions` (the shop's session API).
     pub checkout: Option<Arc<crate::services::checkout::CheckoutService>>,
     /// `/pay/...`: the hosted payment page (public, scoped to one session).
-    pub checkout_pages: Option<super::checkout::CheckoutPages>,
+    pub checkout_pages: Option<Arc<super::checkout::CheckoutPages>>,
     /// `GET /v1/health` and `GET /v1/openapi.json` (no state, no I/O).
     pub health_and_openapi: bool,
     /// The feature flag of the binary's capability is off: every request answers 404

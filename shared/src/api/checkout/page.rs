@@ -37,6 +37,9 @@ pub struct CheckoutPages {
     /// Starts the attempts' payments.
     pub payments: Arc<PaymentsService>,
     pub limits: PublicLimits,
+    /// Where the live channel is (`ws://host` or `wss://host`: the page connects to
+    /// `<base>/pay/<session>/live` while it waits); `None`: the page polls.
+    pub live_base_url: Option<String>,
 }
 
 /// What the customer typed, to show again with its problem.
@@ -245,6 +248,10 @@ impl CheckoutPages {
         parent_origin: Option<&str>,
     ) -> ApiResponse {
         let now = self.service.now();
+        let live_url = self
+            .live_base_url
+            .as_ref()
+            .map(|base| format!("{}/pay/{}/live", base.trim_end_matches('/'), session.id));
         let suggested = session.phone.as_ref().map(display_masked);
         let shown = session.open_attempt().map(|a| display_masked(&a.phone));
         let state = page_state(
@@ -267,7 +274,7 @@ impl CheckoutPages {
             expires_at: session.expires_at,
             now,
             parent_origin,
-            live_url: None,
+            live_url: live_url.as_deref(),
         };
         html(status, render_page(&model), &self.service.config.allowed_origins)
     }
@@ -312,12 +319,19 @@ impl CheckoutPages {
             .with_status(StatusCode::TOO_MANY_REQUESTS)
             .with_header("retry-after", &retry_after.to_string());
         }
-        let session = match self.current(&id).await {
-            Ok(session) => session,
-            Err(CheckoutError::NotFound) => return not_found(),
-            Err(error) => return ApiError::from(error).to_response(&request.request_id),
-        };
-        let lang = lang_of(&request, None);
+        match self.status_answer(&id, lang_of(&request, None)).await {
+            Ok(answer) => ApiResponse::raw_json(StatusCode::OK, Bytes::from(answer))
+                .with_header("cache-control", "no-store")
+                .with_header("x-content-type-options", "nosniff"),
+            Err(CheckoutError::NotFound) => not_found(),
+            Err(error) => ApiError::from(error).to_response(&request.request_id),
+        }
+    }
+
+    /// The page's state as the status JSON ([`StatusAnswer`]) in `lang`: what the status route
+    /// answers and the live channel pushes.
+    pub async fn status_answer(&self, id: &CheckoutSessionId, lang: Lang) -> Result<String, CheckoutError> {
+        let session = self.current(id).await?;
         let suggested = session.phone.as_ref().map(display_masked);
         let shown = session.open_attempt().map(|a| display_masked(&a.phone));
         let state = page_state(
@@ -329,9 +343,13 @@ impl CheckoutPages {
             self.prompt_deadline(),
             self.service.now(),
         );
-        ApiResponse::json(StatusCode::OK, &StatusAnswer::new(lang, &state))
-            .with_header("cache-control", "no-store")
-            .with_header("x-content-type-options", "nosniff")
+        serde_json::to_string(&StatusAnswer::new(lang, &state)).map_err(|_| CheckoutError::Internal)
+    }
+
+    /// Counts a live channel's connection like a page load (per client address and session).
+    pub fn admit_live(&self, client: Option<std::net::IpAddr>, session: &CheckoutSessionId) -> Verdict {
+        let client = client.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".to_owned());
+        self.limits.admit(&client, session.as_str(), false)
     }
 
     /// Back to the page (in the customer's language, in the modal of `origin`) after a form post.
