@@ -389,7 +389,10 @@ async fn the_outcome_is_pushed_over_the_live_channel_without_polling() {
     pay_with(&browser, "0712345678").await;
     browser.wait_for_text("#status", &waiting_message(Lang::En), WAIT).await;
     let live = browser.attr("body", "data-live-url").await.expect("a live channel");
-    assert!(live.starts_with("ws://") && live.ends_with("/live"), "{live}");
+    assert!(
+        live.starts_with("ws://") && live.contains(&format!("/pay/live?session={}", s["id"].as_str().unwrap())),
+        "{live}"
+    );
     // From now on any poll of the status route is counted.
     browser
         .execute(
@@ -399,11 +402,10 @@ async fn the_outcome_is_pushed_over_the_live_channel_without_polling() {
         )
         .await;
     browser.wait_for_text("#status", &paid_message(Lang::En), WAIT).await;
-    assert_eq!(
-        browser.execute("return window.__polls;", vec![]).await,
-        0,
-        "the page polled"
-    );
+    // At most the one status request the page makes when its socket opens (it may open after
+    // the counter is in place); polling every second through the 2.5 s wait would make several.
+    let polls = browser.execute("return window.__polls;", vec![]).await;
+    assert!(polls.as_u64().is_some_and(|n| n <= 1), "the page polled: {polls}");
     browser.close().await;
     h.shutdown().await;
 }

@@ -414,7 +414,13 @@ impl DevStack {
             service: checkout_service.clone(),
             payments: Arc::new(payments_service()),
             limits: PublicLimits::new(options.checkout_limits),
-            live_base_url: Some(base_url.replacen("http", "ws", 1)),
+            live: Some(
+                checkout::api::checkout::LiveChannel::parse(&format!(
+                    "{}/pay/live",
+                    base_url.replacen("http", "ws", 1)
+                ))
+                .map_err(|e| format!("live channel: {e}"))?,
+            ),
         });
         let live_route = Arc::new(live::LiveRoute {
             pages: checkout_pages.clone(),
@@ -661,7 +667,7 @@ impl DevStack {
         }
 
         let live_channel = axum::Router::new()
-            .route("/pay/{session}/live", axum::routing::get(live::socket))
+            .route("/pay/live", axum::routing::get(live::socket))
             .with_state(live_route);
         let app = axum::Router::new()
             .fallback(dispatch)

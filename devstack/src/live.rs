@@ -1,5 +1,5 @@
 //! The payment page's live channel in the dev stack: a WebSocket on the API port,
-//! `GET /pay/{session}/live`, that pushes the page's status JSON (the one `GET
+//! `GET /pay/live?session=<id>&lang=<code>` (the shape of the WebSocket API's URL on AWS), that pushes the page's status JSON (the one `GET
 //! /pay/{session}/status` answers) whenever the session or its attempt's payment changes. The
 //! pushes come from the outbox (an [`EventConsumer`], after the one that ends attempts), so the
 //! page learns an outcome as soon as it is settled instead of at its next poll; the page falls
@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use checkout::api::checkout::client_limits::Verdict;
+use checkout::api::checkout::live::session_of;
 use checkout::api::checkout::CheckoutPages;
 use checkout::domain::CheckoutSessionId;
 use checkout::events::handler::EventConsumer;
-use checkout::events::{EventRecord, ResourceKind};
+use checkout::events::EventRecord;
 use checkout::pages::checkout::Lang;
 use tokio::sync::broadcast;
 
@@ -35,21 +36,6 @@ impl LiveSessions {
     }
 }
 
-/// The session an event is about: a session's own event, or its attempt's payment's.
-fn session_of(event: &EventRecord) -> Option<String> {
-    match event.resource {
-        ResourceKind::CheckoutSession => Some(event.resource_id.clone()),
-        ResourceKind::Payment => {
-            #[derive(serde::Deserialize)]
-            struct Linked {
-                checkout_session: Option<String>,
-            }
-            serde_json::from_str::<Linked>(event.data.get()).ok()?.checkout_session
-        }
-        _ => None,
-    }
-}
-
 #[async_trait]
 impl EventConsumer for LiveSessions {
     fn name(&self) -> &'static str {
@@ -59,7 +45,7 @@ impl EventConsumer for LiveSessions {
     async fn consume(&self, event: &EventRecord) -> Result<(), String> {
         if let Some(session) = session_of(event) {
             // Nobody listening is fine: a page that is not open polls when it opens.
-            let _ = self.changes.send(session);
+            let _ = self.changes.send(session.as_str().to_owned());
         }
         Ok(())
     }
@@ -67,6 +53,7 @@ impl EventConsumer for LiveSessions {
 
 #[derive(serde::Deserialize)]
 pub struct LiveQuery {
+    session: Option<String>,
     lang: Option<String>,
 }
 
@@ -79,11 +66,10 @@ pub struct LiveRoute {
 pub async fn socket(
     State(route): State<Arc<LiveRoute>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    Path(session): Path<String>,
     Query(query): Query<LiveQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let Ok(id) = CheckoutSessionId::parse(&session) else {
+    let Some(Ok(id)) = query.session.as_deref().map(CheckoutSessionId::parse) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     if let Verdict::Limited { .. } = route.pages.admit_live(Some(peer.ip()), &id) {
@@ -101,8 +87,7 @@ async fn push(mut socket: WebSocket, route: Arc<LiveRoute>, id: CheckoutSessionI
         let Ok(answer) = route.pages.status_answer(&id, lang).await else {
             break;
         };
-        let waiting = answer.contains("\"state\":\"waiting\"");
-        if socket.send(Message::Text(answer.into())).await.is_err() || !waiting {
+        if socket.send(Message::Text(answer.json.into())).await.is_err() || !answer.waiting {
             break;
         }
         loop {

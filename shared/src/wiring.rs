@@ -277,6 +277,40 @@ pub fn table<F: Fn(&str) -> Option<String>>(
     )))
 }
 
+/// The live channel's connections table.
+pub fn live_connections<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+) -> Result<crate::repo::live_connections::LiveConnections, ConfigError> {
+    Ok(crate::repo::live_connections::LiveConnections::new(Arc::new(
+        DynamoTable::new(
+            crate::aws::dynamo_client(sdk),
+            settings.required(crate::config::vars::LIVE_CONNECTIONS_TABLE)?,
+        ),
+    )))
+}
+
+/// Pushes to the live channel's connections, from the events function: the page's status
+/// (the shop's name, the prompt's deadline) to each open page of a changed session.
+pub fn live_push<F: Fn(&str) -> Option<String>>(
+    settings: &Settings<F>,
+    sdk: &SdkConfig,
+    table: Arc<dyn Table>,
+) -> Result<crate::api::checkout::live::LivePush, ConfigError> {
+    let service = Arc::new(checkout_service(table, clock(), settings.checkout()?));
+    Ok(crate::api::checkout::live::LivePush {
+        answers: crate::api::checkout::StatusAnswers {
+            service,
+            prompt_after: settings.timings()?.deadline_after,
+        },
+        connections: live_connections(settings, sdk)?,
+        sender: Arc::new(crate::api::checkout::live_management::ManagementApi::new(
+            sdk,
+            &settings.live_management_url()?,
+        )),
+    })
+}
+
 pub fn callback_queue<F: Fn(&str) -> Option<String>>(
     settings: &Settings<F>,
     sdk: &SdkConfig,

@@ -622,6 +622,11 @@ fn audit_archive_target() -> String {
     format!("AuditDigestBucket/{prefix}/*")
 }
 
+/// The live channel's connections, and no other API's: `@connections` of the WebSocket API's
+/// stage (as [`resource_targets`] names the `!Sub` ARN).
+const LIVE_CONNECTIONS_TARGET: &str =
+    "arn:AWS::Partition:execute-api:AWS::Region:AWS::AccountId:LiveApi/Stage/*/@connections/*";
+
 fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
     const WRITE: &[&str] = &[
         "dynamodb:GetItem",
@@ -709,6 +714,11 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
             grant("Table", &["dynamodb:GetItem", "dynamodb:PutItem"]);
             // The merchant's webhook endpoints, when an event fans out.
             grant("Table/index/gsi1", &["dynamodb:Query"]);
+            // The payment pages' live channel: a session's open connections, forgotten when
+            // gone or finished; pushes to them and closes them.
+            grant("LiveConnectionsTable/index/gsi1", &["dynamodb:Query"]);
+            grant("LiveConnectionsTable", &["dynamodb:DeleteItem"]);
+            grant(LIVE_CONNECTIONS_TARGET, &["execute-api:ManageConnections"]);
             grant(
                 "Table/stream/*",
                 &[
@@ -719,6 +729,12 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
                 ],
             );
         }
+        "checkout-live" => {
+            // Is the session open?
+            grant("Table", &["dynamodb:GetItem"]);
+            grant("LiveConnectionsTable", &["dynamodb:PutItem", "dynamodb:DeleteItem"]);
+            grant("LiveConnectionsTable/index/gsi1", &["dynamodb:Query"]);
+        }
         other => panic!("no expected permissions for {other}: add them here"),
     }
     out
@@ -727,7 +743,15 @@ fn expected_permissions(function: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn iam_grants_each_function_exactly_its_data_actions_and_no_wildcards() {
     let template = Template::load();
-    let data_services = ["dynamodb:", "sqs:", "secretsmanager:", "kms:", "s3:", "sns:"];
+    let data_services = [
+        "dynamodb:",
+        "sqs:",
+        "secretsmanager:",
+        "kms:",
+        "s3:",
+        "sns:",
+        "execute-api:",
+    ];
     for (dir, (id, function)) in template.functions() {
         let mut granted = BTreeSet::new();
         let mut kms = BTreeSet::new();
@@ -951,6 +975,103 @@ fn queues_table_secret_and_schedule_are_as_the_code_needs() {
         .and_then(|e| e.values().find(|e| e["Type"] == "ScheduleV2"))
         .expect("the sweeper runs on EventBridge Scheduler");
     assert_eq!(schedule["Properties"]["ScheduleExpression"], "rate(1 minute)");
+}
+
+#[test]
+fn the_payment_pages_live_channel_is_a_websocket_api_on_its_function() {
+    let template = Template::load();
+    let api = &template.resource("LiveApi")["Properties"];
+    assert_eq!(template.resource("LiveApi")["Type"], "AWS::ApiGatewayV2::Api");
+    assert_eq!(api["ProtocolType"], "WEBSOCKET");
+    // Every route reaches the function's alias (released and rolled back like the others).
+    let integration = template.resource("LiveIntegration");
+    assert_eq!(integration["Properties"]["IntegrationType"], "AWS_PROXY");
+    assert!(
+        references(&integration["Properties"]["IntegrationUri"])
+            .iter()
+            .any(|r| r == "CheckoutLiveFunction.Alias"),
+        "the integration invokes the alias"
+    );
+    let routes: BTreeMap<String, Value> = template
+        .of_type("AWS::ApiGatewayV2::Route")
+        .filter(|(_, r)| r["Properties"]["ApiId"]["Ref"] == "LiveApi")
+        .map(|(_, r)| {
+            (
+                r["Properties"]["RouteKey"].as_str().unwrap_or_default().to_owned(),
+                r.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec!["$connect", "$default", "$disconnect"]
+    );
+    for (key, route) in &routes {
+        assert!(
+            references(&route["Properties"]["Target"])
+                .iter()
+                .any(|r| r.contains("${LiveIntegration}")),
+            "{key}"
+        );
+    }
+    // $connect is authorised by the session (the function), not by a merchant token.
+    assert_eq!(routes["$connect"]["Properties"]["AuthorizationType"], "NONE");
+    let permission = &template.resource("LiveInvokePermission")["Properties"];
+    assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
+    assert_eq!(permission["FunctionName"]["Ref"], "CheckoutLiveFunction.Alias");
+    assert!(references(&permission["SourceArn"])
+        .iter()
+        .any(|r| r.contains("${LiveApi}/*")));
+    // One stage, deployed with every change, throttled as a whole.
+    let stage = &template.resource("LiveStage")["Properties"];
+    assert_eq!(stage["ApiId"]["Ref"], "LiveApi");
+    assert_eq!(stage["StageName"]["Ref"], "Stage");
+    assert_eq!(stage["AutoDeploy"], true);
+    assert!(stage["DefaultRouteSettings"].get("ThrottlingRateLimit").is_some());
+    assert!(stage["DefaultRouteSettings"].get("ThrottlingBurstLimit").is_some());
+    // The page connects to the stage; the events function posts to the same stage.
+    let env = |dir: &str, name: &str| {
+        let function = &template.functions()[dir].1;
+        references(&function["Properties"]["Environment"]["Variables"][name]).join(" ")
+    };
+    assert_eq!(
+        env("initiate", "CHECKOUT_LIVE_URL"),
+        "wss://${LiveApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
+    );
+    assert_eq!(
+        env("events", "LIVE_MANAGEMENT_URL"),
+        "https://${LiveApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
+    );
+    assert_eq!(env("events", "LIVE_CONNECTIONS_TABLE"), "LiveConnectionsTable");
+    assert_eq!(env("checkout-live", "LIVE_CONNECTIONS_TABLE"), "LiveConnectionsTable");
+    // What the page is given parses as its live channel.
+    let live = checkout::api::checkout::LiveChannel::parse("wss://abc123.execute-api.eu-west-1.amazonaws.com/prod")
+        .expect("the stage URL is a live channel");
+    assert_eq!(live.origin(), "wss://abc123.execute-api.eu-west-1.amazonaws.com");
+
+    // The connections: the code's key and gsi1 only, expiring by TTL, encrypted with the
+    // stack's key when given, no stream (nothing consumes it).
+    let table = &template.resource("LiveConnectionsTable")["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "expires_at");
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert!(table.get("StreamSpecification").is_none());
+    assert!(references(&table["SSESpecification"]).contains(&"KmsKeyArn".to_owned()));
+    assert_eq!(
+        table["KeySchema"],
+        serde_json::json!([{"AttributeName": "pk", "KeyType": "HASH"}])
+    );
+    let indexes = table["GlobalSecondaryIndexes"].as_array().expect("gsi1");
+    assert_eq!(indexes.len(), 1);
+    assert_eq!(indexes[0]["IndexName"], Index::Gsi1.name());
+    assert_eq!(
+        indexes[0]["KeySchema"],
+        serde_json::json!([
+            {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+            {"AttributeName": "gsi1sk", "KeyType": "RANGE"}
+        ])
+    );
+    assert!(read("shared/src/repo/live_connections.rs").contains("Index::Gsi1"));
 }
 
 #[test]

@@ -275,7 +275,7 @@ impl Browser {
                     Ok(text) if text.contains(needle) => return text,
                     Ok(text) => last = Some(text),
                     // The page changed between finding the element and reading it: look again.
-                    Err(e) if e.is_stale_element_reference() || e.is_no_such_element() => {}
+                    Err(e) if replaced_meanwhile(&e) => {}
                     Err(e) => panic!("the text of `{css}` on {}: {e}", self.current_url().await),
                 },
                 Err(e) if e.is_no_such_element() => last = None,
@@ -766,4 +766,13 @@ fn abbreviate(js: &str) -> String {
         let cut = (0..=300).rev().find(|&i| js.is_char_boundary(i)).unwrap_or(0);
         format!("{}… ({} bytes)", &js[..cut], js.len())
     }
+}
+
+/// The element read went away with its document (the page navigated between finding it and
+/// reading it). ChromeDriver says so as a stale element, a missing one, or, when the navigation
+/// lands mid-command, as an inspector error naming a node outside the document.
+fn replaced_meanwhile(error: &CmdError) -> bool {
+    error.is_stale_element_reference()
+        || error.is_no_such_element()
+        || error.to_string().contains("does not belong to the document")
 }

@@ -2,9 +2,10 @@
 //! delivers each event to its consumers ([`EventHandler`]) and marks it handled. Records that
 //! fail are reported as batch-item failures so the stream retries them; an event that still is
 //! not handled is delivered again by the sweeper's redrive, so none is lost after the stream's
-//! 24 hours. Its consumers: the audit trail (one entry per event), then the webhook dispatcher
-//! (each event fans out to the merchant's subscribed endpoints, attempt 1 at once; retries are
-//! the sweeper's).
+//! 24 hours. Its consumers: the audit trail (one entry per event), the checkout attempts' ends,
+//! the payment pages' live channel (each open page of a changed session gets its status), then
+//! the webhook dispatcher (each event fans out to the merchant's subscribed endpoints, attempt 1
+//! at once; retries are the sweeper's).
 
 use std::sync::Arc;
 
@@ -18,7 +19,6 @@ use checkout::{aws, config, lambda, metrics, wiring};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use checkout::services::checkout::outcomes::AttemptOutcomes;
-use checkout::services::checkout::CheckoutConfig;
 
 const FUNCTION: &str = "events";
 
@@ -27,16 +27,18 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
     let table = wiring::table(settings, sdk)?;
     let secrets = wiring::secrets(settings, Some(sdk), &[SecretPart::CallbackKeys])?;
     let webhooks = wiring::webhook_dispatcher(table.clone(), secrets, wiring::clock(), TargetPolicy::production())?;
-    // Ends checkout attempts whose payment settled; never creates a session nor renders a page.
+    // Ends checkout attempts whose payment settled.
     let sessions = Arc::new(wiring::checkout_service(
         table.clone(),
         wiring::clock(),
-        CheckoutConfig::default(),
+        settings.checkout()?,
     ));
-    // The audit entry first: a webhook attempt may wait seconds on a merchant's server.
+    // The audit entry first; the open payment pages after the attempt has ended (their status
+    // says how); webhooks last: an attempt may wait seconds on a merchant's server.
     Ok(EventHandler::new(table.clone(), wiring::clock())
         .with_consumer(Arc::new(wiring::audit_log(&table)))
         .with_consumer(Arc::new(AttemptOutcomes { service: sessions }))
+        .with_consumer(Arc::new(wiring::live_push(settings, sdk, table.clone())?))
         .with_consumer(Arc::new(webhooks)))
 }
 

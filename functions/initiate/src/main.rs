@@ -50,12 +50,13 @@ fn build<F: Fn(&str) -> Option<String>>(settings: &Settings<F>, sdk: &SdkConfig)
         auth: Some(Authenticator::new(settings.jwt()?, secrets.clone())),
         payments: Some(payments()?),
         checkout: Some(checkout.clone()),
-        // The page polls its status: the WebSocket API of the live channel is not deployed yet.
+        // The page listens on the live channel (the WebSocket API) while it waits, and polls
+        // when it cannot.
         checkout_pages: Some(Arc::new(CheckoutPages {
             service: checkout,
             payments: Arc::new(payments()?),
             limits: PublicLimits::default(),
-            live_base_url: None,
+            live: settings.checkout_live()?,
         })),
         ..Handlers::default()
     })

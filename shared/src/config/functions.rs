@@ -52,6 +52,7 @@ pub const FUNCTIONS: &[FunctionVars] = &[
             JWT_PUBLIC_KEY_PEM,
             JWT_LEEWAY_SECONDS,
             CHECKOUT_ALLOWED_ORIGINS,
+            CHECKOUT_LIVE_URL,
             STK_TRANSACTION_TYPE,
             STK_PARTY_B,
             PAYMENT_FIRST_CHECK_SECONDS,
@@ -100,9 +101,31 @@ pub const FUNCTIONS: &[FunctionVars] = &[
     },
     FunctionVars {
         function: "events",
-        // The callback keys hold the master key webhook signing secrets are derived from.
-        required: &[TABLE_NAME, SECRET_ID_CALLBACK_KEYS],
-        optional: &[SECRETS_JSON, SECRETS_FILE, SECRETS_TTL_SECONDS],
+        required: &[
+            TABLE_NAME,
+            // The callback keys hold the master key webhook signing secrets are derived from.
+            SECRET_ID_CALLBACK_KEYS,
+            // The live channel's pushes: the page's status names the shop.
+            PUBLIC_BASE_URL,
+            CHECKOUT_DISPLAY_NAME,
+            LIVE_CONNECTIONS_TABLE,
+            LIVE_MANAGEMENT_URL,
+        ],
+        optional: &[
+            SECRETS_JSON,
+            SECRETS_FILE,
+            SECRETS_TTL_SECONDS,
+            CHECKOUT_ALLOWED_ORIGINS,
+            // The page's countdown (the payments' deadline).
+            PAYMENT_FIRST_CHECK_SECONDS,
+            PAYMENT_DEADLINE_SECONDS,
+        ],
+    },
+    FunctionVars {
+        function: "checkout-live",
+        // `$connect` reads the session; connections are recorded in their own table.
+        required: &[TABLE_NAME, LIVE_CONNECTIONS_TABLE],
+        optional: &[],
     },
     FunctionVars {
         function: "webhooks-api",

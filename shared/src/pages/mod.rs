@@ -28,7 +28,10 @@ const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), paym
 /// Entries of `frame_ancestors` that are not plain origins (`https://shop.example`,
 /// `https://*.shop.example:8443`, `'self'`) are left out, so a bad setting can never inject
 /// another directive; if none is left the page cannot be framed.
-pub fn content_security_policy(frame_ancestors: &[String]) -> String {
+///
+/// `live_origin` (`wss://abc.execute-api.eu-west-1.amazonaws.com`) is the live channel's origin
+/// when it is not the page's own: the page's script may connect there too, nowhere else.
+pub fn content_security_policy(frame_ancestors: &[String], live_origin: Option<&str>) -> String {
     let ancestors: Vec<&str> = frame_ancestors
         .iter()
         .map(String::as_str)
@@ -39,10 +42,28 @@ pub fn content_security_policy(frame_ancestors: &[String]) -> String {
     } else {
         ancestors.join(" ")
     };
+    let connect = match live_origin.filter(|origin| is_live_origin(origin)) {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {connect}; \
          form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
     )
+}
+
+/// `wss://host[:port]` (or `ws://` on loopback), nothing more: a source that cannot widen the
+/// policy (no wildcard, path, quote or separator).
+fn is_live_origin(origin: &str) -> bool {
+    let Some((scheme, host)) = origin.split_once("://") else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    let loopback = host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
+    host_ok && (scheme == "wss" || (scheme == "ws" && loopback))
 }
 
 /// Headers for every page response (not the static assets, which need only `nosniff` and their
@@ -55,8 +76,8 @@ pub fn content_security_policy(frame_ancestors: &[String]) -> String {
 ///
 /// `x-frame-options: DENY` repeats `frame-ancestors 'none'` for browsers that predate CSP's
 /// frame-ancestors; when origins are allowed it is left out (it cannot name several).
-pub fn security_headers(frame_ancestors: &[String]) -> Vec<(&'static str, String)> {
-    let csp = content_security_policy(frame_ancestors);
+pub fn security_headers(frame_ancestors: &[String], live_origin: Option<&str>) -> Vec<(&'static str, String)> {
+    let csp = content_security_policy(frame_ancestors, live_origin);
     let framable = !csp.ends_with("frame-ancestors 'none'");
     let mut headers = vec![
         ("content-security-policy", csp),
@@ -107,7 +128,7 @@ mod tests {
 
     #[test]
     fn the_policy_forbids_everything_the_page_does_not_use() {
-        let csp = content_security_policy(&[]);
+        let csp = content_security_policy(&[], None);
         for directive in [
             "default-src 'none'",
             "script-src 'self'",
@@ -129,7 +150,7 @@ mod tests {
 
     #[test]
     fn frame_ancestors_lists_the_shops_origins() {
-        let csp = content_security_policy(&origins(&["https://shop.example", "https://*.shop.example:8443"]));
+        let csp = content_security_policy(&origins(&["https://shop.example", "https://*.shop.example:8443"]), None);
         assert!(
             csp.ends_with("; frame-ancestors https://shop.example https://*.shop.example:8443"),
             "{csp}"
@@ -150,19 +171,43 @@ mod tests {
             "https://shop.example\r\nx-evil: 1",
             "",
         ]);
-        assert!(content_security_policy(&bad).ends_with("frame-ancestors 'none'"));
+        assert!(content_security_policy(&bad, None).ends_with("frame-ancestors 'none'"));
         let mixed = origins(&["https://ok.example", "https://bad.example;"]);
-        assert!(content_security_policy(&mixed).ends_with("frame-ancestors https://ok.example"));
-        assert!(content_security_policy(&origins(&["'self'"])).ends_with("frame-ancestors 'self'"));
+        assert!(content_security_policy(&mixed, None).ends_with("frame-ancestors https://ok.example"));
+        assert!(content_security_policy(&origins(&["'self'"]), None).ends_with("frame-ancestors 'self'"));
+    }
+
+    #[test]
+    fn the_live_channel_origin_is_the_one_other_place_the_page_may_connect() {
+        let live = "wss://abc123.execute-api.eu-west-1.amazonaws.com";
+        let csp = content_security_policy(&[], Some(live));
+        assert!(
+            csp.split("; ").any(|d| d == format!("connect-src 'self' {live}")),
+            "{csp}"
+        );
+        assert!(content_security_policy(&[], Some("ws://127.0.0.1:3000"))
+            .contains("connect-src 'self' ws://127.0.0.1:3000;"));
+        for bad in [
+            "ws://pay.example",
+            "https://pay.example",
+            "wss://*.example",
+            "wss://pay.example/path",
+            "wss://pay.example; script-src *",
+            "wss://",
+            "",
+        ] {
+            let csp = content_security_policy(&[], Some(bad));
+            assert!(csp.split("; ").any(|d| d == "connect-src 'self'"), "{bad:?}: {csp}");
+        }
     }
 
     #[test]
     fn headers_for_a_page_that_cannot_be_framed() {
-        let headers = security_headers(&[]);
+        let headers = security_headers(&[], None);
         let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
         assert_eq!(
             get("content-security-policy"),
-            Some(content_security_policy(&[]).as_str())
+            Some(content_security_policy(&[], None).as_str())
         );
         assert_eq!(get("referrer-policy"), Some("no-referrer"));
         assert_eq!(get("x-content-type-options"), Some("nosniff"));
@@ -178,7 +223,7 @@ mod tests {
 
     #[test]
     fn headers_for_a_page_a_shop_may_frame() {
-        let headers = security_headers(&origins(&["https://shop.example"]));
+        let headers = security_headers(&origins(&["https://shop.example"]), None);
         assert!(headers.iter().all(|(name, _)| *name != "x-frame-options"));
         assert!(headers.iter().any(|(name, value)| *name == "content-security-policy"
             && value.ends_with("frame-ancestors https://shop.example")));

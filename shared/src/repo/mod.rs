@@ -5,6 +5,7 @@ pub mod c2b;
 pub mod callbacks;
 pub mod checkout_sessions;
 pub mod listing;
+pub mod live_connections;
 pub mod payments;
 pub mod payouts;
 pub mod receipts;

@@ -37,9 +37,85 @@ pub struct CheckoutPages {
     /// Starts the attempts' payments.
     pub payments: Arc<PaymentsService>,
     pub limits: PublicLimits,
-    /// Where the live channel is (`ws://host` or `wss://host`: the page connects to
-    /// `<base>/pay/<session>/live` while it waits); `None`: the page polls.
-    pub live_base_url: Option<String>,
+    /// The live channel the page connects to while it waits; `None`: the page polls.
+    pub live: Option<LiveChannel>,
+}
+
+/// Where the page's live channel is: a WebSocket URL the page opens with `?session=<id>&lang=`
+/// (the dev stack's `ws://127.0.0.1:3000/pay/live`, or an API Gateway WebSocket stage,
+/// `wss://abc.execute-api.eu-west-1.amazonaws.com/prod`), and its origin for the page's CSP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveChannel {
+    url: String,
+    origin: String,
+}
+
+impl LiveChannel {
+    /// `wss://` (or `ws://` on a loopback host) with a host and no query or fragment.
+    pub fn parse(text: &str) -> Result<LiveChannel, String> {
+        let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if !(url.scheme() == "wss" || (url.scheme() == "ws" && loopback)) {
+            return Err(format!("{text:?} must be a wss:// URL (ws:// only on loopback)"));
+        }
+        if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("{text:?} must name a host and no query or fragment"));
+        }
+        let origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default())
+            + &url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        Ok(LiveChannel {
+            url: text.trim_end_matches('/').to_owned(),
+            origin,
+        })
+    }
+
+    /// The URL a session's page connects to (the script adds `&lang=`).
+    pub fn url_for(&self, session: &CheckoutSessionId) -> String {
+        format!("{}?session={session}", self.url)
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+/// The page's state as the status JSON ([`StatusAnswer`]): what `GET /pay/{session}/status`
+/// answers and what the live channels push, so both always say the same.
+#[derive(Clone)]
+pub struct StatusAnswers {
+    pub service: Arc<CheckoutService>,
+    /// How long a prompt is waited for (the payments' deadline): the page's countdown.
+    pub prompt_after: chrono::Duration,
+}
+
+/// One status answer: its JSON, and whether the page is still waiting for an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub json: String,
+    pub waiting: bool,
+}
+
+impl StatusAnswers {
+    /// The session's state (an attempt whose payment ended is ended first) in `lang`.
+    pub async fn answer(&self, id: &CheckoutSessionId, lang: Lang) -> Result<Status, CheckoutError> {
+        let session = self.service.get(None, id).await?;
+        let session = self.service.refresh(session).await?;
+        let suggested = session.phone.as_ref().map(display_masked);
+        let shown = session.open_attempt().map(|a| display_masked(&a.phone));
+        let after = self.prompt_after;
+        let state = page_state(
+            &session,
+            &self.service.config.display_name,
+            suggested.as_deref(),
+            shown.as_deref(),
+            None,
+            move |started| started + after,
+            self.service.now(),
+        );
+        let waiting = matches!(state, PageState::Waiting { .. });
+        let json = serde_json::to_string(&StatusAnswer::new(lang, &state)).map_err(|_| CheckoutError::Internal)?;
+        Ok(Status { json, waiting })
+    }
 }
 
 /// What the customer typed, to show again with its problem.
@@ -70,7 +146,7 @@ fn with_headers(mut response: ApiResponse, headers: Vec<(&'static str, String)>)
     response
 }
 
-fn html(status: StatusCode, body: String, frame_ancestors: &[String]) -> ApiResponse {
+fn html(status: StatusCode, body: String, frame_ancestors: &[String], live_origin: Option<&str>) -> ApiResponse {
     let mut response = ApiResponse {
         status,
         headers: http::HeaderMap::new(),
@@ -79,7 +155,7 @@ fn html(status: StatusCode, body: String, frame_ancestors: &[String]) -> ApiResp
     response
         .headers
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(HTML_CONTENT_TYPE));
-    with_headers(response, security_headers(frame_ancestors))
+    with_headers(response, security_headers(frame_ancestors, live_origin))
 }
 
 /// A page for what is not a session's page (an unknown or mistyped link, too many requests, a
@@ -96,7 +172,7 @@ fn message_page(status: StatusCode, english: &str, swahili: &str) -> ApiResponse
          <title>M-Pesa</title><link rel=\"stylesheet\" href=\"{css}\"></head>\
          <body><main><h1>{english}</h1><p lang=\"sw\">{swahili}</p></main></body></html>"
     );
-    html(status, body, &[])
+    html(status, body, &[], None)
 }
 
 fn not_found_page() -> ApiResponse {
@@ -248,10 +324,7 @@ impl CheckoutPages {
         parent_origin: Option<&str>,
     ) -> ApiResponse {
         let now = self.service.now();
-        let live_url = self
-            .live_base_url
-            .as_ref()
-            .map(|base| format!("{}/pay/{}/live", base.trim_end_matches('/'), session.id));
+        let live_url = self.live.as_ref().map(|live| live.url_for(&session.id));
         let suggested = session.phone.as_ref().map(display_masked);
         let shown = session.open_attempt().map(|a| display_masked(&a.phone));
         let state = page_state(
@@ -276,7 +349,12 @@ impl CheckoutPages {
             parent_origin,
             live_url: live_url.as_deref(),
         };
-        html(status, render_page(&model), &self.service.config.allowed_origins)
+        html(
+            status,
+            render_page(&model),
+            &self.service.config.allowed_origins,
+            self.live.as_ref().map(LiveChannel::origin),
+        )
     }
 
     async fn current(&self, id: &CheckoutSessionId) -> Result<CheckoutSession, CheckoutError> {
@@ -320,7 +398,7 @@ impl CheckoutPages {
             .with_header("retry-after", &retry_after.to_string());
         }
         match self.status_answer(&id, lang_of(&request, None)).await {
-            Ok(answer) => ApiResponse::raw_json(StatusCode::OK, Bytes::from(answer))
+            Ok(answer) => ApiResponse::raw_json(StatusCode::OK, Bytes::from(answer.json))
                 .with_header("cache-control", "no-store")
                 .with_header("x-content-type-options", "nosniff"),
             Err(CheckoutError::NotFound) => not_found(),
@@ -328,22 +406,18 @@ impl CheckoutPages {
         }
     }
 
+    /// The status answers of these pages' sessions.
+    pub fn answers(&self) -> StatusAnswers {
+        StatusAnswers {
+            service: self.service.clone(),
+            prompt_after: self.payments.config.timings.deadline_after,
+        }
+    }
+
     /// The page's state as the status JSON ([`StatusAnswer`]) in `lang`: what the status route
     /// answers and the live channel pushes.
-    pub async fn status_answer(&self, id: &CheckoutSessionId, lang: Lang) -> Result<String, CheckoutError> {
-        let session = self.current(id).await?;
-        let suggested = session.phone.as_ref().map(display_masked);
-        let shown = session.open_attempt().map(|a| display_masked(&a.phone));
-        let state = page_state(
-            &session,
-            &self.service.config.display_name,
-            suggested.as_deref(),
-            shown.as_deref(),
-            None,
-            self.prompt_deadline(),
-            self.service.now(),
-        );
-        serde_json::to_string(&StatusAnswer::new(lang, &state)).map_err(|_| CheckoutError::Internal)
+    pub async fn status_answer(&self, id: &CheckoutSessionId, lang: Lang) -> Result<Status, CheckoutError> {
+        self.answers().answer(id, lang).await
     }
 
     /// Counts a live channel's connection like a page load (per client address and session).
@@ -367,7 +441,7 @@ impl CheckoutPages {
         if let Ok(location) = HeaderValue::from_str(&location) {
             response.headers.insert(http::header::LOCATION, location);
         }
-        with_headers(response, security_headers(&[]))
+        with_headers(response, security_headers(&[], None))
     }
 
     pub async fn pay(&self, request: ApiRequest) -> ApiResponse {

@@ -7,10 +7,13 @@
 use super::model::{ClosedReason, Outcome, PageState};
 use super::phone::PhoneProblem;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Stored (the live channel's connections) by its code: `"en"`, `"sw"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum Lang {
     #[default]
+    #[serde(rename = "en")]
     En,
+    #[serde(rename = "sw")]
     Sw,
 }
 

@@ -163,9 +163,9 @@
       }
     };
 
-    const poll = () => {
-      clearTimeout(timer);
-      if (finished || socket || inFlight) return;
+    // One status request; the next is scheduled only while no live channel is open.
+    const ask = () => {
+      if (finished || inFlight) return;
       inFlight = true;
       fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store', credentials: 'omit' })
         .then((response) => {
@@ -185,13 +185,21 @@
         });
     };
 
+    const poll = () => {
+      clearTimeout(timer);
+      if (!socket) ask();
+    };
+
     const listen = (liveUrl) => {
       try {
-        socket = new WebSocket(liveUrl);
+        socket = new WebSocket(liveUrl + (liveUrl.indexOf('?') < 0 ? '?' : '&') + 'lang=' + lang);
       } catch (e) {
         socket = null;
         return;
       }
+      // A channel may not send before it is open (API Gateway's cannot): ask once, so a change
+      // between this page's render and the connection is not missed.
+      socket.addEventListener('open', ask);
       socket.addEventListener('message', (event) => {
         try {
           answer(JSON.parse(event.data));
@@ -209,8 +217,9 @@
     };
 
     // A phone that went to the M-Pesa prompt may have paused our timers: ask at once on return.
+    // Its socket may have died unnoticed meanwhile.
     document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') poll();
+      if (document.visibilityState === 'visible') ask();
     });
 
     if (data.liveUrl && window.WebSocket) listen(data.liveUrl);
