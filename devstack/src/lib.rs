@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod example_shop;
 mod handles;
+mod http;
 pub mod live;
 pub mod load;
 pub mod outbox;
@@ -13,16 +14,11 @@ pub mod payouts;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::response::Response;
 use base64::Engine;
 use checkout::api::auth::Authenticator;
-use checkout::api::router::{self, Handlers};
-use checkout::api::routes::{match_route, RouteId};
-use checkout::api::{ApiError, ApiRequest, ApiResponse};
+use checkout::api::router::Handlers;
 use checkout::audit::digest::{Digester, MemoryArchive};
 use checkout::audit::AuditLog;
 use checkout::auth::JwtSettings;
@@ -34,6 +30,7 @@ use checkout::events::handler::EventHandler;
 use checkout::webhooks::dispatch::WebhookDispatcher;
 use checkout::webhooks::service::WebhookEndpoints;
 use checkout::webhooks::target::TargetPolicy;
+use http::Services;
 
 /// Events the dev stack's stream delivers at once (each on its own task).
 const EVENT_DELIVERIES_IN_FLIGHT: usize = 64;
@@ -208,13 +205,6 @@ struct Adapters {
     secrets: Arc<SecretCache>,
     /// The table's stream of new event items (the in-memory table's; DynamoDB Streams in AWS).
     event_stream: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
-}
-
-/// What the HTTP server answers with, built once: every route's services.
-struct Services {
-    handlers: Handlers,
-    /// Test hook: milliseconds the validation route waits before answering (a slow validation).
-    c2b_validation_delay: Arc<AtomicU64>,
 }
 
 pub struct DevStack {
@@ -670,7 +660,7 @@ impl DevStack {
             .route("/pay/live", axum::routing::get(live::socket))
             .with_state(live_route);
         let app = axum::Router::new()
-            .fallback(dispatch)
+            .fallback(http::dispatch)
             .with_state(services)
             .merge(live_channel);
         let mut rx = shutdown_rx.clone();
@@ -729,73 +719,4 @@ impl DevStack {
             secrets,
         })
     }
-}
-
-/// API Gateway gives the caller's address; here the simulator plays the network, so a loopback
-/// peer may name its address in `X-Forwarded-For` (how the simulator's chosen source IP arrives).
-fn source_ip(peer: SocketAddr, headers: &http::HeaderMap) -> IpAddr {
-    if peer.ip().is_loopback() {
-        if let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            if let Some(Ok(ip)) = forwarded.split(',').next().map(|s| s.trim().parse()) {
-                return ip;
-            }
-        }
-    }
-    peer.ip()
-}
-
-const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-
-async fn dispatch(
-    State(services): State<Arc<Services>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
-    let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let mut api_request = ApiRequest::new(parts.method.clone(), parts.uri.path().to_owned());
-    api_request.source_ip = Some(source_ip(peer, &parts.headers));
-    api_request.query = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    api_request.headers = parts.headers;
-    let route = match_route(&parts.method, parts.uri.path());
-    let template = router::template(&route);
-    let response = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
-        Err(_) => ApiError::PayloadTooLarge {
-            max_bytes: MAX_REQUEST_BYTES,
-        }
-        .to_response(&api_request.request_id),
-        Ok(bytes) => {
-            api_request.body = bytes;
-            if route.id() == Some(RouteId::C2bValidation) {
-                let delay = services.c2b_validation_delay.load(Ordering::Relaxed);
-                if delay > 0 {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                }
-            }
-            router::serve_matched(&services.handlers, route, api_request.clone()).await
-        }
-    };
-    tracing::debug!(
-        request_id = %api_request.request_id,
-        method = %parts.method,
-        route = template,
-        status = response.status.as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    into_axum(response)
-}
-
-fn into_axum(response: ApiResponse) -> Response {
-    let mut builder = Response::builder().status(response.status);
-    if let Some(headers) = builder.headers_mut() {
-        *headers = response.headers;
-    }
-    builder
-        .body(Body::from(response.body))
-        .unwrap_or_else(|_| Response::new(Body::empty()))
 }

@@ -38,7 +38,7 @@ fn is_origin(text: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(text) else {
         return false;
     };
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let loopback = url.host_str().is_some_and(crate::domain::checkout_session::is_loopback_host);
     let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
     scheme_ok && url.origin().ascii_serialization() == text.trim_end_matches('/')
 }

@@ -110,7 +110,7 @@ impl ReturnUrl {
         }
         let url = Url::parse(text).map_err(|_| ReturnUrlError::NotAbsolute)?;
         let host = url.host_str().ok_or(ReturnUrlError::NotAbsolute)?;
-        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        let loopback = is_loopback_host(host);
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
@@ -482,6 +482,12 @@ pub fn decide(session: &CheckoutSession, event: &SessionEvent, now: DateTime<Utc
             }
         },
     }
+}
+
+/// A host name of this machine (`localhost`, `127.0.0.1`, `[::1]`, as `Url::host_str` writes
+/// them): where plain `http`/`ws` is allowed, for local runs.
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 #[cfg(test)]

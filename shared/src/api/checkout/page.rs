@@ -54,7 +54,9 @@ impl LiveChannel {
     /// `wss://` (or `ws://` on a loopback host) with a host and no query or fragment.
     pub fn parse(text: &str) -> Result<LiveChannel, String> {
         let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        let loopback = url
+            .host_str()
+            .is_some_and(crate::domain::checkout_session::is_loopback_host);
         if !(url.scheme() == "wss" || (url.scheme() == "ws" && loopback)) {
             return Err(format!("{text:?} must be a wss:// URL (ws:// only on loopback)"));
         }
@@ -98,8 +100,7 @@ pub struct Status {
 impl StatusAnswers {
     /// The session's state (an attempt whose payment ended is ended first) in `lang`.
     pub async fn answer(&self, id: &CheckoutSessionId, lang: Lang) -> Result<Status, CheckoutError> {
-        let session = self.service.get(None, id).await?;
-        let session = self.service.refresh(session).await?;
+        let session = self.service.current(id).await?;
         let suggested = session.phone.as_ref().map(display_masked);
         let shown = session.open_attempt().map(|a| display_masked(&a.phone));
         let after = self.prompt_after;
@@ -357,11 +358,6 @@ impl CheckoutPages {
         )
     }
 
-    async fn current(&self, id: &CheckoutSessionId) -> Result<CheckoutSession, CheckoutError> {
-        let session = self.service.get(None, id).await?;
-        self.service.refresh(session).await
-    }
-
     pub async fn page(&self, request: ApiRequest) -> ApiResponse {
         let Some(id) = session_id(&request) else {
             return not_found_page();
@@ -369,7 +365,7 @@ impl CheckoutPages {
         if let Verdict::Limited { retry_after } = self.admit(&request, &id, false) {
             return too_many_page(retry_after);
         }
-        match self.current(&id).await {
+        match self.service.current(&id).await {
             Ok(session) => {
                 let lang = lang_of(&request, None);
                 self.render(&session, lang, None, StatusCode::OK, self.parent_origin(&request))
@@ -456,7 +452,7 @@ impl CheckoutPages {
         let origin = field(&form, "origin").and_then(|o| self.allowed(o));
         let typed = field(&form, "phone").unwrap_or("");
         if let Some(problem) = phone_problem(typed) {
-            return match self.current(&id).await {
+            return match self.service.current(&id).await {
                 Ok(session) => {
                     let refused = Refused { typed, problem };
                     let status = StatusCode::UNPROCESSABLE_ENTITY;

@@ -288,6 +288,12 @@ impl CheckoutService {
         Ok(self.settler().settle(Settle::new(&id, event).known(session)).await?)
     }
 
+    /// The session as the customer should see it now: read, then [`Self::refresh`]ed.
+    pub async fn current(&self, id: &CheckoutSessionId) -> Result<CheckoutSession, CheckoutError> {
+        let session = self.get(None, id).await?;
+        self.refresh(session).await
+    }
+
     /// The session with its open attempt ended if its payment has (the events consumer does
     /// the same from the event stream; whichever comes first applies it, the other finds it
     /// done), or if its payment was never written and never will be.
